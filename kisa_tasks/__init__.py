@@ -1,0 +1,1 @@
+"""KISA platform library."""

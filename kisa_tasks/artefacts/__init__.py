@@ -1,0 +1,26 @@
+"""Parquet artefacts on S3: typed schemas, deterministic keys, atomic commits."""
+
+from kisa_tasks.artefacts.keys import InvalidKeyError, Partition
+from kisa_tasks.artefacts.schemas import (
+    SchemaMismatchError,
+    register_stage,
+    schema_for,
+)
+from kisa_tasks.artefacts.store import (
+    ArtefactStore,
+    CommitMarker,
+    NotCommittedError,
+    Rejection,
+)
+
+__all__ = [
+    "ArtefactStore",
+    "CommitMarker",
+    "InvalidKeyError",
+    "NotCommittedError",
+    "Partition",
+    "Rejection",
+    "SchemaMismatchError",
+    "register_stage",
+    "schema_for",
+]

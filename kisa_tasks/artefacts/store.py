@@ -1,0 +1,287 @@
+"""The artefact store: Parquet parts on S3, committed atomically with a marker.
+
+A writer stages parts under ``_staging/<txn>/``; ``commit`` replaces the
+partition's parts with the staged ones and then writes ``_COMMITTED.json``,
+which lists every part and its row count. Readers go through the marker only,
+so a crashed or half-finished write is invisible and a rerun simply writes the
+same partition again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from kisa_tasks.artefacts.keys import (
+    MARKER,
+    STAGING_PREFIX,
+    Partition,
+    parse_partition_prefix,
+)
+from kisa_tasks.artefacts.schemas import (
+    REJECTED_SCHEMA,
+    conform,
+    fingerprint,
+    schema_for,
+)
+from kisa_tasks.settings import KisaSettings
+
+log = logging.getLogger(__name__)
+
+
+class NotCommittedError(LookupError):
+    """The partition has no committed output (never written, or a write died)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record a stage refused, with the reason; kept, never dropped silently."""
+
+    record_key: str | None
+    reason: str
+    record: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CommitMarker:
+    stage: str
+    specialty: str
+    run: str
+    schema_fingerprint: str
+    parts: list[str]
+    rows: int
+    rejected_parts: list[str] = field(default_factory=list)
+    rejected_rows: int = 0
+    committed_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CommitMarker:
+        return cls(**json.loads(text))
+
+
+def s3_filesystem(settings: KisaSettings) -> pafs.S3FileSystem:
+    s3 = settings.s3
+    kwargs: dict[str, Any] = {"region": s3.region}
+    if s3.access_key_id and s3.secret_access_key:
+        kwargs["access_key"] = s3.access_key_id
+        kwargs["secret_key"] = s3.secret_access_key.get_secret_value()
+    if s3.endpoint_url:
+        scheme, _, host = s3.endpoint_url.partition("://")
+        kwargs["endpoint_override"] = host
+        kwargs["scheme"] = scheme
+    return pafs.S3FileSystem(**kwargs)
+
+
+class ArtefactStore:
+    def __init__(self, fs: pafs.FileSystem, bucket: str) -> None:
+        self.fs = fs
+        self.bucket = bucket
+
+    @classmethod
+    def from_settings(cls, settings: KisaSettings) -> ArtefactStore:
+        return cls(s3_filesystem(settings), settings.s3.bucket)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _path(self, key: str) -> str:
+        return f"{self.bucket}/{key}"
+
+    # -- writing ---------------------------------------------------------------
+    @contextmanager
+    def open_partition(self, partition: Partition) -> Iterator[PartitionWriter]:
+        """Stage parts; commit on a clean exit, discard the staging on error."""
+        writer = PartitionWriter(self, partition)
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+
+    def write(
+        self,
+        partition: Partition,
+        tables: Sequence[pa.Table],
+        rejections: Sequence[Rejection] = (),
+    ) -> CommitMarker:
+        with self.open_partition(partition) as writer:
+            for table in tables:
+                writer.write_part(table)
+            writer.reject(rejections)
+        assert writer.marker is not None
+        return writer.marker
+
+    # -- reading ---------------------------------------------------------------
+    def marker(self, partition: Partition) -> CommitMarker:
+        try:
+            with self.fs.open_input_stream(self._path(partition.marker_key)) as fh:
+                return CommitMarker.from_json(fh.read().decode())
+        except FileNotFoundError:
+            raise NotCommittedError(
+                f"{self.uri(partition.prefix)} has no committed output"
+            ) from None
+
+    def is_committed(self, partition: Partition) -> bool:
+        info = self.fs.get_file_info(self._path(partition.marker_key))
+        return bool(info.type == pafs.FileType.File)
+
+    def read(self, partition: Partition) -> pa.Table:
+        marker = self.marker(partition)
+        schema = schema_for(partition.stage)
+        if marker.schema_fingerprint != fingerprint(schema):
+            raise NotCommittedError(
+                f"{self.uri(partition.prefix)} was written with another schema "
+                f"({marker.schema_fingerprint}); rerun the stage to rewrite it"
+            )
+        tables = [
+            pq.read_table(self._path(f"{partition.prefix}/{p}"), filesystem=self.fs)
+            for p in marker.parts
+        ]
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def read_rejected(self, partition: Partition) -> pa.Table:
+        marker = self.marker(partition)
+        tables = [
+            pq.read_table(
+                self._path(f"{partition.rejected_prefix}/{p}"), filesystem=self.fs
+            )
+            for p in marker.rejected_parts
+        ]
+        return pa.concat_tables(tables) if tables else REJECTED_SCHEMA.empty_table()
+
+    def committed(self, stage: str, specialty: str | None = None) -> list[Partition]:
+        """Every committed partition of a stage, sorted."""
+        base = self._path(stage if specialty is None else f"{stage}/specialty={specialty}")
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        found = set()
+        for info in self.fs.get_file_info(selector):
+            if info.base_name != MARKER:
+                continue
+            key = info.path.removeprefix(f"{self.bucket}/")
+            partition = parse_partition_prefix(key)
+            if partition is not None and partition.stage == stage:
+                found.add(partition)
+        return sorted(found)
+
+    # -- helpers for the writer -------------------------------------------------
+    def _delete_prefix(self, key_prefix: str) -> None:
+        path = self._path(key_prefix)
+        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return
+        self.fs.delete_dir(path)
+
+    def _list_parts(self, key_prefix: str) -> list[str]:
+        selector = pafs.FileSelector(
+            self._path(key_prefix), recursive=False, allow_not_found=True
+        )
+        return sorted(
+            info.base_name
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File and info.base_name.startswith("part-")
+        )
+
+
+class PartitionWriter:
+    def __init__(self, store: ArtefactStore, partition: Partition) -> None:
+        self.store = store
+        self.partition = partition
+        self.schema = schema_for(partition.stage)
+        self.staging = f"{STAGING_PREFIX}/{uuid.uuid4().hex}"
+        self.parts: list[tuple[str, int]] = []
+        self.rejected_parts: list[tuple[str, int]] = []
+        self.marker: CommitMarker | None = None
+
+    def write_part(self, table: pa.Table) -> str:
+        table = conform(table, self.schema)
+        key = self.partition.part_key(len(self.parts))
+        self._stage(key, table)
+        self.parts.append((key.rsplit("/", 1)[1], table.num_rows))
+        return key
+
+    def reject(self, rejections: Sequence[Rejection]) -> str | None:
+        if not rejections:
+            return None
+        table = pa.Table.from_pylist(
+            [
+                {
+                    "stage": self.partition.stage,
+                    "record_key": r.record_key,
+                    "reason": r.reason,
+                    "record_json": None
+                    if r.record is None
+                    else json.dumps(r.record, sort_keys=True, default=str),
+                }
+                for r in rejections
+            ],
+            schema=REJECTED_SCHEMA,
+        )
+        key = self.partition.rejected_part_key(len(self.rejected_parts))
+        self._stage(key, table)
+        self.rejected_parts.append((key.rsplit("/", 1)[1], table.num_rows))
+        return key
+
+    def _stage(self, key: str, table: pa.Table) -> None:
+        pq.write_table(
+            table,
+            self.store._path(f"{self.staging}/{key}"),
+            filesystem=self.store.fs,
+            compression="zstd",
+        )
+
+    def commit(self) -> CommitMarker:
+        store, p = self.store, self.partition
+        fs = store.fs
+        # Unpublish first: between here and the new marker, readers see
+        # "not committed", never a mix of old and new parts.
+        if store.is_committed(p):
+            fs.delete_file(store._path(p.marker_key))
+        for prefix, parts in ((p.prefix, self.parts), (p.rejected_prefix, self.rejected_parts)):
+            keep = {name for name, _ in parts}
+            for stale in store._list_parts(prefix):
+                if stale not in keep:
+                    fs.delete_file(store._path(f"{prefix}/{stale}"))
+            for name, _ in parts:
+                fs.copy_file(
+                    store._path(f"{self.staging}/{prefix}/{name}"),
+                    store._path(f"{prefix}/{name}"),
+                )
+        marker = CommitMarker(
+            stage=p.stage,
+            specialty=p.specialty,
+            run=p.run,
+            schema_fingerprint=fingerprint(self.schema),
+            parts=[name for name, _ in self.parts],
+            rows=sum(n for _, n in self.parts),
+            rejected_parts=[name for name, _ in self.rejected_parts],
+            rejected_rows=sum(n for _, n in self.rejected_parts),
+            committed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        with fs.open_output_stream(store._path(p.marker_key)) as fh:
+            fh.write(marker.to_json().encode())
+        store._delete_prefix(self.staging)
+        self.marker = marker
+        log.info(
+            "committed %s: %d rows in %d parts, %d rejected",
+            store.uri(p.prefix),
+            marker.rows,
+            len(marker.parts),
+            marker.rejected_rows,
+        )
+        return marker
+
+    def abort(self) -> None:
+        self.store._delete_prefix(self.staging)

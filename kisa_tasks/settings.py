@@ -1,0 +1,266 @@
+"""One settings object owns every endpoint the platform talks to.
+
+Precedence, highest first: explicit keyword arguments (the Airflow side passes
+values it read from Airflow connections), ``KISA_*`` environment variables,
+the endpoints file that ``kisa services up`` writes for the embedded services,
+then defaults. The same code therefore runs embedded, under docker-compose or
+against managed services; only the settings change.
+
+Nested groups use ``__`` in variable names: ``KISA_S3__ENDPOINT_URL``,
+``KISA_GRAPH__BACKEND``, ``KISA_NEO4J__URI`` and so on. README lists them all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENDPOINTS_FILE = "endpoints.json"
+
+
+class S3Settings(BaseModel):
+    endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint; empty means AWS S3 itself."
+    )
+    bucket: str = Field(default="kisa", min_length=3)
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class GraphSettings(BaseModel):
+    backend: Literal["falkordb", "neo4j"] = "falkordb"
+    name: str = Field(
+        default="kisa",
+        description="FalkorDB graph key or Neo4j database the platform writes to.",
+    )
+    query_timeout_ms: int = Field(default=30_000, gt=0)
+
+
+class FalkorDBSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    password: SecretStr | None = None
+
+
+class Neo4jSettings(BaseModel):
+    uri: str | None = Field(default=None, description="bolt:// or neo4j:// URI")
+    user: str = "neo4j"
+    password: SecretStr | None = None
+
+
+class MLflowSettings(BaseModel):
+    tracking_uri: str | None = None
+
+
+class RaySettings(BaseModel):
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster address for job submission (http://host:8265); "
+        "empty means an in-process local Ray.",
+    )
+    auth_token: SecretStr | None = Field(
+        default=None, description="Ray token (RAY_AUTH_MODE=token clusters)."
+    )
+
+
+class LLMSettings(BaseModel):
+    base_url: str | None = Field(
+        default=None, description="Any OpenAI-compatible endpoint (vLLM, hosted API)."
+    )
+    api_key: SecretStr | None = None
+    model: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_concurrency: int = Field(default=4, gt=0)
+
+
+class AirflowSettings(BaseModel):
+    metadata_db: Literal["sqlite", "postgres"] = "sqlite"
+    sql_alchemy_conn: SecretStr | None = Field(
+        default=None,
+        description="Metadata DB URL; filled by `kisa services up` for postgres.",
+    )
+    api_port: int | None = Field(default=None, gt=0, lt=65536)
+    admin_user: str = "admin"
+    admin_password: SecretStr = SecretStr("admin")
+
+
+class SettingsError(ValueError):
+    """Settings are missing or invalid; the message names the variable to fix."""
+
+
+class _EndpointsFileSource(PydanticBaseSettingsSource):
+    """Endpoints of the embedded services, as written by ``kisa services up``."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        home = Path(
+            self.current_state.get("home") or _env_home() or PROJECT_ROOT / ".kisa"
+        )
+        path = home / ENDPOINTS_FILE
+        if not path.exists():
+            return {}
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+
+def _env_home() -> str | None:
+    import os
+
+    return os.environ.get("KISA_HOME")
+
+
+class KisaSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KISA_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home: Path = Field(
+        default=PROJECT_ROOT / ".kisa",
+        description="State of the embedded services: data, logs, PID files.",
+    )
+    s3: S3Settings = S3Settings()
+    graph: GraphSettings = GraphSettings()
+    falkordb: FalkorDBSettings = FalkorDBSettings()
+    neo4j: Neo4jSettings = Neo4jSettings()
+    mlflow: MLflowSettings = MLflowSettings()
+    ray: RaySettings = RaySettings()
+    llm: LLMSettings = LLMSettings()
+    airflow: AirflowSettings = AirflowSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _EndpointsFileSource(settings_cls),
+        )
+
+    @model_validator(mode="after")
+    def _graph_backend_is_reachable(self) -> KisaSettings:
+        if self.graph.backend == "neo4j" and not self.neo4j.uri:
+            raise ValueError(
+                "KISA_GRAPH__BACKEND=neo4j needs KISA_NEO4J__URI (bolt://host:7687)"
+            )
+        return self
+
+    # Accessors that fail with the variable to set, at the edge where an
+    # endpoint is first needed, instead of a connection error deep inside.
+    def require(self, value: Any, variable: str, hint: str) -> Any:
+        if value in (None, ""):
+            raise SettingsError(f"{variable} is not set: {hint}")
+        return value
+
+    def s3_endpoint(self) -> str | None:
+        return self.s3.endpoint_url
+
+    def mlflow_uri(self) -> str:
+        uri: str = self.require(
+            self.mlflow.tracking_uri,
+            "KISA_MLFLOW__TRACKING_URI",
+            "run `kisa services up` or point it at an MLflow server",
+        )
+        return uri
+
+    def falkordb_port(self) -> int:
+        port: int = self.require(
+            self.falkordb.port,
+            "KISA_FALKORDB__PORT",
+            "run `kisa services up` or point it at a FalkorDB server",
+        )
+        return port
+
+
+def load_settings(**overrides: Any) -> KisaSettings:
+    """Build settings, turning pydantic's errors into ones naming the variable."""
+    try:
+        return KisaSettings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid KISA settings:"]
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        variable = "KISA_" + "__".join(p.upper() for p in loc) if loc else "KISA_*"
+        accepted = ""
+        ctx = err.get("ctx") or {}
+        if "expected" in ctx:
+            accepted = f" (accepted: {ctx['expected']})"
+        lines.append(f"  {variable}: {err['msg']}{accepted}")
+    return "\n".join(lines)
+
+
+def overrides_from_connections(conns: Mapping[str, Any]) -> dict[str, Any]:
+    """Map Airflow connections (duck-typed: host, port, login, password, schema,
+    extra_dejson) onto settings overrides. Pure, so it is testable without Airflow.
+
+    Connection ids: ``kisa_s3`` (aws), ``kisa_neo4j`` (neo4j), ``kisa_falkordb``
+    (redis-like host/port/password), ``kisa_llm`` (host = base URL, password =
+    API key, extra.model), ``kisa_mlflow`` (host = tracking URI).
+    """
+    out: dict[str, Any] = {}
+    if (c := conns.get("kisa_s3")) is not None:
+        extra = c.extra_dejson or {}
+        out["s3"] = {
+            k: v
+            for k, v in {
+                "endpoint_url": extra.get("endpoint_url"),
+                "bucket": extra.get("bucket"),
+                "region": extra.get("region_name"),
+                "access_key_id": c.login,
+                "secret_access_key": c.password,
+            }.items()
+            if v
+        }
+    if (c := conns.get("kisa_neo4j")) is not None:
+        scheme = (c.extra_dejson or {}).get("scheme", "bolt")
+        out["graph"] = {"backend": "neo4j", **({"name": c.schema} if c.schema else {})}
+        out["neo4j"] = {
+            "uri": f"{scheme}://{c.host}:{c.port or 7687}",
+            **({"user": c.login} if c.login else {}),
+            **({"password": c.password} if c.password else {}),
+        }
+    if (c := conns.get("kisa_falkordb")) is not None:
+        out["falkordb"] = {
+            k: v
+            for k, v in {"host": c.host, "port": c.port, "password": c.password}.items()
+            if v
+        }
+    if (c := conns.get("kisa_llm")) is not None:
+        extra = c.extra_dejson or {}
+        out["llm"] = {
+            k: v
+            for k, v in {
+                "base_url": c.host,
+                "api_key": c.password,
+                "model": extra.get("model"),
+            }.items()
+            if v
+        }
+    if (c := conns.get("kisa_mlflow")) is not None and c.host:
+        out["mlflow"] = {"tracking_uri": c.host}
+    return out
