@@ -100,6 +100,16 @@ class ArtefactStore:
     def _path(self, key: str) -> str:
         return f"{self.bucket}/{key}"
 
+    # -- small JSON documents (manifests, health probes) -------------------------
+    def put_json(self, key: str, obj: Any) -> str:
+        with self.fs.open_output_stream(self._path(key)) as fh:
+            fh.write(json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+        return self.uri(key)
+
+    def get_json(self, key: str) -> Any:
+        with self.fs.open_input_stream(self._path(key)) as fh:
+            return json.loads(fh.read().decode())
+
     # -- writing ---------------------------------------------------------------
     @contextmanager
     def open_partition(self, partition: Partition) -> Iterator[PartitionWriter]:

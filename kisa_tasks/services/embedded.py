@@ -61,7 +61,7 @@ class EmbeddedService(ABC):
     name: ClassVar[str]
     port_names: ClassVar[tuple[str, ...]]
     startup_timeout_s: ClassVar[float] = 60.0
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: tuple[str, ...] = ()
     # Started by a bare `kisa services up`; others only when named.
     by_default: ClassVar[bool] = True
 

@@ -38,6 +38,7 @@ class ServiceStatus:
 
 
 def default_services(settings: KisaSettings) -> list[EmbeddedService]:
+    from kisa_tasks.services.airflow_local import LocalAirflow
     from kisa_tasks.services.postgres import PostgresServer
     from kisa_tasks.services.ray_head import RayHead
 
@@ -50,6 +51,7 @@ def default_services(settings: KisaSettings) -> list[EmbeddedService]:
     ]
     if settings.airflow.metadata_db == "postgres":
         services.append(PostgresServer(settings))
+    services.append(LocalAirflow(settings))
     return services
 
 

@@ -1,0 +1,77 @@
+"""
+### KISA pipeline
+
+Turns PubMed abstracts into training data for medical deep-research agents
+(MedResearcher-R1's KISA method), one specialty per run.
+
+What runs today (the stages land one by one; nothing here pretends):
+
+1. **resolve_config** validates the trigger form into a `RunConfig`.
+2. **check_platform** writes and reads a probe object on S3, applies the graph
+   schema and queries the graph store, and asks MLflow for its experiments.
+   It fails with the component and the setting to fix if any is down.
+3. **open_tracking** creates (or, on a retry, finds) the MLflow run of this
+   DAG run, tagged with dag_id, run_id, specialty, backend and git sha, and
+   writes the run manifest to `s3://BUCKET/runs/kisa_pipeline/run=RUN/manifest.json`.
+
+Endpoints come from the KISA settings (environment, or the embedded services'
+endpoints file written by `kisa services up`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from kisa_tasks.run_config import param_schemas
+
+_SCHEMAS = param_schemas()
+
+
+def _param(name: str) -> Param:
+    spec = dict(_SCHEMAS[name])
+    return Param(spec.pop("default"), **spec)
+
+
+@dag(
+    dag_id="kisa_pipeline",
+    doc_md=__doc__,
+    schedule=None,
+    catchup=False,
+    tags=["kisa"],
+    max_active_runs=2,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={name: _param(name) for name in _SCHEMAS},
+)
+def kisa_pipeline() -> None:
+    @task
+    def resolve_config() -> dict[str, Any]:
+        from kisa_tasks.run_config import RunConfig
+
+        return RunConfig.from_params(get_current_context()["params"]).model_dump()
+
+    @task
+    def check_platform() -> list[dict[str, Any]]:
+        from kisa_tasks.platform_check import as_dicts, check_platform
+        from kisa_tasks.settings import load_settings
+
+        return as_dicts(check_platform(load_settings()))
+
+    @task
+    def open_tracking(config: dict[str, Any], checks: list[dict[str, Any]]) -> dict[str, str]:
+        from kisa_tasks.run_manifest import open_run
+
+        ctx = get_current_context()
+        return open_run(
+            dag_id=ctx["dag"].dag_id,
+            run_id=ctx["run_id"],
+            config=config,
+            checks=checks,
+        )
+
+    open_tracking(resolve_config(), check_platform())
+
+
+pipeline = kisa_pipeline()

@@ -1,0 +1,91 @@
+"""Checks that every endpoint a run needs answers, before any work starts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kisa_tasks.settings import KisaSettings
+
+
+@dataclass(frozen=True)
+class ComponentCheck:
+    component: str
+    ok: bool
+    endpoint: str
+    detail: str
+    seconds: float
+
+
+class PlatformUnavailableError(RuntimeError):
+    pass
+
+
+def _timed(component: str, endpoint: str, probe: Callable[[], str]) -> ComponentCheck:
+    start = time.monotonic()
+    try:
+        detail = probe()
+        ok = True
+    except Exception as exc:  # noqa: BLE001 - reported, then raised by the caller
+        detail, ok = f"{type(exc).__name__}: {exc}", False
+    return ComponentCheck(component, ok, endpoint, detail, round(time.monotonic() - start, 3))
+
+
+def check_s3(settings: KisaSettings) -> ComponentCheck:
+    from kisa_tasks.artefacts import ArtefactStore
+
+    def probe() -> str:
+        store = ArtefactStore.from_settings(settings)
+        store.put_json("_health/probe.json", {"ok": True})
+        if store.get_json("_health/probe.json") != {"ok": True}:
+            raise RuntimeError("read back a different object")
+        return f"bucket {settings.s3.bucket} writable"
+
+    return _timed("s3", settings.s3.endpoint_url or "aws", probe)
+
+
+def check_graph(settings: KisaSettings) -> ComponentCheck:
+    from kisa_tasks.graph import open_graph_store
+
+    def probe() -> str:
+        with open_graph_store(settings) as graph:
+            graph.ensure_schema()
+            counts = graph.run("graph_counts")[0]
+        return f"{settings.graph.backend} graph {settings.graph.name}: {counts}"
+
+    endpoint = (
+        settings.neo4j.uri or ""
+        if settings.graph.backend == "neo4j"
+        else f"{settings.falkordb.host}:{settings.falkordb.port}"
+    )
+    return _timed("graph", endpoint, probe)
+
+
+def check_mlflow(settings: KisaSettings) -> ComponentCheck:
+    def probe() -> str:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=settings.mlflow_uri())
+        client.search_experiments(max_results=1)
+        return "tracking server answers"
+
+    return _timed("mlflow", settings.mlflow.tracking_uri or "", probe)
+
+
+def check_platform(settings: KisaSettings) -> list[ComponentCheck]:
+    """Run every check; raise naming each failed component and what to fix."""
+    checks = [check_s3(settings), check_graph(settings), check_mlflow(settings)]
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        lines = "\n".join(f"  {c.component} at {c.endpoint or '?'}: {c.detail}" for c in failed)
+        raise PlatformUnavailableError(
+            "platform not ready:\n" + lines + "\nstart the embedded services with "
+            "`kisa services up`, or fix the KISA_* settings for these endpoints"
+        )
+    return checks
+
+
+def as_dicts(checks: list[ComponentCheck]) -> list[dict[str, Any]]:
+    return [asdict(c) for c in checks]

@@ -1,0 +1,92 @@
+"""What one pipeline run was asked to do: the Airflow trigger form, validated.
+
+The DAG's ``Param`` JSON-schema is built from this model, so the form and the
+validation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kisa_tasks.specialties import SPECIALTY_IDS
+
+SAMPLING_STRATEGIES = (
+    "max_chain",
+    "augmented_chain",
+    "community_core_path",
+    "dual_core_bridge",
+    "mixed",
+)
+BACKENDS = ("offline", "llm")
+
+SpecialtyId = Literal[
+    "cardiology",
+    "oncology",
+    "neurology",
+    "infectious_diseases",
+    "pulmonology",
+    "gastroenterology",
+    "endocrinology",
+    "nephrology_urology",
+    "immunology",
+    "hematology",
+    "dermatology",
+    "psychiatry",
+]
+assert set(SpecialtyId.__args__) == set(SPECIALTY_IDS)  # type: ignore[attr-defined]
+
+
+class RunConfigError(ValueError):
+    pass
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specialty: SpecialtyId = Field(
+        default="cardiology", description="Specialty (MeSH branch) this run covers."
+    )
+    max_abstracts: int = Field(
+        default=2000, ge=1, le=50_000_000, description="Abstracts read from the corpus."
+    )
+    max_seeds: int = Field(
+        default=20, ge=1, le=100_000, description="Rare seed entities to expand."
+    )
+    qa_per_seed: int = Field(
+        default=2, ge=1, le=50, description="QA items synthesised per seed sub-graph."
+    )
+    backend: Literal["offline", "llm"] = Field(
+        default="offline",
+        description="offline: deterministic rules on real data; llm: the configured "
+        "OpenAI-compatible endpoint.",
+    )
+    sampling_strategy: Literal[
+        "max_chain", "augmented_chain", "community_core_path", "dual_core_bridge", "mixed"
+    ] = Field(default="max_chain", description="Sub-graph sampling strategy.")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Random seed.")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> RunConfig:
+        known = {k: v for k, v in params.items() if k in cls.model_fields}
+        try:
+            return cls(**known)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise RunConfigError(f"invalid run parameters: {problems}") from None
+
+
+def param_schemas() -> dict[str, dict[str, Any]]:
+    """JSON-schema per field, for ``airflow.sdk.Param``: type, bounds, enum, doc."""
+    schema = RunConfig.model_json_schema()
+    out = {}
+    for name, prop in schema["properties"].items():
+        spec = {k: v for k, v in prop.items() if k not in ("title",)}
+        if "const" in spec:  # a one-value Literal
+            spec["enum"] = [spec.pop("const")]
+        out[name] = spec
+    return out

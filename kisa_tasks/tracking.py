@@ -1,0 +1,77 @@
+"""MLflow bookkeeping: one MLflow run per DAG run, found again on retries."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from kisa_tasks.settings import PROJECT_ROOT, KisaSettings
+
+RUN_ID_TAG = "airflow.run_id"
+
+
+@lru_cache(maxsize=1)
+def git_sha() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def experiment_name(dag_id: str) -> str:
+    return f"kisa/{dag_id}"
+
+
+def ensure_dag_run(
+    settings: KisaSettings,
+    *,
+    dag_id: str,
+    run_id: str,
+    tags: Mapping[str, str],
+    params: Mapping[str, Any],
+) -> str:
+    """The MLflow run of this DAG run, created on first call; returns its id.
+
+    Keyed on the Airflow run id, so a retried task or a cleared DAG run logs
+    into the same MLflow run instead of scattering duplicates.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow_uri())
+    name = experiment_name(dag_id)
+    experiment = client.get_experiment_by_name(name)
+    experiment_id = (
+        experiment.experiment_id if experiment else client.create_experiment(name)
+    )
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{RUN_ID_TAG}` = '{_quote(run_id)}'",
+        max_results=1,
+    )
+    if found:
+        return str(found[0].info.run_id)
+    all_tags = {
+        "dag_id": dag_id,
+        RUN_ID_TAG: run_id,
+        "git_sha": git_sha(),
+        **tags,
+    }
+    run = client.create_run(experiment_id, tags=all_tags, run_name=run_id)
+    for key, value in sorted(params.items()):
+        client.log_param(run.info.run_id, key, value)
+    return str(run.info.run_id)
+
+
+def _quote(value: str) -> str:
+    # MLflow's filter grammar has no bind parameters; escape its quote char.
+    return value.replace("\\", "\\\\").replace("'", "\\'")
