@@ -106,9 +106,7 @@ class _EndpointsFileSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        home = Path(
-            self.current_state.get("home") or _env_home() or PROJECT_ROOT / ".kisa"
-        )
+        home = Path(self.current_state.get("home") or _env_home() or PROJECT_ROOT / ".kisa")
         path = home / ENDPOINTS_FILE
         if not path.exists():
             return {}
@@ -161,9 +159,7 @@ class KisaSettings(BaseSettings):
     @model_validator(mode="after")
     def _graph_backend_is_reachable(self) -> KisaSettings:
         if self.graph.backend == "neo4j" and not self.neo4j.uri:
-            raise ValueError(
-                "KISA_GRAPH__BACKEND=neo4j needs KISA_NEO4J__URI (bolt://host:7687)"
-            )
+            raise ValueError("KISA_GRAPH__BACKEND=neo4j needs KISA_NEO4J__URI (bolt://host:7687)")
         return self
 
     # Accessors that fail with the variable to set, at the edge where an
@@ -246,9 +242,7 @@ def overrides_from_connections(conns: Mapping[str, Any]) -> dict[str, Any]:
         }
     if (c := conns.get("kisa_falkordb")) is not None:
         out["falkordb"] = {
-            k: v
-            for k, v in {"host": c.host, "port": c.port, "password": c.password}.items()
-            if v
+            k: v for k, v in {"host": c.host, "port": c.port, "password": c.password}.items() if v
         }
     if (c := conns.get("kisa_llm")) is not None:
         extra = c.extra_dejson or {}

@@ -33,9 +33,7 @@ class Specialty:
     mesh_branches: tuple[str, ...]
 
     def covers(self, tree_number: str) -> bool:
-        return any(
-            tree_number == b or tree_number.startswith(b + ".") for b in self.mesh_branches
-        )
+        return any(tree_number == b or tree_number.startswith(b + ".") for b in self.mesh_branches)
 
 
 SPECIALTIES: tuple[Specialty, ...] = (

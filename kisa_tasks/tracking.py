@@ -50,9 +50,7 @@ def ensure_dag_run(
     client = MlflowClient(tracking_uri=settings.mlflow_uri())
     name = experiment_name(dag_id)
     experiment = client.get_experiment_by_name(name)
-    experiment_id = (
-        experiment.experiment_id if experiment else client.create_experiment(name)
-    )
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
     found = client.search_runs(
         [experiment_id],
         filter_string=f"tags.`{RUN_ID_TAG}` = '{_quote(run_id)}'",

@@ -166,9 +166,7 @@ class ArtefactStore:
     def read_rejected(self, partition: Partition) -> pa.Table:
         marker = self.marker(partition)
         tables = [
-            pq.read_table(
-                self._path(f"{partition.rejected_prefix}/{p}"), filesystem=self.fs
-            )
+            pq.read_table(self._path(f"{partition.rejected_prefix}/{p}"), filesystem=self.fs)
             for p in marker.rejected_parts
         ]
         return pa.concat_tables(tables) if tables else REJECTED_SCHEMA.empty_table()
@@ -195,9 +193,7 @@ class ArtefactStore:
         self.fs.delete_dir(path)
 
     def _list_parts(self, key_prefix: str) -> list[str]:
-        selector = pafs.FileSelector(
-            self._path(key_prefix), recursive=False, allow_not_found=True
-        )
+        selector = pafs.FileSelector(self._path(key_prefix), recursive=False, allow_not_found=True)
         return sorted(
             info.base_name
             for info in self.fs.get_file_info(selector)

@@ -135,9 +135,9 @@ class Neo4jStore(GraphStore):
     def _execute(self, text: str, params: dict[str, Any], timeout_ms: int) -> list[Row]:
         import neo4j
 
-        query = neo4j.Query(text, timeout=timeout_ms / 1000)  # type: ignore[arg-type]
+        query = neo4j.Query(text, timeout=timeout_ms / 1000)
         records, _, _ = self._driver.execute_query(query, params, database_=self.name)
-        return [{k: _plain(v) for k, v in rec.items()} for rec in records]
+        return [{k: _plain(v) for k, v in rec.data().items()} for rec in records]
 
     def _apply_schema(self, statement: str) -> None:
         self._driver.execute_query(statement, database_=self.name)
@@ -153,11 +153,11 @@ def _plain(value: Any) -> Any:
     """Nodes and relations become their property dicts; lists recurse."""
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    props = getattr(value, "properties", None)
+    props = getattr(value, "properties", None)  # FalkorDB Node / Edge
     if isinstance(props, dict):
         return dict(props)
-    if hasattr(value, "items") and not isinstance(value, dict):
-        return dict(value.items())
+    if isinstance(value, Mapping):  # neo4j Node / Relationship are Mappings
+        return dict(value)
     return value
 
 

@@ -131,7 +131,7 @@ class LocalAirflow(EmbeddedService):
         url = f"http://127.0.0.1:{ports['api']}/api/v2/monitor/health"
         if not http_ok(url):
             return False
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=2) as resp:
             health: dict[str, Any] = json.load(resp)
         return all(
             health.get(part, {}).get("status") == "healthy"

@@ -33,7 +33,9 @@ def venv_bin(name: str) -> str:
 
 
 def http_ok(url: str, timeout_s: float = 2.0, token: str | None = None) -> bool:
-    request = urllib.request.Request(url)
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"health checks probe loopback only, not {url}")
+    request = urllib.request.Request(url)  # noqa: S310 - loopback http, checked above
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310
@@ -94,8 +96,8 @@ class EmbeddedService(ABC):
         """One-time set-up before the first start (directories, config files)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
-    def after_start(self, ports: dict[str, int]) -> None:
-        """Work that needs the running server (creating a bucket, ...)."""
+    def after_start(self, ports: dict[str, int]) -> None:  # noqa: B027 - optional hook
+        """Work that needs the running server (creating a database, ...)."""
 
 
 class SeaweedS3(EmbeddedService):
@@ -125,9 +127,7 @@ class SeaweedS3(EmbeddedService):
             "identities": [
                 {
                     "name": "kisa",
-                    "credentials": [
-                        {"accessKey": self.access_key, "secretKey": self.secret_key}
-                    ],
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"],
                 }
             ]
@@ -240,9 +240,7 @@ class FalkorDBServer(EmbeddedService):
     def healthy(self, ports: dict[str, int]) -> bool:
         import redis
 
-        client = redis.Redis(
-            host="127.0.0.1", port=ports["redis"], password=self.password
-        )
+        client = redis.Redis(host="127.0.0.1", port=ports["redis"], password=self.password)
         try:
             modules = {m[b"name"] for m in client.module_list()}
         finally:

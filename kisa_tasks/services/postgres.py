@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kisa_tasks.services.embedded import EmbeddedService, read_or_create_secret
+from kisa_tasks.services.process import ServiceError
 
 
 def pg_bin(name: str) -> str:
@@ -57,7 +58,7 @@ class PostgresServer(EmbeddedService):
             pw = pwd.getpwnam("postgres")
             for path in (self.data_dir, pwfile):
                 os.chown(path, pw.pw_uid, pw.pw_gid)
-        subprocess.run(
+        result = subprocess.run(
             [
                 *self._run_as(),
                 pg_bin("initdb"),
@@ -68,10 +69,16 @@ class PostgresServer(EmbeddedService):
                 "--auth=scram-sha-256",
                 f"--pwfile={pwfile}",
             ],
-            check=True,
             capture_output=True,
+            text=True,
         )
         pwfile.unlink()
+        if result.returncode != 0:
+            raise ServiceError(
+                f"postgres: initdb failed for {self.pgdata} (as root it runs as user "
+                "postgres, which needs to reach that directory; every parent must be "
+                f"traversable, o+x):\n{result.stderr[-2000:]}"
+            )
 
     def command(self, ports: dict[str, int]) -> list[str]:
         return [
@@ -122,8 +129,7 @@ class PostgresServer(EmbeddedService):
         return {
             "airflow": {
                 "sql_alchemy_conn": (
-                    f"postgresql+psycopg2://airflow:{self.password}"
-                    f"@127.0.0.1:{ports['pg']}/airflow"
+                    f"postgresql+psycopg2://airflow:{self.password}@127.0.0.1:{ports['pg']}/airflow"
                 )
             }
         }

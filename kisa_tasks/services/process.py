@@ -10,6 +10,7 @@ whose PID was reused by something else, is recognised as stale.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
+
+log = logging.getLogger(__name__)
 
 
 class ServiceError(RuntimeError):
@@ -53,10 +56,8 @@ class ProcessRecord:
         """True while the recorded process itself still runs (not a reused PID)."""
         try:
             proc = psutil.Process(self.pid)
-            return (
-                abs(proc.create_time() - self.create_time) < 1.0
-                and proc.status() != psutil.STATUS_ZOMBIE
-            )
+            same_process = abs(proc.create_time() - self.create_time) < 1.0
+            return bool(same_process and proc.status() != psutil.STATUS_ZOMBIE)
         except psutil.NoSuchProcess:
             return False
 
@@ -180,8 +181,8 @@ def wait_until(
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
-            pass
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            log.debug("%s not ready: %s", record.name, exc)
         time.sleep(interval_s)
     raise ServiceError(
         f"{record.name} did not become healthy within {timeout_s:.0f}s; see its log "

@@ -7,8 +7,10 @@ through the settings. Every port Ray opens is chosen by us, on loopback.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,13 @@ class RayHead(EmbeddedService):
     by_default = False
 
     @property
+    def temp_dir(self) -> Path:
+        """Ray's session directory holds AF_UNIX sockets (107-byte path limit),
+        so it lives under a short /tmp path derived from the state directory."""
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"kisa-ray-{digest}"
+
+    @property
     def token(self) -> str:
         return read_or_create_secret(self.data_dir / "auth_token")
 
@@ -70,7 +79,7 @@ class RayHead(EmbeddedService):
             f"--min-worker-port={lo}",
             f"--max-worker-port={hi}",
             f"--num-cpus={os.cpu_count() or 2}",
-            f"--temp-dir={self.data_dir / 'tmp'}",
+            f"--temp-dir={self.temp_dir}",
             "--disable-usage-stats",
         ]
 
@@ -89,9 +98,7 @@ class RayHead(EmbeddedService):
 
     def healthy(self, ports: dict[str, int]) -> bool:
         # The job API answers only once the head's dashboard and agent are up.
-        return http_ok(
-            f"http://127.0.0.1:{ports['dashboard']}/api/version", token=self.token
-        )
+        return http_ok(f"http://127.0.0.1:{ports['dashboard']}/api/version", token=self.token)
 
     def endpoints(self, ports: dict[str, int]) -> dict[str, Any]:
         return {

@@ -1,0 +1,52 @@
+# KISA platform. `make help` lists the targets; every target sets itself up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON := $(shell tools/find-python.sh)
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(shell command -v uv 2>/dev/null || echo .cache/uv-bootstrap/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup up down status demo test lint typecheck clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.cache/uv-bootstrap/bin/uv:
+	@test -n "$(PYTHON)" || { echo "no Python 3.12 (see tools/find-python.sh)"; exit 1; }
+	$(PYTHON) -m venv .cache/uv-bootstrap
+	.cache/uv-bootstrap/bin/pip install --quiet uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	@test -n "$(PYTHON)" || { echo "no Python 3.12 (see tools/find-python.sh)"; exit 1; }
+	$(UV) sync --locked --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.installed ## Build .venv on Python 3.12 from the lock file (uv)
+
+up: setup ## Start the services and a real Airflow 3 (UI + scheduler) on loopback
+	$(BIN)/kisa services up airflow
+
+down: setup ## Stop every service this project started
+	$(BIN)/kisa services down
+
+status: setup ## Show every service and its endpoints
+	$(BIN)/kisa services status
+
+demo: setup ## Main job on the embedded default: services up, one pipeline run, summary
+	$(BIN)/kisa demo
+
+test: setup ## Run the test suite (real services, ruff, mypy)
+	$(BIN)/pytest
+
+lint: setup ## ruff check + format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: setup ## mypy on kisa_tasks
+	$(BIN)/mypy kisa_tasks
+
+clean: ## Remove the venv and all local service state (.kisa)
+	-$(BIN)/kisa services down
+	rm -rf $(VENV) .kisa .cache/uv-bootstrap

@@ -1,0 +1,153 @@
+"""Lifecycle of the embedded services, each test on its own state directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pytest
+
+from kisa_tasks.artefacts import ArtefactStore, Partition, register_stage
+from kisa_tasks.graph import open_graph_store
+from kisa_tasks.services import ServiceError, ServiceManager
+from kisa_tasks.services.embedded import EmbeddedService, FalkorDBServer, SeaweedS3
+from kisa_tasks.services.process import ProcessRecord, port_is_free
+from kisa_tasks.settings import KisaSettings, load_settings
+
+PROBE = register_stage("probe", pa.schema([pa.field("id", pa.string(), nullable=False)]))
+
+
+def _manager(home: Path) -> ServiceManager:
+    settings = load_settings(home=home)
+    return ServiceManager(settings, [SeaweedS3(settings), FalkorDBServer(settings)])
+
+
+def _records(home: Path) -> list[ProcessRecord]:
+    out = []
+    for name in ("s3", "graph"):
+        record = ProcessRecord.load(home / "run" / f"{name}.json")
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def _assert_nothing_left(records: list[ProcessRecord]) -> None:
+    for record in records:
+        assert record.group_members() == [], f"{record.name} left processes behind"
+        for port in record.ports.values():
+            assert port_is_free(port), f"{record.name} left port {port} listening"
+
+
+def test_up_twice_is_a_no_op_and_data_survives_down_up(tmp_path: Path) -> None:
+    manager = _manager(tmp_path)
+    try:
+        manager.up()
+        first = {r.name: r.pid for r in _records(tmp_path)}
+        manager.up()
+        assert {r.name: r.pid for r in _records(tmp_path)} == first
+
+        settings = load_settings(home=tmp_path)
+        store = ArtefactStore.from_settings(settings)
+        part = Partition("probe", "cardiology", "restart")
+        store.write(part, [pa.table({"id": ["a", "b"]})])
+        with open_graph_store(settings) as graph:
+            graph.run_batches("merge_entities", [{"id": "x", "name": "X", "type": "drug"}])
+
+        records = _records(tmp_path)
+        manager.down()
+        _assert_nothing_left(records)
+        assert not (tmp_path / "run" / "s3.json").exists()
+
+        manager.up()
+        settings = load_settings(home=tmp_path)
+        assert ArtefactStore.from_settings(settings).read(part).column("id").to_pylist() == [
+            "a",
+            "b",
+        ]
+        with open_graph_store(settings) as graph:
+            assert graph.run("graph_counts")[0]["nodes"] == 1
+    finally:
+        records = _records(tmp_path)
+        manager.down()
+        _assert_nothing_left(records)
+
+
+def test_graph_survives_kill_9_thanks_to_append_only_file(tmp_path: Path) -> None:
+    manager = _manager(tmp_path)
+    try:
+        manager.up(["graph"])
+        with open_graph_store(load_settings(home=tmp_path)) as graph:
+            graph.run_batches("merge_entities", [{"id": "k9", "name": "K", "type": "drug"}])
+        time.sleep(1.5)  # appendfsync everysec
+        record = ProcessRecord.load(tmp_path / "run" / "graph.json")
+        assert record is not None
+        os.killpg(record.pgid, signal.SIGKILL)
+        time.sleep(0.5)
+        # The PID file is stale now: status says so and cleans it up.
+        assert {s.name: s.state for s in manager.status()}["graph"] == "stopped"
+        assert not (tmp_path / "run" / "graph.json").exists()
+        manager.up(["graph"])
+        with open_graph_store(load_settings(home=tmp_path)) as graph:
+            assert graph.run("graph_counts")[0]["nodes"] == 1
+    finally:
+        manager.down()
+
+
+def test_taken_port_is_replaced_by_a_free_one(tmp_path: Path) -> None:
+    manager = _manager(tmp_path)
+    manager.up(["graph"])
+    old = ProcessRecord.load(tmp_path / "run" / "graph.json")
+    assert old is not None
+    manager.down()
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", old.ports["redis"]))
+    blocker.listen()
+    try:
+        manager.up(["graph"])
+        new = ProcessRecord.load(tmp_path / "run" / "graph.json")
+        assert new is not None and new.ports["redis"] != old.ports["redis"]
+        assert {s.name: s.state for s in manager.status()}["graph"] == "running"
+    finally:
+        blocker.close()
+        manager.down()
+
+
+class _CrashingService(EmbeddedService):
+    """A real process that dies at start-up, as a misconfigured server does."""
+
+    name = "crashy"
+    port_names: ClassVar[tuple[str, ...]] = ("http",)
+    startup_timeout_s = 10.0
+
+    def command(self, ports: dict[str, int]) -> list[str]:
+        return [sys.executable, "-c", "import sys; print('bad config'); sys.exit(3)"]
+
+    def healthy(self, ports: dict[str, int]) -> bool:
+        return False
+
+    def endpoints(self, ports: dict[str, int]) -> dict[str, Any]:
+        return {}
+
+
+def test_failed_start_names_service_log_and_port_and_rolls_back(tmp_path: Path) -> None:
+    settings: KisaSettings = load_settings(home=tmp_path)
+    manager = ServiceManager(settings, [FalkorDBServer(settings), _CrashingService(settings)])
+    with pytest.raises(ServiceError) as err:
+        manager.up()
+    message = str(err.value)
+    assert "crashy" in message and "crashy.log" in message and "http" in message
+    assert "bad config" in message
+    # Nothing half-started: the graph server started by this call is gone too.
+    assert not (tmp_path / "run" / "graph.json").exists()
+    assert all(s.state == "stopped" for s in manager.status())
+
+
+def test_unknown_service_name_lists_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match="known: .*graph"):
+        _manager(tmp_path).up(["graphdb"])
