@@ -85,7 +85,7 @@ def param_schemas() -> dict[str, dict[str, Any]]:
     schema = RunConfig.model_json_schema()
     out = {}
     for name, prop in schema["properties"].items():
-        spec = {k: v for k, v in prop.items() if k not in ("title",)}
+        spec = dict(prop)
         if "const" in spec:  # a one-value Literal
             spec["enum"] = [spec.pop("const")]
         out[name] = spec

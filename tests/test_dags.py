@@ -1,0 +1,164 @@
+"""DAG integrity and a real pipeline run through Airflow's ``dag.test()``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kisa_tasks.platform_check import PlatformUnavailableError, check_platform
+from kisa_tasks.run_config import RunConfig
+from kisa_tasks.run_manifest import manifest_key, open_run
+from kisa_tasks.services import ServiceManager
+from kisa_tasks.services.airflow_local import airflow_env, migrate_db
+from kisa_tasks.services.process import choose_ports
+from kisa_tasks.settings import PROJECT_ROOT, KisaSettings, load_settings
+from kisa_tasks.specialties import SPECIALTY_IDS
+
+DAGS = PROJECT_ROOT / "dags"
+
+
+@pytest.fixture(scope="session")
+def airflow_db(services: ServiceManager, kisa_home: Path) -> Iterator[dict[str, str]]:
+    """A migrated Airflow metadata DB for this session; env set before import."""
+    ports = choose_ports(("api", "logs"), {})
+    env = airflow_env(load_settings(home=kisa_home), ports["api"], ports["logs"])
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    migrate_db(env)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sys.path.insert(0, str(DAGS))
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: dict[str, str]) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_every_dag_file_imports_and_declares_the_basics(dagbag: Any) -> None:
+    assert dagbag.import_errors == {}
+    assert "kisa_pipeline" in dagbag.dag_ids
+    for dag_id in dagbag.dag_ids:
+        dag = dagbag.get_dag(dag_id)
+        assert dag.tags, f"{dag_id} has no tags"
+        assert dag.doc_md and len(dag.doc_md) > 100, f"{dag_id} has no docs"
+        assert not dag.catchup
+        for task in dag.tasks:
+            assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+
+
+def test_dag_files_parse_with_no_platform_configured(tmp_path: Path) -> None:
+    """Parsing does no I/O: with no services and no endpoints it still imports."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("KISA_", "AIRFLOW"))
+    }
+    env.update(KISA_HOME=str(tmp_path), AIRFLOW_HOME=str(tmp_path / "af"))
+    code = (
+        "import importlib.util, sys;"
+        f"spec = importlib.util.spec_from_file_location('p', {str(DAGS / 'kisa_pipeline.py')!r});"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
+        "print(m.pipeline.dag_id)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("kisa_pipeline")
+
+
+def test_trigger_form_is_typed_and_documented(dagbag: Any) -> None:
+    params = dagbag.get_dag("kisa_pipeline").params
+    assert set(params.keys()) == set(RunConfig.model_fields)
+    specialty = params.get_param("specialty").schema
+    assert specialty["enum"] == list(SPECIALTY_IDS) and len(SPECIALTY_IDS) == 12
+    assert params.get_param("max_abstracts").schema["type"] == "integer"
+    assert params.get_param("backend").schema["enum"] == ["offline", "llm"]
+    assert "mixed" in params.get_param("sampling_strategy").schema["enum"]
+    for name in params.keys():
+        assert params.get_param(name).description, f"{name} undocumented"
+        assert params.get_param(name).schema.get("title"), f"{name} has no form label"
+
+
+def test_trigger_form_rejects_an_unknown_specialty(dagbag: Any) -> None:
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        dagbag.get_dag("kisa_pipeline").test(run_conf={"specialty": "astrology"})
+
+
+def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
+    dagbag: Any, settings: KisaSettings
+) -> None:
+    dag_run = dagbag.get_dag("kisa_pipeline").test(
+        run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 100}
+    )
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    assert states == {
+        "resolve_config": "success",
+        "check_platform": "success",
+        "open_tracking": "success",
+    }
+    from kisa_tasks.artefacts import ArtefactStore
+
+    manifest = ArtefactStore.from_settings(settings).get_json(
+        manifest_key("kisa_pipeline", dag_run.run_id)
+    )
+    assert manifest["config"]["specialty"] == "oncology"
+    assert manifest["config"]["seed"] == 7
+    assert {c["component"] for c in manifest["platform_checks"]} == {"s3", "graph", "mlflow"}
+
+    from mlflow.tracking import MlflowClient
+
+    run = MlflowClient(settings.mlflow_uri()).get_run(manifest["mlflow_run_id"])
+    assert run.data.tags["dag_id"] == "kisa_pipeline"
+    assert run.data.tags["airflow.run_id"] == dag_run.run_id
+    assert run.data.tags["specialty"] == "oncology"
+    assert run.data.tags["backend"] == "offline"
+    assert len(run.data.tags["git_sha"]) in (7, 40) or run.data.tags["git_sha"] == "unknown"
+    assert run.data.params["max_abstracts"] == "100"
+
+
+def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:
+    config = RunConfig(specialty="neurology").model_dump()
+    first = open_run(dag_id="kisa_pipeline", run_id="retry_1", config=config, checks=[])
+    again = open_run(dag_id="kisa_pipeline", run_id="retry_1", config=config, checks=[])
+    other = open_run(dag_id="kisa_pipeline", run_id="retry_2", config=config, checks=[])
+    assert first["mlflow_run_id"] == again["mlflow_run_id"] != other["mlflow_run_id"]
+
+
+def test_platform_check_names_the_component_that_is_down(
+    settings: KisaSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    port = choose_ports(("x",), {})["x"]  # nothing listens there
+    broken = settings.model_copy(
+        update={"mlflow": settings.mlflow.model_copy(update={"tracking_uri": f"http://127.0.0.1:{port}"})}
+    )
+    with pytest.raises(PlatformUnavailableError) as err:
+        check_platform(broken)
+    message = str(err.value)
+    assert f"mlflow at http://127.0.0.1:{port}" in message
+    assert "kisa services up" in message
+    assert "s3 at" not in message  # the healthy ones are not blamed
+
+
+def test_run_config_errors_name_the_field() -> None:
+    from kisa_tasks.run_config import RunConfigError
+
+    with pytest.raises(RunConfigError, match="max_seeds"):
+        RunConfig.from_params({"max_seeds": 0})
+    assert json.loads(RunConfig().model_dump_json())["specialty"] == "cardiology"

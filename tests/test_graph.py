@@ -1,0 +1,100 @@
+"""The graph store on the real FalkorDB server, and the Cypher loader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kisa_tasks.graph import CypherError, GraphStore, load_cypher, open_graph_store, render
+from kisa_tasks.graph.cypher import CYPHER_DIR, statements
+from kisa_tasks.settings import KisaSettings
+
+
+@pytest.fixture()
+def graph(settings: KisaSettings) -> Iterator[GraphStore]:
+    settings = settings.model_copy(
+        update={"graph": settings.graph.model_copy(update={"name": "kisa_test"})}
+    )
+    with open_graph_store(settings) as store:
+        store.clear()
+        store.ensure_schema()
+        yield store
+        store.clear()
+
+
+ENTITIES = [
+    {"id": "mesh:D001", "name": "drug A", "type": "drug"},
+    {"id": "mesh:D002", "name": "disease B", "type": "disease"},
+    {"id": "mesh:D003", "name": "gene C", "type": "gene"},
+]
+RELATIONS = [
+    {"head": "mesh:D001", "tail": "mesh:D002", "type": "treats", "pmids": ["1", "2"]},
+    {"head": "mesh:D002", "tail": "mesh:D003", "type": "associated_with", "pmids": ["3"]},
+]
+
+
+def test_merge_is_idempotent(graph: GraphStore) -> None:
+    for _ in range(2):
+        assert graph.run_batches("merge_entities", ENTITIES, batch_size=2) == 3
+        graph.run_batches("merge_relations", RELATIONS)
+    assert graph.run("graph_counts") == [{"nodes": 3, "relations": 2}]
+
+
+def test_parameters_carry_hostile_strings_as_data(graph: GraphStore) -> None:
+    name = "x'}) DETACH DELETE n //"
+    graph.run_batches("merge_entities", [{"id": "evil", "name": name, "type": "drug"}, *ENTITIES])
+    assert graph.run("graph_counts")[0]["nodes"] == 4
+    rows = graph.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 1})
+    assert rows == []  # no relations yet; the hostile name did nothing
+
+
+def test_depth_literal_bounds_the_traversal(graph: GraphStore) -> None:
+    graph.run_batches("merge_entities", ENTITIES)
+    graph.run_batches("merge_relations", RELATIONS)
+    one = graph.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 1})
+    two = graph.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 2})
+    assert [r["id"] for r in one] == ["mesh:D002"]
+    assert [r["id"] for r in two] == ["mesh:D002", "mesh:D003"]
+
+
+def test_schema_statements_apply_twice(graph: GraphStore) -> None:
+    graph.ensure_schema()
+    graph.ensure_schema()
+    assert graph.ping()
+
+
+@pytest.mark.parametrize("value", ["6", 6.0, True, -1, 65, "1..3"])
+def test_slots_take_only_bounded_ints(value: object) -> None:
+    with pytest.raises(CypherError):
+        render("MATCH p=()-[*1..{{max_depth}}]-() RETURN p", {"max_depth": value})  # type: ignore[dict-item]
+
+
+@given(st.integers(min_value=0, max_value=64))
+def test_slot_rendering_is_exact(depth: int) -> None:
+    assert render("[*1..{{ max_depth }}]", {"max_depth": depth}) == f"[*1..{depth}]"
+
+
+def test_missing_slot_and_unknown_file_are_named() -> None:
+    with pytest.raises(CypherError, match="max_depth"):
+        render("[*1..{{max_depth}}]", {})
+    with pytest.raises(CypherError, match="known: .*merge_entities"):
+        load_cypher("no_such_query")
+    with pytest.raises(CypherError, match="invalid cypher name"):
+        load_cypher("../secrets")
+
+
+def test_every_cypher_file_avoids_backend_specific_syntax() -> None:
+    """One set of files serves FalkorDB and Neo4j: keep to the common subset."""
+    for path in CYPHER_DIR.glob("*.cypher"):
+        text = path.read_text()
+        for banned in ("elementId(", "EXISTS {", "datetime(", "apoc."):
+            assert banned not in text, f"{path.name} uses {banned}"
+
+
+def test_schema_files_split_into_statements() -> None:
+    for backend in ("falkordb", "neo4j"):
+        stmts = statements(load_cypher(f"schema/{backend}"))
+        assert stmts and all(s.upper().startswith("CREATE") for s in stmts)
