@@ -22,9 +22,7 @@ from kisa_tasks.settings import KisaSettings
 
 SCHEMA = register_stage(
     "unit_rows",
-    pa.schema(
-        [pa.field("id", pa.string(), nullable=False), pa.field("score", pa.float64())]
-    ),
+    pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("score", pa.float64())]),
 )
 
 
@@ -64,7 +62,10 @@ def test_commit_makes_parts_visible_with_counts_and_rejections(store: ArtefactSt
     p = Partition("unit_rows", "neurology", "commit1")
     marker = store.write(
         p,
-        [pa.table({"id": ["a", "b"], "score": [0.5, 1.0]}), pa.table({"score": [2.0], "id": ["c"]})],
+        [
+            pa.table({"id": ["a", "b"], "score": [0.5, 1.0]}),
+            pa.table({"score": [2.0], "id": ["c"]}),
+        ],
         [Rejection("z", "abstract is empty", {"id": "z"})],
     )
     assert marker.parts == ["part-00000.parquet", "part-00001.parquet"]

@@ -63,9 +63,7 @@ def test_every_dag_file_imports_and_declares_the_basics(dagbag: Any) -> None:
 
 def test_dag_files_parse_with_no_platform_configured(tmp_path: Path) -> None:
     """Parsing does no I/O: with no services and no endpoints it still imports."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("KISA_", "AIRFLOW"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KISA_", "AIRFLOW"))}
     env.update(KISA_HOME=str(tmp_path), AIRFLOW_HOME=str(tmp_path / "af"))
     code = (
         "import importlib.util, sys;"
@@ -146,7 +144,11 @@ def test_platform_check_names_the_component_that_is_down(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     port = choose_ports(("x",), {})["x"]  # nothing listens there
     broken = settings.model_copy(
-        update={"mlflow": settings.mlflow.model_copy(update={"tracking_uri": f"http://127.0.0.1:{port}"})}
+        update={
+            "mlflow": settings.mlflow.model_copy(
+                update={"tracking_uri": f"http://127.0.0.1:{port}"}
+            )
+        }
     )
     with pytest.raises(PlatformUnavailableError) as err:
         check_platform(broken)

@@ -80,7 +80,7 @@ def test_slot_rendering_is_exact(depth: int) -> None:
 def test_missing_slot_and_unknown_file_are_named() -> None:
     with pytest.raises(CypherError, match="max_depth"):
         render("[*1..{{max_depth}}]", {})
-    with pytest.raises(CypherError, match="known: .*merge_entities"):
+    with pytest.raises(CypherError, match=r"known: .*merge_entities"):
         load_cypher("no_such_query")
     with pytest.raises(CypherError, match="invalid cypher name"):
         load_cypher("../secrets")

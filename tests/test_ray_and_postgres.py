@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,9 +27,9 @@ def test_ray_head_accepts_token_authenticated_jobs(tmp_path: Path) -> None:
         client = job_client(settings)
         job_id = client.submit_job(
             entrypoint=(
-                "python -c \"import ray; ray.init(); "
+                'python -c "import ray; ray.init(); '
                 "print('sum', sum(ray.get([ray.remote(lambda x: x * x).remote(i) "
-                "for i in range(5)])))\""
+                'for i in range(5)])))"'
             )
         )
         result = wait_for_job(client, job_id, timeout_s=180)
@@ -39,7 +39,7 @@ def test_ray_head_accepts_token_authenticated_jobs(tmp_path: Path) -> None:
         anonymous = settings.model_copy(
             update={"ray": settings.ray.model_copy(update={"auth_token": None})}
         )
-        with pytest.raises(Exception, match="(?i)auth|token|401"):
+        with pytest.raises(Exception, match=r"(?i)auth|token|401"):
             job_client(anonymous).list_jobs()
     finally:
         record = ProcessRecord.load(tmp_path / "run" / "ray.json")

@@ -149,5 +149,5 @@ def test_failed_start_names_service_log_and_port_and_rolls_back(tmp_path: Path) 
 
 
 def test_unknown_service_name_lists_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ServiceError, match="known: .*graph"):
+    with pytest.raises(ServiceError, match=r"known: .*graph"):
         _manager(tmp_path).up(["graphdb"])

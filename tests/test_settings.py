@@ -55,7 +55,7 @@ def test_neo4j_backend_requires_uri(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 def test_missing_endpoint_is_named_when_needed(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path)
-    with pytest.raises(SettingsError, match="KISA_MLFLOW__TRACKING_URI.*kisa services up"):
+    with pytest.raises(SettingsError, match=r"KISA_MLFLOW__TRACKING_URI.*kisa services up"):
         s.mlflow_uri()
 
 
@@ -81,7 +81,9 @@ def test_airflow_connections_map_onto_settings(tmp_path: Path) -> None:
                 extra_dejson={"endpoint_url": "http://minio:9000", "bucket": "prod"},
             ),
             "kisa_neo4j": _conn(host="neo4j", port=7687, login="neo4j", password="pw"),
-            "kisa_llm": _conn(host="http://vllm:8000/v1", password="k", extra_dejson={"model": "m"}),
+            "kisa_llm": _conn(
+                host="http://vllm:8000/v1", password="k", extra_dejson={"model": "m"}
+            ),
             "kisa_mlflow": _conn(host="http://mlflow:5000"),
         }
     )

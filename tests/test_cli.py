@@ -1,0 +1,46 @@
+"""The ``kisa`` command as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kisa_tasks.services import ServiceManager
+
+KISA = str(Path(sys.executable).parent / "kisa")
+
+
+def _kisa(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KISA_HOME": str(home)}
+    return subprocess.run([KISA, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_status_prints_every_service_and_endpoint(
+    services: ServiceManager, kisa_home: Path
+) -> None:
+    result = _kisa(kisa_home, "services", "status")
+    assert result.returncode == 0, result.stderr
+    for name in ("s3", "graph", "mlflow", "ray", "airflow"):
+        assert name in result.stdout
+    for status in services.status():
+        for url in status.urls.values():
+            if url.startswith("http"):
+                assert url in result.stdout
+
+
+def test_invalid_settings_fail_before_any_work(tmp_path: Path) -> None:
+    env = {**os.environ, "KISA_HOME": str(tmp_path), "KISA_GRAPH__BACKEND": "sqlite"}
+    result = subprocess.run(
+        [KISA, "services", "up"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "KISA_GRAPH__BACKEND" in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_unknown_service_is_a_clear_error(tmp_path: Path) -> None:
+    result = _kisa(tmp_path, "services", "up", "elasticsearch")
+    assert result.returncode == 1
+    assert "unknown service" in result.stderr and "graph" in result.stderr
