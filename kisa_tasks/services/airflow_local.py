@@ -50,6 +50,8 @@ def airflow_env(settings: KisaSettings, api_port: int, log_port: int) -> dict[st
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Local use: a DAG triggered from the UI runs without a separate unpause.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # Two cores here: more parallel task processes only thrash.
         "AIRFLOW__CORE__PARALLELISM": "4",
