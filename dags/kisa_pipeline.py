@@ -14,8 +14,9 @@ What runs today (the stages land one by one; nothing here pretends):
    DAG run, tagged with dag_id, run_id, specialty, backend and git sha, and
    writes the run manifest to `s3://BUCKET/runs/kisa_pipeline/run=RUN/manifest.json`.
 
-Endpoints come from the KISA settings (environment, or the embedded services'
-endpoints file written by `kisa services up`).
+Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
+(`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
+`KISA_*` environment variables, else the embedded services' endpoints file.
 """
 
 from __future__ import annotations
@@ -54,13 +55,16 @@ def kisa_pipeline() -> None:
 
     @task
     def check_platform() -> list[dict[str, Any]]:
-        from kisa_tasks.platform_check import as_dicts, check_platform
-        from kisa_tasks.settings import load_settings
+        from kisa_common.settings import task_settings
 
-        return as_dicts(check_platform(load_settings()))
+        from kisa_tasks.platform_check import as_dicts, check_platform
+
+        return as_dicts(check_platform(task_settings()))
 
     @task
     def open_tracking(config: dict[str, Any], checks: list[dict[str, Any]]) -> dict[str, str]:
+        from kisa_common.settings import task_settings
+
         from kisa_tasks.run_manifest import open_run
 
         ctx = get_current_context()
@@ -69,6 +73,7 @@ def kisa_pipeline() -> None:
             run_id=ctx["run_id"],
             config=config,
             checks=checks,
+            settings=task_settings(),
         )
 
     open_tracking(resolve_config(), check_platform())

@@ -210,6 +210,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+CONNECTION_IDS = ("kisa_s3", "kisa_neo4j", "kisa_falkordb", "kisa_llm", "kisa_mlflow")
+
+
 def overrides_from_connections(conns: Mapping[str, Any]) -> dict[str, Any]:
     """Map Airflow connections (duck-typed: host, port, login, password, schema,
     extra_dejson) onto settings overrides. Pure, so it is testable without Airflow.

@@ -164,3 +164,25 @@ def test_run_config_errors_name_the_field() -> None:
     with pytest.raises(RunConfigError, match="max_seeds"):
         RunConfig.from_params({"max_seeds": 0})
     assert json.loads(RunConfig().model_dump_json())["specialty"] == "cardiology"
+
+
+def test_airflow_connections_override_settings_inside_tasks(
+    airflow_db: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kisa_common.settings import task_settings
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KISA_MLFLOW",
+        json.dumps({"conn_type": "http", "host": "http://mlflow.prod:5000"}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KISA_NEO4J",
+        json.dumps({"conn_type": "neo4j", "host": "graph.prod", "port": 7687, "login": "neo4j"}),
+    )
+    settings = task_settings()
+    assert settings.mlflow_uri() == "http://mlflow.prod:5000"
+    assert settings.graph.backend == "neo4j"
+    assert settings.neo4j.uri == "bolt://graph.prod:7687"
+    monkeypatch.delenv("AIRFLOW_CONN_KISA_MLFLOW")
+    monkeypatch.delenv("AIRFLOW_CONN_KISA_NEO4J")
+    assert task_settings().graph.backend == "falkordb"

@@ -94,10 +94,10 @@ class PostgresServer(EmbeddedService):
             str(self.data_dir),
         ]
 
-    def healthy(self, ports: dict[str, int]) -> bool:
+    def _connect(self, ports: dict[str, int]) -> Any:
         import psycopg2
 
-        conn = psycopg2.connect(
+        return psycopg2.connect(
             host="127.0.0.1",
             port=ports["pg"],
             user="airflow",
@@ -105,19 +105,13 @@ class PostgresServer(EmbeddedService):
             dbname="postgres",
             connect_timeout=2,
         )
-        conn.close()
+
+    def healthy(self, ports: dict[str, int]) -> bool:
+        self._connect(ports).close()
         return True
 
     def after_start(self, ports: dict[str, int]) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(
-            host="127.0.0.1",
-            port=ports["pg"],
-            user="airflow",
-            password=self.password,
-            dbname="postgres",
-        )
+        conn = self._connect(ports)
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", ("airflow",))

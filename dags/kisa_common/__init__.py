@@ -1,0 +1,1 @@
+"""Helpers shared by the DAG files (Airflow side only; not DAGs themselves)."""
