@@ -157,7 +157,13 @@ class ServiceManager:
         return record
 
     def down(self, names: Iterable[str] | None = None) -> None:
-        targets = self.select(names) if names else self.services
+        """Stop the named services (all when none are named), not their dependencies."""
+        if names:
+            self.select(names)  # validates the names
+            wanted = set(names)
+            targets = [s for s in self.services if s.name in wanted]
+        else:
+            targets = self.services
         for service in reversed(targets):
             path = self._record_path(service.name)
             record = ProcessRecord.load(path)
