@@ -26,6 +26,9 @@ from pydantic_settings import (
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS_FILE = "endpoints.json"
+# Local development login, documented in the README; override it with
+# KISA_AIRFLOW__ADMIN_PASSWORD anywhere the UI is reachable by others.
+DEFAULT_ADMIN_PASSWORD = "admin"  # noqa: S105
 
 
 class S3Settings(BaseModel):
@@ -92,7 +95,7 @@ class AirflowSettings(BaseModel):
     )
     api_port: int | None = Field(default=None, gt=0, lt=65536)
     admin_user: str = "admin"
-    admin_password: SecretStr = SecretStr("admin")
+    admin_password: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
 
 
 class SettingsError(ValueError):

@@ -21,7 +21,7 @@ from kisa_tasks.services.embedded import (
     read_or_create_secret,
     venv_bin,
 )
-from kisa_tasks.settings import PROJECT_ROOT, KisaSettings
+from kisa_tasks.settings import DEFAULT_ADMIN_PASSWORD, PROJECT_ROOT, KisaSettings
 
 COMPONENTS = ("api-server", "scheduler --skip-serve-logs", "dag-processor")
 
@@ -144,9 +144,13 @@ class LocalAirflow(EmbeddedService):
         return {"airflow": {"api_port": ports["api"]}}
 
     def urls(self, ports: dict[str, int]) -> dict[str, str]:
+        airflow = self.settings.airflow
+        # The documented default is no secret; a password someone set is never printed.
+        is_default = airflow.admin_password.get_secret_value() == DEFAULT_ADMIN_PASSWORD
+        shown = DEFAULT_ADMIN_PASSWORD if is_default else "(KISA_AIRFLOW__ADMIN_PASSWORD)"
         return {
             "airflow_ui": f"http://127.0.0.1:{ports['api']}",
-            "login": f"{self.settings.airflow.admin_user} / (KISA_AIRFLOW__ADMIN_PASSWORD)",
+            "login": f"{airflow.admin_user} / {shown}",
         }
 
 
