@@ -111,7 +111,8 @@ def demo(
             result = run_pipeline(settings, {"specialty": specialty, "seed": seed})
     except (ServiceError, SettingsError, RuntimeError) as exc:
         _fail(exc)
-    table = Table(title=f"kisa_pipeline run {result.dag_run_id}: {result.state}")
+    out.print(f"kisa_pipeline run {result.dag_run_id}: {result.state}")
+    table = Table()
     table.add_column("task")
     table.add_column("state")
     for task_id, state in sorted(result.task_states.items()):
@@ -124,10 +125,7 @@ def demo(
     for check in manifest["platform_checks"]:
         out.print(f"  {check['component']:7} ok  {check['endpoint']}  {check['detail']}")
     out.print(f"manifest:    {result.manifest_uri}")
-    out.print(
-        f"MLflow run:  {settings.mlflow.tracking_uri}/#/experiments/ "
-        f"(experiment kisa/kisa_pipeline, run {manifest['mlflow_run_id']})"
-    )
+    out.print(f"MLflow run:  {manifest['mlflow_run_url']}")
     out.print(f"took {result.seconds}s. Airflow UI: `make up`; stop everything: `make down`.")
     out.print(
         "Stages after the platform checks (ingest, graph, QA, trajectories, training) "

@@ -29,7 +29,7 @@ def open_run(
     """Create or find the MLflow run and write the manifest; returns both refs."""
     settings = settings or load_settings()
     cfg = RunConfig.model_validate(config)
-    mlflow_run_id = ensure_dag_run(
+    mlflow_run = ensure_dag_run(
         settings,
         dag_id=dag_id,
         run_id=run_id,
@@ -44,8 +44,10 @@ def open_run(
             "run_id": run_id,
             "config": cfg.model_dump(),
             "platform_checks": list(checks),
-            "mlflow_run_id": mlflow_run_id,
+            "mlflow_experiment_id": mlflow_run.experiment_id,
+            "mlflow_run_id": mlflow_run.run_id,
+            "mlflow_run_url": mlflow_run.url(settings.mlflow_uri()),
             "git_sha": git_sha(),
         },
     )
-    return {"mlflow_run_id": mlflow_run_id, "manifest_uri": uri}
+    return {"mlflow_run_id": mlflow_run.run_id, "manifest_uri": uri}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +33,15 @@ def experiment_name(dag_id: str) -> str:
     return f"kisa/{dag_id}"
 
 
+@dataclass(frozen=True)
+class MlflowRunRef:
+    experiment_id: str
+    run_id: str
+
+    def url(self, tracking_uri: str) -> str:
+        return f"{tracking_uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
 def ensure_dag_run(
     settings: KisaSettings,
     *,
@@ -39,8 +49,8 @@ def ensure_dag_run(
     run_id: str,
     tags: Mapping[str, str],
     params: Mapping[str, Any],
-) -> str:
-    """The MLflow run of this DAG run, created on first call; returns its id.
+) -> MlflowRunRef:
+    """The MLflow run of this DAG run, created on first call.
 
     Keyed on the Airflow run id, so a retried task or a cleared DAG run logs
     into the same MLflow run instead of scattering duplicates.
@@ -57,7 +67,7 @@ def ensure_dag_run(
         max_results=1,
     )
     if found:
-        return str(found[0].info.run_id)
+        return MlflowRunRef(str(experiment_id), str(found[0].info.run_id))
     all_tags = {
         "dag_id": dag_id,
         RUN_ID_TAG: run_id,
@@ -67,7 +77,7 @@ def ensure_dag_run(
     run = client.create_run(experiment_id, tags=all_tags, run_name=run_id)
     for key, value in sorted(params.items()):
         client.log_param(run.info.run_id, key, value)
-    return str(run.info.run_id)
+    return MlflowRunRef(str(experiment_id), str(run.info.run_id))
 
 
 def _quote(value: str) -> str:

@@ -14,7 +14,7 @@ def test_mlflow_artifacts_land_in_the_s3_bucket(settings: KisaSettings) -> None:
 
     run_id = ensure_dag_run(
         settings, dag_id="artifact_probe", run_id="r1", tags={"specialty": "oncology"}, params={}
-    )
+    ).run_id
     client = MlflowClient(settings.mlflow_uri())
     client.log_text(run_id, "gate passed", "reports/summary.txt")
     client.log_metric(run_id, "abstracts.read", 42)
