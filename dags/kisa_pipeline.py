@@ -13,6 +13,12 @@ What runs today (the stages land one by one; nothing here pretends):
 3. **open_tracking** creates (or, on a retry, finds) the MLflow run of this
    DAG run, tagged with dag_id, run_id, specialty, backend and git sha, and
    writes the run manifest to `s3://BUCKET/runs/kisa_pipeline/run=RUN/manifest.json`.
+4. **ingest** streams the PubMed corpus (MEDLINE XML), applies update files
+   (newer versions replace, DeleteCitation withdraws), keeps the specialty's
+   English abstracts and commits them to
+   `s3://BUCKET/abstracts/specialty=S/run=RUN/`; malformed, empty, non-English
+   and oversized records go to `rejected/abstracts/...` with their reason.
+   Counts go to the task log and to MLflow as `ingest.*`.
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -76,7 +82,27 @@ def kisa_pipeline() -> None:
             settings=task_settings(),
         )
 
-    open_tracking(resolve_config(), check_platform())
+    @task
+    def ingest(config: dict[str, Any], tracking: dict[str, str]) -> dict[str, Any]:
+        from kisa_common.settings import task_settings
+
+        from kisa_tasks.ingest.stage import run_ingest
+        from kisa_tasks.tracking import log_stage_metrics
+
+        settings = task_settings()
+        result = run_ingest(
+            settings,
+            specialty=config["specialty"],
+            run_id=get_current_context()["run_id"],
+            max_abstracts=config["max_abstracts"],
+            corpus=config["corpus"],
+        )
+        log_stage_metrics(settings, tracking["mlflow_run_id"], "ingest", result["counts"])
+        return result
+
+    config = resolve_config()
+    tracking = open_tracking(config, check_platform())
+    ingest(config, tracking)
 
 
 pipeline = kisa_pipeline()

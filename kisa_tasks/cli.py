@@ -96,6 +96,7 @@ def services_status() -> None:
 def demo(
     specialty: Annotated[str, typer.Option(help="one of the 12 specialties")] = "cardiology",
     seed: Annotated[int, typer.Option()] = 0,
+    max_abstracts: Annotated[int, typer.Option(help="abstracts to keep")] = 2000,
 ) -> None:
     """Start the embedded services and run kisa_pipeline once, then summarise."""
     from kisa_tasks.demo import run_pipeline
@@ -108,7 +109,9 @@ def demo(
         print_status(rows)
         settings = load_settings()  # now with the endpoints just written
         with console.status("running kisa_pipeline through Airflow dag.test() ..."):
-            result = run_pipeline(settings, {"specialty": specialty, "seed": seed})
+            result = run_pipeline(
+                settings, {"specialty": specialty, "seed": seed, "max_abstracts": max_abstracts}
+            )
     except (ServiceError, SettingsError, RuntimeError) as exc:
         _fail(exc)
     out.print(f"kisa_pipeline run {result.dag_run_id}: {result.state}")
@@ -124,11 +127,13 @@ def demo(
     manifest = result.manifest
     for check in manifest["platform_checks"]:
         out.print(f"  {check['component']:7} ok  {check['endpoint']}  {check['detail']}")
+    for uri, n_rows, n_rejected in result.artefacts:
+        out.print(f"committed:   {uri}  {n_rows} rows, {n_rejected} rejected (with reasons)")
     out.print(f"manifest:    {result.manifest_uri}")
     out.print(f"MLflow run:  {manifest['mlflow_run_url']}")
     out.print(f"took {result.seconds}s. Airflow UI: `make up`; stop everything: `make down`.")
     out.print(
-        "Stages after the platform checks (ingest, graph, QA, trajectories, training) "
+        "Stages after ingest (entity extraction, graph, QA, trajectories, training) "
         "are not built yet; the DAG wires only what exists."
     )
 

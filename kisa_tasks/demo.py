@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kisa_tasks.artefacts import ArtefactStore
+from kisa_tasks.artefacts import ArtefactStore, Partition
+from kisa_tasks.artefacts.schemas import registered_stages
 from kisa_tasks.run_manifest import manifest_key
 from kisa_tasks.services.airflow_local import airflow_env, migrate_db
 from kisa_tasks.services.process import ProcessRecord, choose_ports
@@ -29,6 +30,7 @@ class DemoResult:
     task_states: dict[str, str]
     manifest_uri: str | None
     manifest: dict[str, Any] | None
+    artefacts: list[tuple[str, int, int]]  # (uri, rows, rejected rows)
     seconds: float
 
 
@@ -38,6 +40,21 @@ def demo_airflow_env(settings: KisaSettings) -> dict[str, str]:
     record = ProcessRecord.load(settings.home / "run" / "airflow.json")
     ports = record.ports if record else choose_ports(("api", "logs"), {})
     return airflow_env(settings, ports["api"], ports["logs"])
+
+
+def committed_outputs(
+    store: ArtefactStore, specialty: str, run_id: str
+) -> list[tuple[str, int, int]]:
+    """Every stage partition this run committed, in pipeline order."""
+    import kisa_tasks.ingest.abstracts  # noqa: F401 - registers the stage schema
+
+    out = []
+    for stage in registered_stages():
+        partition = Partition(stage, specialty, run_id)
+        if store.is_committed(partition):
+            marker = store.marker(partition)
+            out.append((store.uri(partition.prefix), marker.rows, marker.rejected_rows))
+    return out
 
 
 def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any]) -> DemoResult:
@@ -61,15 +78,17 @@ def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any]) -> DemoResult:
     dag_run = dag.test(run_conf=dict(conf))
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     manifest_uri, manifest = None, None
+    store = ArtefactStore.from_settings(settings)
     if str(dag_run.state) == "success":
-        store = ArtefactStore.from_settings(settings)
         key = manifest_key(dag.dag_id, dag_run.run_id)
         manifest_uri, manifest = store.uri(key), store.get_json(key)
+    artefacts = committed_outputs(store, str(conf.get("specialty", "cardiology")), dag_run.run_id)
     return DemoResult(
         dag_run_id=dag_run.run_id,
         state=str(dag_run.state),
         task_states=states,
         manifest_uri=manifest_uri,
         manifest=manifest,
+        artefacts=artefacts,
         seconds=round(time.monotonic() - start, 1),
     )

@@ -67,6 +67,12 @@ class RunConfig(BaseModel):
         "max_chain", "augmented_chain", "community_core_path", "dual_core_bridge", "mixed"
     ] = Field(default="max_chain", description="Sub-graph sampling strategy.")
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Random seed.")
+    corpus: str = Field(
+        default="embedded",
+        min_length=1,
+        description="PubMed input: 'embedded' (the two bundled baseline files), a "
+        "directory or an s3:// prefix of NLM baseline/update files.",
+    )
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RunConfig:

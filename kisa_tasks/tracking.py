@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,3 +84,15 @@ def ensure_dag_run(
 def _quote(value: str) -> str:
     # MLflow's filter grammar has no bind parameters; escape its quote char.
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def log_stage_metrics(
+    settings: KisaSettings, mlflow_run_id: str, stage: str, counts: Mapping[str, float]
+) -> None:
+    """Stage counts under stable names (``stage.key``), so runs compare side by side."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"{stage}.{k}", float(v), now, 0) for k, v in sorted(counts.items())]
+    MlflowClient(tracking_uri=settings.mlflow_uri()).log_batch(mlflow_run_id, metrics=metrics)

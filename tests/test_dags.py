@@ -109,12 +109,17 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "resolve_config": "success",
         "check_platform": "success",
         "open_tracking": "success",
+        "ingest": "success",
     }
-    from kisa_tasks.artefacts import ArtefactStore
+    from kisa_tasks.artefacts import ArtefactStore, Partition
+    from kisa_tasks.ingest.abstracts import ABSTRACTS_SCHEMA
 
-    manifest = ArtefactStore.from_settings(settings).get_json(
-        manifest_key("kisa_pipeline", dag_run.run_id)
-    )
+    store = ArtefactStore.from_settings(settings)
+    manifest = store.get_json(manifest_key("kisa_pipeline", dag_run.run_id))
+    abstracts = store.read(Partition("abstracts", "oncology", dag_run.run_id))
+    assert abstracts.schema.equals(ABSTRACTS_SCHEMA)
+    assert 0 < abstracts.num_rows <= 100
+    assert all("oncology" in s for s in abstracts.column("specialties").to_pylist())
     assert manifest["config"]["specialty"] == "oncology"
     assert manifest["config"]["seed"] == 7
     assert {c["component"] for c in manifest["platform_checks"]} == {"s3", "graph", "mlflow"}
@@ -128,6 +133,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert run.data.tags["backend"] == "offline"
     assert len(run.data.tags["git_sha"]) in (7, 40) or run.data.tags["git_sha"] == "unknown"
     assert run.data.params["max_abstracts"] == "100"
+    assert run.data.metrics["ingest.kept"] == abstracts.num_rows
 
 
 def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:

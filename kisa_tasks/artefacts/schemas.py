@@ -32,6 +32,11 @@ def schema_for(stage: str) -> pa.Schema:
         ) from None
 
 
+def registered_stages() -> list[str]:
+    """Stage names in registration order (which is pipeline order)."""
+    return list(_SCHEMAS)
+
+
 def fingerprint(schema: pa.Schema) -> str:
     """Stable across processes: names, types and nullability, not metadata."""
     text = ";".join(f"{f.name}:{f.type}:{f.nullable}" for f in schema)

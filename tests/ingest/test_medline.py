@@ -22,6 +22,7 @@ def article(
     abstract: str = "Some text.",
     language: str = "eng",
     extra: str = "",
+    results: str = "It   worked.",
 ) -> str:
     return f"""
   <PubmedArticle><MedlineCitation Status="MEDLINE">
@@ -31,7 +32,7 @@ def article(
       </JournalIssue><Title>J Test</Title></Journal>
       <ArticleTitle>Title of <i>{pmid}</i></ArticleTitle>
       <Abstract><AbstractText Label="BACKGROUND">{abstract}</AbstractText>
-      <AbstractText Label="RESULTS">It   worked.</AbstractText></Abstract>
+      <AbstractText Label="RESULTS">{results}</AbstractText></Abstract>
       <Language>{language}</Language>
       <PublicationTypeList><PublicationType UI="D016428">Journal Article</PublicationType>
       </PublicationTypeList>
