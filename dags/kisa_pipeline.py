@@ -19,6 +19,12 @@ What runs today (the stages land one by one; nothing here pretends):
    `s3://BUCKET/abstracts/specialty=S/run=RUN/`; malformed, empty, non-English
    and oversized records go to `rejected/abstracts/...` with their reason.
    Counts go to the task log and to MLflow as `ingest.*`.
+5. **extract** finds entity mentions in those abstracts with the offline
+   `lexicon` backend (Aho-Corasick over the drug and disease dictionaries plus
+   each record's own MeSH headings and chemicals) and commits them to
+   `s3://BUCKET/mentions/specialty=S/run=RUN/`; counts as `extract.*`.
+   The `llm` extraction backend, canonicalisation, statistics and seed
+   selection are not built yet.
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -100,9 +106,25 @@ def kisa_pipeline() -> None:
         log_stage_metrics(settings, tracking["mlflow_run_id"], "ingest", result["counts"])
         return result
 
+    @task
+    def extract(
+        config: dict[str, Any], tracking: dict[str, str], ingested: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.settings import task_settings
+
+        from kisa_tasks.extract.stage import run_extract
+        from kisa_tasks.tracking import log_stage_metrics
+
+        settings = task_settings()
+        result = run_extract(
+            settings, specialty=config["specialty"], run_id=get_current_context()["run_id"]
+        )
+        log_stage_metrics(settings, tracking["mlflow_run_id"], "extract", result["counts"])
+        return result
+
     config = resolve_config()
     tracking = open_tracking(config, check_platform())
-    ingest(config, tracking)
+    extract(config, tracking, ingest(config, tracking))
 
 
 pipeline = kisa_pipeline()

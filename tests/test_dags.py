@@ -110,6 +110,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "check_platform": "success",
         "open_tracking": "success",
         "ingest": "success",
+        "extract": "success",
     }
     from kisa_tasks.artefacts import ArtefactStore, Partition
     from kisa_tasks.ingest.abstracts import ABSTRACTS_SCHEMA
@@ -120,6 +121,9 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert abstracts.schema.equals(ABSTRACTS_SCHEMA)
     assert 0 < abstracts.num_rows <= 100
     assert all("oncology" in s for s in abstracts.column("specialties").to_pylist())
+    mentions = store.read(Partition("mentions", "oncology", dag_run.run_id))
+    assert mentions.num_rows > abstracts.num_rows  # several entities per abstract
+    assert set(mentions.column("pmid").to_pylist()) <= set(abstracts.column("pmid").to_pylist())
     assert manifest["config"]["specialty"] == "oncology"
     assert manifest["config"]["seed"] == 7
     assert {c["component"] for c in manifest["platform_checks"]} == {"s3", "graph", "mlflow"}
@@ -134,6 +138,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert len(run.data.tags["git_sha"]) in (7, 40) or run.data.tags["git_sha"] == "unknown"
     assert run.data.params["max_abstracts"] == "100"
     assert run.data.metrics["ingest.kept"] == abstracts.num_rows
+    assert run.data.metrics["extract.mentions"] == mentions.num_rows
 
 
 def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:
