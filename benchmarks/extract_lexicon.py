@@ -49,7 +49,7 @@ def packages(abstracts: list[Citation]) -> tuple[float, list[Span]]:
     for c in abstracts:
         spans = [(m.start(), m.end()) for m in _TOKEN.finditer(c.abstract)]
         tokens = [c.abstract[s:e] for s, e in spans]
-        for data, i, j in find_drugs(tokens) + find_diseases(tokens):
+        for data, i, _end in find_drugs(tokens) + find_diseases(tokens):
             # Their end index is not reliable (the drug package's token indexes
             # are off); the matched string's own length is.
             begin = spans[i][0]
