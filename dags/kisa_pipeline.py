@@ -23,8 +23,18 @@ What runs today (the stages land one by one; nothing here pretends):
    `lexicon` backend (Aho-Corasick over the drug and disease dictionaries plus
    each record's own MeSH headings and chemicals) and commits them to
    `s3://BUCKET/mentions/specialty=S/run=RUN/`; counts as `extract.*`.
-   The `llm` extraction backend, canonicalisation, statistics and seed
-   selection are not built yet.
+   Abbreviations defined in an abstract ("heart failure (HF)") bind their
+   short form to the long form's entity.
+6. **canonicalise** merges identifiers naming the same thing (a drug's DrugBank
+   and MeSH ids) and equal normalised names into `entities/`.
+7. **stats** counts document and mention frequency per entity with DuckDB
+   (`sql/duckdb/entity_stats.sql`) into `entity_stats/`.
+8. **seeds** picks rare entities with enough evidence
+   (`sql/duckdb/rare_seeds.sql`, up to `max_seeds`) into `seeds/`.
+
+Frequencies are over the run's abstracts (the specialty sample). Not built
+yet: the `llm` backends for extraction and canonicalisation, Ray Data
+scale-out, and everything after seed selection.
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -122,9 +132,61 @@ def kisa_pipeline() -> None:
         log_stage_metrics(settings, tracking["mlflow_run_id"], "extract", result["counts"])
         return result
 
+    @task
+    def canonicalise(
+        config: dict[str, Any], tracking: dict[str, str], extracted: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.settings import task_settings
+
+        from kisa_tasks.stats.stages import run_canonicalise
+        from kisa_tasks.tracking import log_stage_metrics
+
+        settings = task_settings()
+        result = run_canonicalise(
+            settings, specialty=config["specialty"], run_id=get_current_context()["run_id"]
+        )
+        log_stage_metrics(settings, tracking["mlflow_run_id"], "canonicalise", result["counts"])
+        return result
+
+    @task
+    def stats(
+        config: dict[str, Any], tracking: dict[str, str], entities: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.settings import task_settings
+
+        from kisa_tasks.stats.stages import run_stats
+        from kisa_tasks.tracking import log_stage_metrics
+
+        settings = task_settings()
+        result = run_stats(
+            settings, specialty=config["specialty"], run_id=get_current_context()["run_id"]
+        )
+        log_stage_metrics(settings, tracking["mlflow_run_id"], "stats", result["counts"])
+        return result
+
+    @task
+    def seeds(
+        config: dict[str, Any], tracking: dict[str, str], stats_done: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.settings import task_settings
+
+        from kisa_tasks.stats.stages import run_seeds
+        from kisa_tasks.tracking import log_stage_metrics
+
+        settings = task_settings()
+        result = run_seeds(
+            settings,
+            specialty=config["specialty"],
+            run_id=get_current_context()["run_id"],
+            max_seeds=config["max_seeds"],
+        )
+        log_stage_metrics(settings, tracking["mlflow_run_id"], "seeds", result["counts"])
+        return result
+
     config = resolve_config()
     tracking = open_tracking(config, check_platform())
-    extract(config, tracking, ingest(config, tracking))
+    extracted = extract(config, tracking, ingest(config, tracking))
+    seeds(config, tracking, stats(config, tracking, canonicalise(config, tracking, extracted)))
 
 
 pipeline = kisa_pipeline()

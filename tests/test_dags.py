@@ -111,6 +111,9 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "open_tracking": "success",
         "ingest": "success",
         "extract": "success",
+        "canonicalise": "success",
+        "stats": "success",
+        "seeds": "success",
     }
     from kisa_tasks.artefacts import ArtefactStore, Partition
     from kisa_tasks.ingest.abstracts import ABSTRACTS_SCHEMA
@@ -139,6 +142,10 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert run.data.params["max_abstracts"] == "100"
     assert run.data.metrics["ingest.kept"] == abstracts.num_rows
     assert run.data.metrics["extract.mentions"] == mentions.num_rows
+    seeds = store.read(Partition("seeds", "oncology", dag_run.run_id))
+    assert 0 < seeds.num_rows <= 20  # max_seeds default
+    assert set(seeds.column("type").to_pylist()) <= {"disease", "drug", "chemical"}
+    assert run.data.metrics["seeds.seeds"] == seeds.num_rows
 
 
 def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:

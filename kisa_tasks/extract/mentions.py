@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from kisa_tasks.artefacts import register_stage
+from kisa_tasks.extract.canonical import expand_abbreviations
 from kisa_tasks.extract.lexicon import Mention, find_mentions, record_entries
 from kisa_tasks.ingest.medline import Chemical, MeshHeading
 from kisa_tasks.ingest.mesh_tree import disease_tree_numbers
@@ -50,11 +51,14 @@ def lexicon_mentions(row: dict[str, Any], disease_uis: frozenset[str]) -> list[M
 
 
 def extract_table(abstracts: pa.Table) -> pa.Table:
-    """Lexicon mentions for a table of abstracts (also the Ray ``map_batches`` fn)."""
+    """Lexicon mentions for a table of abstracts, with abbreviations defined in
+    each text bound to their long form (also the Ray ``map_batches`` fn)."""
     disease_uis = frozenset(disease_tree_numbers())
     rows: list[dict[str, Any]] = []
     for row in abstracts.select(["pmid", "title", "abstract", "mesh", "chemicals"]).to_pylist():
-        rows.extend(asdict(m) for m in lexicon_mentions(row, disease_uis))
+        found = [asdict(m) for m in lexicon_mentions(row, disease_uis)]
+        texts = {(row["pmid"], f): row.get(f) or "" for f in ("title", "abstract")}
+        rows.extend(expand_abbreviations(found, texts))
     return pa.Table.from_pylist(rows, schema=MENTIONS_SCHEMA)
 
 

@@ -1,0 +1,1 @@
+"""Entity statistics and rare-seed selection (DuckDB over the stage tables)."""
