@@ -16,25 +16,29 @@ What runs today (the stages land one by one; nothing here pretends):
 4. **ingest** streams the PubMed corpus (MEDLINE XML), applies update files
    (newer versions replace, DeleteCitation withdraws), keeps the specialty's
    English abstracts and commits them to
-   `s3://BUCKET/abstracts/specialty=S/run=RUN/`; malformed, empty, non-English
-   and oversized records go to `rejected/abstracts/...` with their reason.
+   `s3://BUCKET/abstracts/specialty=S/run=RUN/`, and every usable abstract to
+   `abstracts/specialty=all/run=RUN/` (the reference for rarity); malformed,
+   empty, non-English and oversized records go to `rejected/abstracts/...`
+   with their reason.
    Counts go to the task log and to MLflow as `ingest.*`.
 5. **extract** finds entity mentions in those abstracts with the offline
    `lexicon` backend (Aho-Corasick over the drug and disease dictionaries plus
    each record's own MeSH headings and chemicals) and commits them to
-   `s3://BUCKET/mentions/specialty=S/run=RUN/`; counts as `extract.*`.
+   `s3://BUCKET/mentions/specialty=S/run=RUN/` (and `specialty=all`); counts
+   as `extract.*`.
    Abbreviations defined in an abstract ("heart failure (HF)") bind their
    short form to the long form's entity.
 6. **canonicalise** merges identifiers naming the same thing (a drug's DrugBank
    and MeSH ids) and equal normalised names into `entities/`.
 7. **stats** counts document and mention frequency per entity with DuckDB
-   (`sql/duckdb/entity_stats.sql`) into `entity_stats/`.
-8. **seeds** picks rare entities with enough evidence
-   (`sql/duckdb/rare_seeds.sql`, up to `max_seeds`) into `seeds/`.
+   (`sql/duckdb/entity_stats.sql`), in the specialty and over the whole
+   corpus, into `entity_stats/`.
+8. **seeds** picks entities rare in the whole corpus with at least two
+   abstracts of evidence in the specialty (`sql/duckdb/rare_seeds.sql`, up to
+   `max_seeds`) into `seeds/`.
 
-Frequencies are over the run's abstracts (the specialty sample). Not built
-yet: the `llm` backends for extraction and canonicalisation, Ray Data
-scale-out, and everything after seed selection.
+Not built yet: the `llm` backends for extraction and canonicalisation, Ray
+Data scale-out, and everything after seed selection.
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else

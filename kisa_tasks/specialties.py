@@ -51,6 +51,9 @@ SPECIALTIES: tuple[Specialty, ...] = (
     Specialty("psychiatry", "Psychiatry", ("F03",)),
 )
 SPECIALTY_IDS: tuple[str, ...] = tuple(s.id for s in SPECIALTIES)
+# Partition value of corpus-level artefacts (every usable abstract of a run,
+# whatever its specialty): the reference for entity frequencies.
+WHOLE_CORPUS = "all"
 _BY_ID = {s.id: s for s in SPECIALTIES}
 
 

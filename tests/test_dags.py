@@ -102,7 +102,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     dagbag: Any, settings: KisaSettings
 ) -> None:
     dag_run = dagbag.get_dag("kisa_pipeline").test(
-        run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 100}
+        run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 1500}
     )
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     assert states == {
@@ -122,7 +122,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     manifest = store.get_json(manifest_key("kisa_pipeline", dag_run.run_id))
     abstracts = store.read(Partition("abstracts", "oncology", dag_run.run_id))
     assert abstracts.schema.equals(ABSTRACTS_SCHEMA)
-    assert 0 < abstracts.num_rows <= 100
+    assert 0 < abstracts.num_rows <= 1500
     assert all("oncology" in s for s in abstracts.column("specialties").to_pylist())
     mentions = store.read(Partition("mentions", "oncology", dag_run.run_id))
     assert mentions.num_rows > abstracts.num_rows  # several entities per abstract
@@ -139,7 +139,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert run.data.tags["specialty"] == "oncology"
     assert run.data.tags["backend"] == "offline"
     assert len(run.data.tags["git_sha"]) in (7, 40) or run.data.tags["git_sha"] == "unknown"
-    assert run.data.params["max_abstracts"] == "100"
+    assert run.data.params["max_abstracts"] == "1500"
     assert run.data.metrics["ingest.kept"] == abstracts.num_rows
     assert run.data.metrics["extract.mentions"] == mentions.num_rows
     seeds = store.read(Partition("seeds", "oncology", dag_run.run_id))

@@ -26,7 +26,10 @@ _GREEK = {
     "λ": "lambda", "μ": "mu", "π": "pi", "σ": "sigma", "τ": "tau", "ω": "omega",
 }  # fmt: skip
 _NON_WORD = re.compile(r"[^a-z0-9]+")
-_DEFINITION = re.compile(r"([^()]{2,120}?)\s*\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*\)")
+# Anchored on the parenthesised short form; the long-form window before it is
+# cut in Python (a regex with a lazy window backtracks at every position).
+_SHORT_FORM = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9})\s*\)")
+_WINDOW = 120
 # Priority of identifier schemes when choosing the canonical id of a group.
 _SCHEME_ORDER = {"mesh": 0, "drugbank": 1, "drug": 2}
 
@@ -63,15 +66,22 @@ def abbreviation_definitions(text: str) -> list[tuple[str, int, int]]:
     back from the parenthesis, every short-form character must appear in order
     and the first one must start a word."""
     out = []
-    for match in _DEFINITION.finditer(text):
-        short = match.group(2)
-        if not any(c.isupper() for c in short) and not short.isupper():
+    for match in _SHORT_FORM.finditer(text):
+        short = match.group(1)
+        if not any(c.isupper() for c in short):
             continue
-        window_start = match.start(1)
-        window = text[window_start : match.end(1)]
+        end = match.start()
+        while end > 0 and text[end - 1].isspace():
+            end -= 1
+        window_start = max(0, end - _WINDOW)
+        # The long form never spans another parenthesis.
+        window_start = max(window_start, text.rfind("(", 0, end) + 1, text.rfind(")", 0, end) + 1)
+        window = text[window_start:end]
+        if len(window) < 2:
+            continue
         start = _long_form_start(short, window)
         if start is not None:
-            out.append((short, window_start + start, match.end(1)))
+            out.append((short, window_start + start, end))
     return out
 
 

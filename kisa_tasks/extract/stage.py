@@ -9,6 +9,7 @@ import kisa_tasks.ingest.abstracts  # noqa: F401 - registers the abstracts schem
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.extract.mentions import count_by_type, extract_all
 from kisa_tasks.settings import KisaSettings
+from kisa_tasks.specialties import WHOLE_CORPUS
 
 log = logging.getLogger(__name__)
 
@@ -27,5 +28,12 @@ def run_extract(
     partition = Partition("mentions", specialty, run_id)
     marker = store.write(partition, tables)
     counts = {"abstracts": abstracts.num_rows, "mentions": marker.rows, **count_by_type(tables)}
+    corpus = Partition("abstracts", WHOLE_CORPUS, run_id)
+    if specialty != WHOLE_CORPUS and store.is_committed(corpus):
+        # The corpus-wide mentions are the reference for rarity.
+        corpus_marker = store.write(
+            Partition("mentions", WHOLE_CORPUS, run_id), extract_all(store.read(corpus))
+        )
+        counts["corpus_mentions"] = corpus_marker.rows
     log.info("extract %s: %s", specialty, counts)
     return {"uri": store.uri(partition.prefix), "counts": counts}

@@ -121,8 +121,20 @@ def select_abstracts(
     events: Iterable[Event], specialty: str | None, limit: int | None = None
 ) -> IngestResult:
     """Live, usable citations of one specialty (all when None), by PMID order."""
-    live, rejections = latest_citations(events)
-    counts: Counter[str] = Counter({"citations_live": len(live), "malformed": len(rejections)})
+    live, malformed = latest_citations(events)
+    return partition_citations(live, malformed, specialty, limit)
+
+
+def partition_citations(
+    live: dict[str, Citation],
+    malformed: list[Rejection],
+    specialty: str | None,
+    limit: int | None = None,
+) -> IngestResult:
+    """The usable citations of one specialty (all when None) out of the live
+    ones, by PMID order, with a rejection for each unusable one."""
+    rejections = list(malformed)
+    counts: Counter[str] = Counter({"citations_live": len(live), "malformed": len(malformed)})
     kept: list[Citation] = []
     for pmid in sorted(live, key=int):
         citation = live[pmid]

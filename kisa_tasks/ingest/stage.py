@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.ingest.abstracts import select_abstracts, to_tables
+from kisa_tasks.ingest.abstracts import latest_citations, partition_citations, to_tables
 from kisa_tasks.ingest.corpus import corpus_files
 from kisa_tasks.ingest.medline import Event, MedlineReader
 from kisa_tasks.settings import KisaSettings
+from kisa_tasks.specialties import WHOLE_CORPUS
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,20 @@ def run_ingest(
     max_abstracts: int | None,
     corpus: str = "embedded",
 ) -> dict[str, Any]:
+    """Commit the specialty's abstracts (up to ``max_abstracts``) and, as the
+    reference for entity frequencies, every usable abstract of the corpus
+    (partition ``specialty=all``)."""
     store = ArtefactStore.from_settings(settings)
     files = corpus_files(corpus, cache_dir=settings.home / "corpus-cache", fs=store.fs)
-    result = select_abstracts(read_events(files), specialty, max_abstracts)
+    live, malformed = latest_citations(read_events(files))
+    whole = partition_citations(live, malformed, None)
+    store.write(
+        Partition("abstracts", WHOLE_CORPUS, run_id), list(to_tables(whole.kept)), whole.rejections
+    )
+    result = partition_citations(live, malformed, specialty, max_abstracts)
     partition = Partition("abstracts", specialty, run_id)
     marker = store.write(partition, list(to_tables(result.kept)), result.rejections)
-    counts = dict(result.counts)
+    counts = dict(result.counts) | {"corpus_kept": whole.counts["kept"]}
     log.info("ingest %s: %s", specialty, counts)
     return {
         "uri": store.uri(partition.prefix),

@@ -13,6 +13,7 @@ import kisa_tasks.ingest.abstracts  # noqa: F401 - registers the abstracts schem
 from kisa_tasks.artefacts import ArtefactStore, Partition, register_stage
 from kisa_tasks.extract.canonical import canonicalise, identifier_links
 from kisa_tasks.settings import KisaSettings
+from kisa_tasks.specialties import WHOLE_CORPUS
 from kisa_tasks.stats.queries import run_sql
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ _STATS_FIELDS = [
     pa.field("type", pa.string(), nullable=False),
     pa.field("doc_freq", pa.int64(), nullable=False),
     pa.field("mention_count", pa.int64(), nullable=False),
+    pa.field("corpus_doc_freq", pa.int64(), nullable=False),
     pa.field("rel_freq", pa.float64(), nullable=False),
     pa.field("corpus_docs", pa.int64(), nullable=False),
 ]
@@ -45,14 +47,14 @@ SEEDS_SCHEMA = register_stage("seeds", pa.schema(_STATS_FIELDS))
 
 @dataclass(frozen=True)
 class SeedPolicy:
-    """Rare = at most ``max_doc_freq`` abstracts (and ``max_rel_freq`` of them);
-    at least ``min_evidence`` abstracts so a graph has something to start from.
-    Defaults are tuned on the embedded corpus (a few hundred to a few thousand
-    abstracts per specialty); the paper's 1e-6 is for 30M abstracts."""
+    """Rare = in at most ``max_doc_freq`` abstracts of the whole corpus (and at
+    most ``max_rel_freq`` of them); at least ``min_evidence`` abstracts in the
+    specialty so a graph has something to start from. Defaults are tuned on the
+    embedded corpus (~33k usable abstracts); the paper's 1e-6 is for 30M."""
 
     min_evidence: int = 2
-    max_doc_freq: int = 3
-    max_rel_freq: float = 0.01
+    max_doc_freq: int = 5
+    max_rel_freq: float = 1e-3
 
 
 def entities_table(mentions: pa.Table) -> pa.Table:
@@ -64,11 +66,23 @@ def entities_table(mentions: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=ENTITIES_SCHEMA)
 
 
-def stats_table(abstracts: pa.Table, mentions: pa.Table, entities: pa.Table) -> pa.Table:
-    result = run_sql(
-        "entity_stats", {"abstracts": abstracts, "mentions": mentions, "entities": entities}
-    )
-    return result.cast(STATS_SCHEMA)
+def stats_table(
+    abstracts: pa.Table,
+    mentions: pa.Table,
+    entities: pa.Table,
+    corpus_abstracts: pa.Table | None = None,
+    corpus_mentions: pa.Table | None = None,
+) -> pa.Table:
+    """Frequencies in the sample and, when given, over the whole corpus (else
+    the sample is its own reference)."""
+    tables = {
+        "abstracts": abstracts,
+        "mentions": mentions,
+        "entities": entities,
+        "corpus_abstracts": abstracts if corpus_abstracts is None else corpus_abstracts,
+        "corpus_mentions": mentions if corpus_mentions is None else corpus_mentions,
+    }
+    return run_sql("entity_stats", tables).cast(STATS_SCHEMA)
 
 
 def seeds_table(stats: pa.Table, policy: SeedPolicy, limit: int) -> pa.Table:
@@ -96,7 +110,18 @@ def run_stats(settings: KisaSettings, *, specialty: str, run_id: str) -> dict[st
         stage: store.read(Partition(stage, specialty, run_id))
         for stage in ("abstracts", "mentions", "entities")
     }
-    stats = stats_table(tables["abstracts"], tables["mentions"], tables["entities"])
+    corpus = {
+        stage: store.read(Partition(stage, WHOLE_CORPUS, run_id))
+        for stage in ("abstracts", "mentions")
+        if store.is_committed(Partition(stage, WHOLE_CORPUS, run_id))
+    }
+    stats = stats_table(
+        tables["abstracts"],
+        tables["mentions"],
+        tables["entities"],
+        corpus.get("abstracts"),
+        corpus.get("mentions"),
+    )
     partition = Partition("entity_stats", specialty, run_id)
     store.write(partition, [stats])
     doc_freqs = stats.column("doc_freq").to_pylist()

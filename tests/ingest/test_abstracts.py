@@ -136,6 +136,9 @@ def test_ingest_commits_a_partition_and_a_rerun_is_identical(
     reasons = sorted(r["reason"].split(":")[0] for r in store.read_rejected(part).to_pylist())
     assert reasons == ["empty abstract", "malformed", "not English (language=spa)"]
     assert first["counts"]["kept"] == 2
+    # The whole usable corpus is committed too, as the reference for rarity.
+    whole = store.read(Partition("abstracts", "all", "ingest_t1"))
+    assert whole.column("pmid").to_pylist() == ["101", "102"]  # all are cardiology here
 
     second = run_ingest(
         settings, specialty="cardiology", run_id="ingest_t1", max_abstracts=None, corpus=str(corpus)

@@ -166,3 +166,18 @@ def test_stages_commit_entities_stats_and_seeds(settings: KisaSettings) -> None:
     seeds = store.read(Partition("seeds", "cardiology", run)).to_pylist()
     assert [s["name"] for s in seeds] == ["Digoxin"]  # 2 abstracts; heart failure has 3
     assert result["counts"]["seeds"] == 1
+
+
+def test_rarity_is_judged_on_the_whole_corpus() -> None:
+    abstracts, mentions = _tables()
+    entities = entities_table(mentions)
+    # Across the corpus the "rare" drug DB9 is in 8 abstracts: not a seed any more.
+    corpus_abstracts = pa.table({"pmid": [str(i) for i in range(1, 101)]})
+    extra = [_m(str(p), 9, 15, "raredr", "drugbank:DB9", "Raredrug", "drug") for p in range(50, 56)]
+    corpus_mentions = pa.concat_tables([mentions, pa.Table.from_pylist(extra)])
+    stats = stats_table(abstracts, mentions, entities, corpus_abstracts, corpus_mentions)
+    row = {r["canonical_id"]: r for r in stats.to_pylist()}["drugbank:DB9"]
+    assert (row["doc_freq"], row["corpus_doc_freq"], row["corpus_docs"]) == (2, 8, 100)
+    policy = SeedPolicy(min_evidence=2, max_doc_freq=5, max_rel_freq=0.5)
+    assert seeds_table(stats, policy, limit=10).num_rows == 0
+    assert seeds_table(stats_table(abstracts, mentions, entities), policy, 10).num_rows == 1
