@@ -102,90 +102,61 @@ def kisa_pipeline() -> None:
             settings=task_settings(),
         )
 
+    # Stage tasks take the upstream result only to order themselves after it.
     @task
     def ingest(config: dict[str, Any], tracking: dict[str, str]) -> dict[str, Any]:
-        from kisa_common.settings import task_settings
+        from kisa_common.stages import run_stage
 
         from kisa_tasks.ingest.stage import run_ingest
-        from kisa_tasks.tracking import log_stage_metrics
 
-        settings = task_settings()
-        result = run_ingest(
-            settings,
-            specialty=config["specialty"],
-            run_id=get_current_context()["run_id"],
+        return run_stage(
+            "ingest",
+            run_ingest,
+            config,
+            tracking,
             max_abstracts=config["max_abstracts"],
             corpus=config["corpus"],
         )
-        log_stage_metrics(settings, tracking["mlflow_run_id"], "ingest", result["counts"])
-        return result
 
     @task
     def extract(
-        config: dict[str, Any], tracking: dict[str, str], ingested: dict[str, Any]
+        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
     ) -> dict[str, Any]:
-        from kisa_common.settings import task_settings
+        from kisa_common.stages import run_stage
 
         from kisa_tasks.extract.stage import run_extract
-        from kisa_tasks.tracking import log_stage_metrics
 
-        settings = task_settings()
-        result = run_extract(
-            settings, specialty=config["specialty"], run_id=get_current_context()["run_id"]
-        )
-        log_stage_metrics(settings, tracking["mlflow_run_id"], "extract", result["counts"])
-        return result
+        return run_stage("extract", run_extract, config, tracking)
 
     @task
     def canonicalise(
-        config: dict[str, Any], tracking: dict[str, str], extracted: dict[str, Any]
+        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
     ) -> dict[str, Any]:
-        from kisa_common.settings import task_settings
+        from kisa_common.stages import run_stage
 
         from kisa_tasks.stats.stages import run_canonicalise
-        from kisa_tasks.tracking import log_stage_metrics
 
-        settings = task_settings()
-        result = run_canonicalise(
-            settings, specialty=config["specialty"], run_id=get_current_context()["run_id"]
-        )
-        log_stage_metrics(settings, tracking["mlflow_run_id"], "canonicalise", result["counts"])
-        return result
+        return run_stage("canonicalise", run_canonicalise, config, tracking)
 
     @task
     def stats(
-        config: dict[str, Any], tracking: dict[str, str], entities: dict[str, Any]
+        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
     ) -> dict[str, Any]:
-        from kisa_common.settings import task_settings
+        from kisa_common.stages import run_stage
 
         from kisa_tasks.stats.stages import run_stats
-        from kisa_tasks.tracking import log_stage_metrics
 
-        settings = task_settings()
-        result = run_stats(
-            settings, specialty=config["specialty"], run_id=get_current_context()["run_id"]
-        )
-        log_stage_metrics(settings, tracking["mlflow_run_id"], "stats", result["counts"])
-        return result
+        return run_stage("stats", run_stats, config, tracking)
 
     @task
     def seeds(
-        config: dict[str, Any], tracking: dict[str, str], stats_done: dict[str, Any]
+        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
     ) -> dict[str, Any]:
-        from kisa_common.settings import task_settings
+        from kisa_common.stages import run_stage
 
         from kisa_tasks.stats.stages import run_seeds
-        from kisa_tasks.tracking import log_stage_metrics
 
-        settings = task_settings()
-        result = run_seeds(
-            settings,
-            specialty=config["specialty"],
-            run_id=get_current_context()["run_id"],
-            max_seeds=config["max_seeds"],
-        )
-        log_stage_metrics(settings, tracking["mlflow_run_id"], "seeds", result["counts"])
-        return result
+        return run_stage("seeds", run_seeds, config, tracking, max_seeds=config["max_seeds"])
 
     config = resolve_config()
     tracking = open_tracking(config, check_platform())

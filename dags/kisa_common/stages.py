@@ -1,0 +1,31 @@
+"""The shape every stage task shares: settings in, stage run, counts to MLflow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kisa_common.settings import task_settings
+
+
+def run_stage(
+    name: str,
+    runner: Callable[..., dict[str, Any]],
+    config: dict[str, Any],
+    tracking: dict[str, str],
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Run one stage for this DAG run's specialty; log its counts as ``name.*``."""
+    from airflow.sdk import get_current_context
+
+    from kisa_tasks.tracking import log_stage_metrics
+
+    settings = task_settings()
+    result = runner(
+        settings,
+        specialty=config["specialty"],
+        run_id=get_current_context()["run_id"],
+        **kwargs,
+    )
+    log_stage_metrics(settings, tracking["mlflow_run_id"], name, result["counts"])
+    return result
