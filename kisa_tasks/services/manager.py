@@ -39,6 +39,7 @@ class ServiceStatus:
 
 def default_services(settings: KisaSettings) -> list[EmbeddedService]:
     from kisa_tasks.services.airflow_local import LocalAirflow
+    from kisa_tasks.services.llm_server import SmolLM2Server
     from kisa_tasks.services.postgres import PostgresServer
     from kisa_tasks.services.ray_head import RayHead
 
@@ -48,6 +49,7 @@ def default_services(settings: KisaSettings) -> list[EmbeddedService]:
         FalkorDBServer(settings),
         MLflowServer(settings, s3),
         RayHead(settings),
+        SmolLM2Server(settings),
     ]
     if settings.airflow.metadata_db == "postgres":
         services.append(PostgresServer(settings))
