@@ -21,15 +21,20 @@ What runs today (the stages land one by one; nothing here pretends):
    empty, non-English and oversized records go to `rejected/abstracts/...`
    with their reason.
    Counts go to the task log and to MLflow as `ingest.*`.
-5. **extract** finds entity mentions in those abstracts with the offline
-   `lexicon` backend (Aho-Corasick over the drug and disease dictionaries plus
-   each record's own MeSH headings and chemicals) and commits them to
+5. **extract** finds entity mentions in those abstracts and commits them to
    `s3://BUCKET/mentions/specialty=S/run=RUN/` (and `specialty=all`); counts
-   as `extract.*`.
+   as `extract.*`. Backend `offline`: the `lexicon` matcher (Aho-Corasick over
+   the drug and disease dictionaries plus each record's own MeSH headings and
+   chemicals), on Ray Data as a Ray job when `KISA_RAY__ADDRESS` is set.
+   Backend `llm`: the configured model lists entities, grounded in the text;
+   failed abstracts go to `rejected/mentions/` and are retried by a rerun;
+   token usage as `extract.llm_*`.
    Abbreviations defined in an abstract ("heart failure (HF)") bind their
    short form to the long form's entity.
 6. **canonicalise** merges identifiers naming the same thing (a drug's DrugBank
-   and MeSH ids) and equal normalised names into `entities/`.
+   and MeSH ids), equal normalised names and, for names no identifier
+   anchors, "new entity or an existing one?" decisions (string similarity, or
+   the model with the `llm` backend) into `entities/`.
 7. **stats** counts document and mention frequency per entity with DuckDB
    (`sql/duckdb/entity_stats.sql`), in the specialty and over the whole
    corpus, into `entity_stats/`.
@@ -37,8 +42,7 @@ What runs today (the stages land one by one; nothing here pretends):
    abstracts of evidence in the specialty (`sql/duckdb/rare_seeds.sql`, up to
    `max_seeds`) into `seeds/`.
 
-Not built yet: the `llm` backends for extraction and canonicalisation, Ray
-Data scale-out, and everything after seed selection.
+Not built yet: everything after seed selection.
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -125,8 +129,10 @@ def kisa_pipeline() -> None:
         from kisa_common.stages import run_stage
 
         from kisa_tasks.extract.stage import run_extract
+        from kisa_tasks.run_config import stage_backend
 
-        return run_stage("extract", run_extract, config, tracking)
+        backend = stage_backend(config["backend"], "extract")
+        return run_stage("extract", run_extract, config, tracking, backend=backend)
 
     @task
     def canonicalise(
@@ -134,9 +140,11 @@ def kisa_pipeline() -> None:
     ) -> dict[str, Any]:
         from kisa_common.stages import run_stage
 
+        from kisa_tasks.run_config import stage_backend
         from kisa_tasks.stats.stages import run_canonicalise
 
-        return run_stage("canonicalise", run_canonicalise, config, tracking)
+        backend = stage_backend(config["backend"], "canonicalise")
+        return run_stage("canonicalise", run_canonicalise, config, tracking, backend=backend)
 
     @task
     def stats(

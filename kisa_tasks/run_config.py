@@ -21,6 +21,16 @@ SAMPLING_STRATEGIES = (
     "mixed",
 )
 BACKENDS = ("offline", "llm")
+# What the run-level backend choice means for each stage that has backends.
+STAGE_BACKENDS = {
+    "offline": {"extract": "lexicon", "canonicalise": "rules"},
+    "llm": {"extract": "llm", "canonicalise": "llm"},
+}
+
+
+def stage_backend(backend: str, stage: str) -> str:
+    """The backend ``stage`` runs with when the run's backend is ``backend``."""
+    return STAGE_BACKENDS[backend][stage]
 
 SpecialtyId = Literal[
     "cardiology",

@@ -191,6 +191,21 @@ class KisaSettings(BaseSettings):
         )
         return port
 
+    def as_env(self, *groups: str) -> dict[str, str]:
+        """``KISA_GROUP__FIELD`` variables for the set fields of ``groups``, for a
+        process this one starts elsewhere (a Ray job's runtime environment).
+        Secrets are revealed: hand the result only to that process."""
+        env: dict[str, str] = {}
+        for group in groups:
+            section = getattr(self, group)
+            for name in type(section).model_fields:
+                value = getattr(section, name)
+                if isinstance(value, SecretStr):
+                    value = value.get_secret_value()
+                if value not in (None, ""):
+                    env[f"KISA_{group.upper()}__{name.upper()}"] = str(value)
+        return env
+
 
 def load_settings(**overrides: Any) -> KisaSettings:
     """Build settings, turning pydantic's errors into ones naming the variable."""

@@ -7,19 +7,28 @@
    ids, from the drug dictionary) join one entity (union-find).
 3. Entities without a shared identifier merge when their normalised names are
    equal (case, punctuation, Greek letters, plurals).
-
-The paper's incremental "new entity or an existing one?" LLM decision is the
-``llm`` backend, not built yet; this is its deterministic fallback.
+4. A name no identifier anchors joins an existing entity when the decider says
+   so (``entity_merge``): string similarity with a threshold in the ``rules``
+   backend, the paper's "new entity or an existing one?" question to a model
+   in the ``llm`` backend.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from kisa_tasks.extract.entity_merge import (
+    EntityName,
+    MergeQuestion,
+    is_anchored,
+    merge_questions,
+    rules_decisions,
+)
 
 _GREEK = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "κ": "kappa",
@@ -187,11 +196,17 @@ class Entity:
     identifiers: tuple[str, ...]
 
 
+Decider = Callable[[Sequence[MergeQuestion], Mapping[str, str]], Mapping[str, str]]
+
+
 def canonicalise(
-    mentions: Iterable[Mapping[str, Any]], links: Iterable[tuple[str, str]] = ()
+    mentions: Iterable[Mapping[str, Any]],
+    links: Iterable[tuple[str, str]] = (),
+    decide: Decider = rules_decisions,
 ) -> tuple[list[Entity], dict[str, str]]:
     """Group mention identifiers into entities; returns the entities and the
-    identifier -> canonical id map (to rewrite mentions)."""
+    identifier -> canonical id map (to rewrite mentions). ``decide`` answers
+    "new entity or an existing one?" for names no identifier anchors."""
     uf = _UnionFind()
     names: dict[str, str] = {}
     types: dict[str, str] = {}
@@ -212,6 +227,8 @@ def canonicalise(
             uf.union(by_name[key], ident)
         else:
             by_name[key] = ident
+    for ident, existing in decide(_merge_questions(uf, names, types), names).items():
+        uf.union(existing, ident)
     groups: dict[str, list[str]] = {}
     for ident in names:
         groups.setdefault(uf.find(ident), []).append(ident)
@@ -231,6 +248,27 @@ def canonicalise(
             )
         )
     return entities, mapping
+
+
+def _merge_questions(
+    uf: _UnionFind, names: Mapping[str, str], types: Mapping[str, str]
+) -> list[MergeQuestion]:
+    members: dict[str, list[str]] = {}
+    for ident in names:
+        members.setdefault(uf.find(ident), []).append(ident)
+    entities = [
+        EntityName(
+            ident=root,
+            key=normalise(names[root]),
+            name=names[root],
+            kind=_kind(_group_type([types[i] for i in group])),
+            anchored=is_anchored(group),
+        )
+        for root, group in members.items()
+    ]
+    # Anchored entities first: they are the existing ones a name may join.
+    entities.sort(key=lambda e: (not e.anchored, _id_priority(e.ident)))
+    return merge_questions(entities)
 
 
 def _kind(type_: str) -> str:

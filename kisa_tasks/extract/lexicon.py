@@ -13,6 +13,7 @@ from __future__ import annotations
 import bz2
 import pickle
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -222,14 +223,29 @@ def usable_surface(surface: str) -> bool:
 
 @lru_cache(maxsize=1)
 def automaton() -> Any:
+    return build_automaton(dictionary_entries())
+
+
+def build_automaton(entries: Mapping[str, LexiconEntry]) -> Any:
+    """An Aho-Corasick automaton over lower-cased surface forms."""
     auto = ahocorasick.Automaton()
-    for surface, entry in dictionary_entries().items():
+    for surface, entry in entries.items():
         auto.add_word(surface, (len(surface), entry))
     auto.make_automaton()
     return auto
 
 
-def _lower_same_length(text: str) -> str:
+def automaton_with(extra: Mapping[str, LexiconEntry]) -> Any:
+    """The dictionary automaton plus ``extra`` surface forms (dictionary entries
+    win a clash), e.g. the surfaces an LLM found, to count them corpus-wide."""
+    if not extra:
+        return automaton()
+    entries = {k: v for k, v in extra.items() if usable_surface(k)}
+    entries.update(dictionary_entries())
+    return build_automaton(entries)
+
+
+def lower_same_length(text: str) -> str:
     lowered = text.lower()
     if len(lowered) == len(text):
         return lowered
@@ -268,31 +284,44 @@ def find_mentions(
     text: str,
     extra: dict[str, LexiconEntry] | None = None,
     field: str = "abstract",
+    auto: Any | None = None,
 ) -> list[Mention]:
-    """Leftmost-longest, word-bounded dictionary matches in ``text``."""
-    lowered = _lower_same_length(text)
+    """Leftmost-longest, word-bounded dictionary matches in ``text`` (``auto``
+    replaces the dictionary automaton, see ``automaton_with``)."""
+    lowered = lower_same_length(text)
     candidates: list[tuple[int, int, LexiconEntry]] = []
-    for end_index, (length, entry) in automaton().iter(lowered):
+    for end_index, (length, entry) in (auto or automaton()).iter(lowered):
         start = end_index - length + 1
         if _is_boundary(lowered, start, end_index + 1):
             candidates.append((start, end_index + 1, entry))
     for surface, entry in (extra or {}).items():
-        pos = lowered.find(surface)
-        while pos >= 0:
-            end = pos + len(surface)
-            if _is_boundary(lowered, pos, end):
-                candidates.append((pos, end, entry))
-            pos = lowered.find(surface, pos + 1)
-    candidates.sort(key=lambda c: (c[0], -(c[1] - c[0])))
-    mentions: list[Mention] = []
+        candidates.extend((s, e, entry) for s, e in occurrences(lowered, surface))
+    return [
+        Mention(pmid, field, start, end, text[start:end], entry.type, entry.entity_id, entry.name)
+        for start, end, entry in leftmost_longest(candidates)
+    ]
+
+
+def occurrences(lowered: str, surface: str) -> list[tuple[int, int]]:
+    """Word-bounded spans of the lower-case ``surface`` in ``lowered`` text."""
+    spans = []
+    pos = lowered.find(surface)
+    while pos >= 0:
+        end = pos + len(surface)
+        if _is_boundary(lowered, pos, end):
+            spans.append((pos, end))
+        pos = lowered.find(surface, pos + 1)
+    return spans
+
+
+def leftmost_longest(
+    candidates: list[tuple[int, int, LexiconEntry]],
+) -> list[tuple[int, int, LexiconEntry]]:
+    """Non-overlapping spans: earliest start first, the longest at a start."""
+    chosen = []
     covered_until = -1
-    for start, end, entry in candidates:
-        if start < covered_until:
-            continue
-        mentions.append(
-            Mention(
-                pmid, field, start, end, text[start:end], entry.type, entry.entity_id, entry.name
-            )
-        )
-        covered_until = end
-    return mentions
+    for start, end, entry in sorted(candidates, key=lambda c: (c[0], -(c[1] - c[0]))):
+        if start >= covered_until:
+            chosen.append((start, end, entry))
+            covered_until = end
+    return chosen

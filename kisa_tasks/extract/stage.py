@@ -1,39 +1,128 @@
-"""Running the extraction stage: committed abstracts -> committed mentions."""
+"""Running the extraction stage: committed abstracts -> committed mentions.
+
+Backends: ``lexicon`` (offline, deterministic) and ``llm`` (the configured
+OpenAI-compatible endpoint). Lexicon extraction runs on Ray Data when asked
+for workers, and as a Ray job on the cluster when ``KISA_RAY__ADDRESS`` names
+one; every path commits the same Parquet.
+
+The corpus-wide mentions (``specialty=all``) are the reference for rarity.
+With the ``llm`` backend they come from the lexicon matcher extended with
+every surface the model found in the specialty, so the model's entities are
+counted over the whole corpus without sending the whole corpus to a model.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import pyarrow as pa
+
 import kisa_tasks.ingest.abstracts  # noqa: F401 - registers the abstracts schema
-from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.extract.mentions import count_by_type, extract_all
+from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
+from kisa_tasks.extract.lexicon import LexiconEntry, automaton_with
+from kisa_tasks.extract.mentions import (
+    MENTIONS_SCHEMA,
+    count_by_type,
+    extract_all,
+    llm_extract_table,
+    surface_lexicon,
+)
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
 
 log = logging.getLogger(__name__)
 
+EXTRACTION_BACKENDS = ("lexicon", "llm")
+ROWS_PER_PART = 250_000
+RAY_JOB_TIMEOUT_S = 3600.0
+
+
+def lexicon_table(
+    abstracts: pa.Table,
+    *,
+    extra: dict[str, LexiconEntry] | None = None,
+    ray_workers: int | None = None,
+) -> pa.Table:
+    """Lexicon mentions in input order, in process or on ``ray_workers`` Ray actors."""
+    if ray_workers:
+        from kisa_tasks.extract.ray_extract import ray_extract
+
+        return ray_extract(abstracts, ray_workers, extra=extra)
+    tables = extract_all(abstracts, auto=automaton_with(extra or {}))
+    return pa.concat_tables(tables) if tables else MENTIONS_SCHEMA.empty_table()
+
+
+def parts(table: pa.Table, rows: int = ROWS_PER_PART) -> list[pa.Table]:
+    """Fixed-size parts, so how the rows were computed never shows in the files."""
+    return [table.slice(i, rows) for i in range(0, table.num_rows, rows)] or [table]
+
 
 def run_extract(
-    settings: KisaSettings, *, specialty: str, run_id: str, backend: str = "lexicon"
+    settings: KisaSettings,
+    *,
+    specialty: str,
+    run_id: str,
+    backend: str = "lexicon",
+    ray_workers: int | None = None,
 ) -> dict[str, Any]:
-    if backend != "lexicon":
-        raise NotImplementedError(
-            f"extraction backend {backend!r} is not built yet; use 'lexicon' "
-            "(the llm backend arrives with the shared LLM client)"
+    if backend not in EXTRACTION_BACKENDS:
+        raise ValueError(
+            f"unknown extraction backend {backend!r}; accepted: {', '.join(EXTRACTION_BACKENDS)}"
         )
+    if backend == "lexicon" and ray_workers is None and settings.ray.address:
+        return run_extract_as_ray_job(settings, specialty=specialty, run_id=run_id)
     store = ArtefactStore.from_settings(settings)
     abstracts = store.read(Partition("abstracts", specialty, run_id))
-    tables = extract_all(abstracts)
+    counts: dict[str, int] = {"abstracts": abstracts.num_rows}
+    rejections: list[Rejection] = []
+    extra: dict[str, LexiconEntry] | None = None
+    if backend == "llm":
+        from kisa_tasks.llm.client import client_from_settings
+
+        result = llm_extract_table(abstracts, client_from_settings(settings))
+        mentions, rejections = result.table, result.rejections
+        counts |= result.counts
+        extra = surface_lexicon([mentions])
+    else:
+        mentions = lexicon_table(abstracts, ray_workers=ray_workers)
     partition = Partition("mentions", specialty, run_id)
-    marker = store.write(partition, tables)
-    counts = {"abstracts": abstracts.num_rows, "mentions": marker.rows, **count_by_type(tables)}
+    marker = store.write(partition, parts(mentions), rejections)
+    counts |= {"mentions": marker.rows, **count_by_type([mentions])}
     corpus = Partition("abstracts", WHOLE_CORPUS, run_id)
     if specialty != WHOLE_CORPUS and store.is_committed(corpus):
-        # The corpus-wide mentions are the reference for rarity.
+        corpus_mentions = lexicon_table(store.read(corpus), extra=extra, ray_workers=ray_workers)
         corpus_marker = store.write(
-            Partition("mentions", WHOLE_CORPUS, run_id), extract_all(store.read(corpus))
+            Partition("mentions", WHOLE_CORPUS, run_id), parts(corpus_mentions)
         )
         counts["corpus_mentions"] = corpus_marker.rows
-    log.info("extract %s: %s", specialty, counts)
+    log.info("extract %s (%s): %s", specialty, backend, counts)
     return {"uri": store.uri(partition.prefix), "counts": counts}
+
+
+def run_extract_as_ray_job(
+    settings: KisaSettings, *, specialty: str, run_id: str, workers: int = 2
+) -> dict[str, Any]:
+    """Submit the lexicon stage to the configured Ray cluster and wait for it.
+
+    The job gets the S3 settings in its runtime environment (workers in
+    production usually have their own credentials; these are never logged).
+    """
+    from kisa_tasks.extract.ray_extract import job_entrypoint, job_result
+    from kisa_tasks.ray_jobs import job_client, wait_for_job
+
+    client = job_client(settings)
+    job_id = client.submit_job(
+        entrypoint=job_entrypoint(specialty, run_id, workers),
+        runtime_env={"env_vars": settings.as_env("s3")},
+    )
+    log.info("extract %s: submitted Ray job %s to %s", specialty, job_id, settings.ray.address)
+    outcome = wait_for_job(client, job_id, timeout_s=RAY_JOB_TIMEOUT_S)
+    if outcome["status"] != "SUCCEEDED":
+        raise RuntimeError(
+            f"Ray job {job_id} for extract {specialty} ended {outcome['status']}; "
+            f"its log ends:\n{outcome['logs'][-3000:]}"
+        )
+    result = job_result(outcome["logs"])
+    result["counts"]["ray_workers"] = workers
+    return result

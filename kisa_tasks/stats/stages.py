@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,8 +11,15 @@ import pyarrow as pa
 
 import kisa_tasks.extract.mentions
 import kisa_tasks.ingest.abstracts  # noqa: F401 - registers the abstracts schema
-from kisa_tasks.artefacts import ArtefactStore, Partition, register_stage
-from kisa_tasks.extract.canonical import canonicalise, identifier_links
+from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
+from kisa_tasks.extract.canonical import Decider, canonicalise, identifier_links
+from kisa_tasks.extract.entity_merge import (
+    LLMDecisions,
+    MergeQuestion,
+    llm_decisions,
+    rules_decisions,
+)
+from kisa_tasks.llm.client import LLMClient
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
 from kisa_tasks.stats.queries import run_sql
@@ -57,13 +65,53 @@ class SeedPolicy:
     max_rel_freq: float = 1e-3
 
 
-def entities_table(mentions: pa.Table) -> pa.Table:
+CANONICALISATION_BACKENDS = ("rules", "llm")
+
+
+@dataclass
+class Canonicalised:
+    table: pa.Table
+    rejections: list[Rejection]
+    counts: dict[str, int]
+
+
+def entities_table(
+    mentions: pa.Table, decide: Decider = rules_decisions, backend: str = "rules"
+) -> pa.Table:
     cols = mentions.select(["entity_id", "name", "surface", "type"]).to_pylist()
-    entities, _ = canonicalise(cols, identifier_links())
-    rows = [asdict(e) | {"backend": "rules"} for e in entities]
+    entities, _ = canonicalise(cols, identifier_links(), decide)
+    rows = [asdict(e) | {"backend": backend} for e in entities]
     for row in rows:
         row["aliases"], row["identifiers"] = list(row["aliases"]), list(row["identifiers"])
     return pa.Table.from_pylist(rows, schema=ENTITIES_SCHEMA)
+
+
+def canonicalise_mentions(
+    mentions: pa.Table, backend: str, client: LLMClient | None = None
+) -> Canonicalised:
+    """Entities from mentions with the chosen decider. With ``llm``, a question
+    the model failed to answer leaves that name its own entity for this run and
+    is recorded as rejected with the reason (retried on the next run)."""
+    if backend == "rules":
+        return Canonicalised(entities_table(mentions), [], {})
+    if backend != "llm" or client is None:
+        raise ValueError(
+            f"canonicalisation backend {backend!r} needs one of {CANONICALISATION_BACKENDS}"
+            " (and an LLM client for llm)"
+        )
+    outcome: list[LLMDecisions] = []
+
+    def ask_model(questions: Sequence[MergeQuestion], names: Mapping[str, str]) -> dict[str, str]:
+        outcome.append(llm_decisions(questions, client))
+        return outcome[0].merges
+
+    table = entities_table(mentions, ask_model, backend="llm")
+    decided = outcome[0]
+    rejections = [
+        Rejection(ident, f"llm_failed: {reason}", {"entity_id": ident})
+        for ident, reason in sorted(decided.failures.items())
+    ]
+    return Canonicalised(table, rejections, decided.counts | {"merged_by_llm": len(decided.merges)})
 
 
 def stats_table(
@@ -90,15 +138,23 @@ def seeds_table(stats: pa.Table, policy: SeedPolicy, limit: int) -> pa.Table:
     return result.cast(SEEDS_SCHEMA)
 
 
-def run_canonicalise(settings: KisaSettings, *, specialty: str, run_id: str) -> dict[str, Any]:
+def run_canonicalise(
+    settings: KisaSettings, *, specialty: str, run_id: str, backend: str = "rules"
+) -> dict[str, Any]:
     store = ArtefactStore.from_settings(settings)
     mentions = store.read(Partition("mentions", specialty, run_id))
-    entities = entities_table(mentions)
+    client = None
+    if backend == "llm":
+        from kisa_tasks.llm.client import client_from_settings
+
+        client = client_from_settings(settings)
+    result = canonicalise_mentions(mentions, backend, client)
     partition = Partition("entities", specialty, run_id)
-    store.write(partition, [entities])
+    store.write(partition, [result.table], result.rejections)
     counts = {
         "identifiers": len(set(mentions.column("entity_id").to_pylist())),
-        "entities": entities.num_rows,
+        "entities": result.table.num_rows,
+        **result.counts,
     }
     log.info("canonicalise %s: %s", specialty, counts)
     return {"uri": store.uri(partition.prefix), "counts": counts}
