@@ -85,6 +85,10 @@ class LLMSettings(BaseModel):
     model: str | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     max_concurrency: int = Field(default=4, gt=0)
+    qps: float = Field(default=0.0, ge=0, description="Call starts per second; 0 = no limit.")
+    max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Attempts per call (429, 5xx, timeouts)."
+    )
 
 
 class AirflowSettings(BaseModel):

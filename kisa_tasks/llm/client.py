@@ -281,6 +281,8 @@ def client_from_settings(settings: KisaSettings, **overrides: Any) -> LLMClient:
         "api_key": llm.api_key.get_secret_value() if llm.api_key else "not-needed",
         "timeout_s": llm.timeout_s,
         "max_concurrency": llm.max_concurrency,
+        "qps": llm.qps,
+        "max_attempts": llm.max_attempts,
         "cache": ResponseCache(settings.home / "llm-cache" / "responses.sqlite"),
     }
     options.update(overrides)

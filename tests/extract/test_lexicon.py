@@ -9,8 +9,10 @@ from kisa_tasks.extract.lexicon import STOPLIST, dictionary_entries, find_mentio
 from kisa_tasks.extract.mentions import MENTIONS_SCHEMA, extract_table
 from kisa_tasks.extract.stage import run_extract
 from kisa_tasks.ingest.abstracts import to_tables
-from kisa_tasks.ingest.medline import Chemical, Citation, MeshHeading
+from kisa_tasks.ingest.medline import Chemical, MeshHeading
 from kisa_tasks.settings import KisaSettings
+
+from .records import citation
 
 
 def test_dictionary_drugs_and_diseases_are_found_with_exact_spans() -> None:
@@ -61,22 +63,8 @@ def test_offsets_survive_characters_that_lowercase_to_two_code_points() -> None:
     assert text[m.start : m.end] == "heart failure"
 
 
-def _citation(pmid: str, title: str, abstract: str) -> Citation:
-    return Citation(
-        pmid=pmid,
-        version=1,
-        title=title,
-        abstract=abstract,
-        language="eng",
-        journal="J",
-        pub_year=2020,
-        pub_date="2020",
-        mesh=(MeshHeading("D006333", "Heart Failure", True, ()),),
-    )
-
-
 def test_extract_table_writes_the_mentions_schema() -> None:
-    [abstracts] = to_tables([_citation("7", "Digoxin in heart failure", "Digoxin was given.")])
+    [abstracts] = to_tables([citation("7", "Digoxin in heart failure", "Digoxin was given.")])
     table = extract_table(abstracts)
     assert table.schema.equals(MENTIONS_SCHEMA)
     rows = table.to_pylist()
@@ -94,8 +82,8 @@ def test_extract_stage_reads_abstracts_and_commits_mentions(settings: KisaSettin
         list(
             to_tables(
                 [
-                    _citation("1", "Digoxin in heart failure", "Digoxin was given."),
-                    _citation("2", "Warfarin", "Warfarin and stroke."),
+                    citation("1", "Digoxin in heart failure", "Digoxin was given."),
+                    citation("2", "Warfarin", "Warfarin and stroke."),
                 ]
             )
         )

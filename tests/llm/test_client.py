@@ -16,7 +16,7 @@ from kisa_tasks.llm.client import (
     parse_json_answer,
 )
 
-from .fake_openai import FakeOpenAI
+from fakes.openai_server import FakeOpenAI
 
 SCHEMA = {
     "type": "object",

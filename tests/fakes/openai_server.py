@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -14,6 +15,9 @@ from typing import Any
 class FakeOpenAI:
     def __init__(self) -> None:
         self.script: deque[tuple[str, Any]] = deque()
+        # Answers chosen from the request (concurrent callers make a script's
+        # order meaningless): body -> (kind, arg) as in ``script``.
+        self.responder: Callable[[dict[str, Any]], tuple[str, Any]] | None = None
         self.default_answer = '{"entities": []}'
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
@@ -29,7 +33,12 @@ class FakeOpenAI:
                 with server._lock:
                     server.requests.append(body)
                     server.request_times.append(time.monotonic())
-                    kind, arg = server.script.popleft() if server.script else ("ok", None)
+                    if server.script:
+                        kind, arg = server.script.popleft()
+                    elif server.responder is not None:
+                        kind, arg = server.responder(body)
+                    else:
+                        kind, arg = ("ok", None)
                 if kind == "status":
                     self._send(arg, {"error": {"message": f"injected {arg}", "type": "x"}})
                     return
