@@ -51,8 +51,12 @@ def ray_extract(
     if abstracts.num_rows == 0:
         return MENTIONS_SCHEMA.empty_table()
     DataContext.get_current().execution_options.preserve_order = True
-    blocks = max(workers, -(-abstracts.num_rows // rows_per_batch))
-    dataset = ray.data.from_arrow(abstracts).repartition(blocks)
+    # Blocks cut here, not by ``repartition``: a repartition task would wait
+    # for a CPU that the worker actors already hold.
+    blocks = [
+        abstracts.slice(i, rows_per_batch) for i in range(0, abstracts.num_rows, rows_per_batch)
+    ]
+    dataset = ray.data.from_arrow(blocks)
     mapped = dataset.map_batches(
         LexiconBatchExtractor,
         fn_constructor_kwargs={"extra": dict(extra or {})},
