@@ -32,6 +32,7 @@ def stage_backend(backend: str, stage: str) -> str:
     """The backend ``stage`` runs with when the run's backend is ``backend``."""
     return STAGE_BACKENDS[backend][stage]
 
+
 SpecialtyId = Literal[
     "cardiology",
     "oncology",

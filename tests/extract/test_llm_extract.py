@@ -76,7 +76,10 @@ def test_record_mesh_wins_over_dictionary_and_overlaps_keep_the_longest() -> Non
     assert not any(s == "heart failure" for s, _ in surfaces)
 
 
-@given(st.lists(st.sampled_from(["Aspirin helps.", "A b c d e.", "x" * 30, " ", "Ok! "]), max_size=60))
+PIECES = st.sampled_from(["Aspirin helps.", "A b c d e.", "x" * 30, " ", "Ok! "])
+
+
+@given(st.lists(PIECES, max_size=60))
 def test_chunks_cover_the_text_in_order_within_the_limit(pieces: list[str]) -> None:
     text = " ".join(pieces)
     chunks = text_chunks("1", "abstract", text, max_chars=80)

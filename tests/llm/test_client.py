@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from fakes.openai_server import FakeOpenAI
 
 from kisa_tasks.llm.client import (
     LLMClient,
@@ -15,8 +16,6 @@ from kisa_tasks.llm.client import (
     cache_key,
     parse_json_answer,
 )
-
-from fakes.openai_server import FakeOpenAI
 
 SCHEMA = {
     "type": "object",
