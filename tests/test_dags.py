@@ -147,6 +147,60 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert set(seeds.column("type").to_pylist()) <= {"disease", "drug", "chemical"}
     assert run.data.metrics["seeds.seeds"] == seeds.num_rows
 
+    # The same inputs give the same artefacts: a second run commits equal tables.
+    again = dagbag.get_dag("kisa_pipeline").test(
+        run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 1500}
+    )
+    assert again.run_id != dag_run.run_id
+    for stage in ("abstracts", "mentions", "entities", "entity_stats", "seeds"):
+        first = store.read(Partition(stage, "oncology", dag_run.run_id))
+        assert store.read(Partition(stage, "oncology", again.run_id)).equals(first), stage
+
+
+@pytest.fixture(scope="module")
+def smollm2(services: ServiceManager, kisa_home: Path) -> Iterator[None]:
+    """The embedded SmolLM2 server, registered in the session's endpoints."""
+    # The default manager knows every service, so the endpoints file keeps them all.
+    manager = ServiceManager(load_settings(home=kisa_home))
+    manager.up(["llm"])
+    yield
+    manager.down(["llm"])
+
+
+@pytest.mark.slow
+def test_llm_backend_runs_end_to_end_against_the_embedded_model(
+    dagbag: Any, settings: KisaSettings, smollm2: None
+) -> None:
+    dag_run = dagbag.get_dag("kisa_pipeline").test(
+        run_conf={"specialty": "cardiology", "backend": "llm", "max_abstracts": 2}
+    )
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    assert set(states.values()) == {"success"}, states
+    from mlflow.tracking import MlflowClient
+
+    from kisa_tasks.artefacts import ArtefactStore, Partition
+
+    store = ArtefactStore.from_settings(settings)
+    run = dag_run.run_id
+    abstracts = store.read(Partition("abstracts", "cardiology", run))
+    mentions = store.read(Partition("mentions", "cardiology", run))
+    rejected = store.read_rejected(Partition("mentions", "cardiology", run))
+    assert abstracts.num_rows == 2
+    assert set(mentions.column("backend").to_pylist()) <= {"llm"}
+    with_mentions = set(mentions.column("pmid").to_pylist())
+    failed = set(rejected.column("record_key").to_pylist())
+    assert with_mentions | failed <= set(abstracts.column("pmid").to_pylist())
+    assert all(r.startswith("llm_failed: ") for r in rejected.column("reason").to_pylist())
+    entities = store.read(Partition("entities", "cardiology", run))
+    assert set(entities.column("backend").to_pylist()) <= {"llm"}
+    manifest = store.get_json(manifest_key("kisa_pipeline", run))
+    metrics = MlflowClient(settings.mlflow_uri()).get_run(manifest["mlflow_run_id"]).data.metrics
+    assert metrics["extract.llm_calls"] >= 2 and metrics["extract.llm_completion_tokens"] > 0
+    assert metrics["extract.mentions"] == mentions.num_rows
+    # Every abstract is accounted for: with mentions, answered with none, or failed.
+    assert len(with_mentions) + metrics["extract.without_entities"] + len(failed) == 2
+    assert metrics["extract.failed"] == len(failed)
+
 
 def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:
     config = RunConfig(specialty="neurology").model_dump()

@@ -32,17 +32,21 @@ from kisa_tasks.llm.batch import LLMRequest
 BACKEND = "llm"
 PROMPT_VERSION = "extract-v1"
 ENTITY_TYPES = ("disease", "drug", "chemical", "concept")
-MAX_CHUNK_CHARS = 2500
+# Small chunks keep prompts inside a small model's context and answers short.
+MAX_CHUNK_CHARS = 1500
+# The answer's bounds are part of the grammar a constrained decoder follows,
+# so an answer always closes within EXTRACT_SAMPLING.max_tokens.
+MAX_ENTITIES = 20
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "entities": {
             "type": "array",
-            "maxItems": 60,
+            "maxItems": MAX_ENTITIES,
             "items": {
                 "type": "object",
                 "properties": {
-                    "surface": {"type": "string", "minLength": 2, "maxLength": 160},
+                    "surface": {"type": "string", "minLength": 2, "maxLength": 60},
                     "type": {"type": "string", "enum": list(ENTITY_TYPES)},
                 },
                 "required": ["surface", "type"],

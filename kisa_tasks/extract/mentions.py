@@ -37,7 +37,7 @@ MENTION_TYPES = ("disease", "drug", "chemical", "concept")
 TEXT_FIELDS = ("title", "abstract")
 INPUT_COLUMNS = ("pmid", "title", "abstract", "mesh", "chemicals")
 # Greedy decoding: the same abstract gives the same answer (and cache key).
-EXTRACT_SAMPLING = Sampling(temperature=0.0, max_tokens=768, seed=0)
+EXTRACT_SAMPLING = Sampling(temperature=0.0, max_tokens=1024, seed=0)
 
 
 def record_lexicon(row: Mapping[str, Any], disease_uis: frozenset[str]) -> dict[str, LexiconEntry]:
@@ -108,7 +108,7 @@ def llm_extract_table(abstracts: pa.Table, client: LLMClient) -> LLMExtraction:
     }
     rows: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
-    counts = {"failed": 0, "unsupported_surfaces": 0, "generic_surfaces": 0}
+    counts = {"failed": 0, "without_entities": 0, "unsupported_surfaces": 0, "generic_surfaces": 0}
     for row in records:
         errors = [outcomes[c.key].error for c in chunks[row["pmid"]] if not outcomes[c.key].ok]
         if errors:
@@ -124,6 +124,7 @@ def llm_extract_table(abstracts: pa.Table, client: LLMClient) -> LLMExtraction:
             found.extend(asdict(m) for m in grounded.mentions)
             counts["unsupported_surfaces"] += grounded.unsupported
             counts["generic_surfaces"] += grounded.generic
+        counts["without_entities"] += not found
         rows.extend(expand_abbreviations(found, row_texts(row)))
     table = pa.Table.from_pylist(rows, schema=MENTIONS_SCHEMA)
     return LLMExtraction(table, rejections, counts | usage_counts(client))
