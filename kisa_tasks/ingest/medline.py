@@ -127,6 +127,14 @@ def _children(elem: Any) -> dict[str, Any]:
     return out
 
 
+def _child(elem: Any, tag: str) -> Any:
+    """The first child with ``tag``, or None (see ``_children`` for why not find)."""
+    for child in elem:
+        if child.tag == tag:
+            return child
+    return None
+
+
 def _abstract(abstract: Any) -> str:
     if abstract is None:
         return ""
@@ -143,8 +151,8 @@ def _abstract(abstract: Any) -> str:
 
 
 def _pub_date(journal: Any) -> tuple[int | None, str | None]:
-    issue = journal.find("JournalIssue") if journal is not None else None
-    pub = issue.find("PubDate") if issue is not None else None
+    issue = _child(journal, "JournalIssue") if journal is not None else None
+    pub = _child(issue, "PubDate") if issue is not None else None
     if pub is None:
         return None, None
     parts = {child.tag: (child.text or "").strip() for child in pub}
@@ -166,28 +174,51 @@ def _pub_date(journal: Any) -> tuple[int | None, str | None]:
 
 
 def _mesh(mesh_list: Any) -> tuple[MeshHeading, ...]:
-    # ~10 headings a record: the hottest loop of the parser, kept to one pass
-    # over each heading's children with no generators.
+    # ~10 headings a record: the hottest loop of the parser. The DTD fixes a
+    # heading as (DescriptorName, QualifierName*), so the descriptor is read by
+    # position and the rest are qualifiers; anything else takes the slow path.
     if mesh_list is None:
         return ()
     out = []
     for heading in mesh_list:
-        ui = name = ""
-        major = False
+        children = heading[:]
+        if not children or children[0].tag != "DescriptorName":
+            parsed = _mesh_heading_any_order(children)
+            if parsed is not None:
+                out.append(parsed)
+            continue
+        descriptor = children[0]
+        ui = descriptor.get("UI") or ""
+        name = (descriptor.text or "").strip()
+        if not (ui or name):
+            continue
+        major = descriptor.get("MajorTopicYN") == "Y"
         qualifiers = []
-        for child in heading:
-            if child.tag == "DescriptorName":
-                ui = child.get("UI") or ""
-                name = (child.text or "").strip()
-                if child.get("MajorTopicYN") == "Y":
-                    major = True
-            elif child.tag == "QualifierName":
-                qualifiers.append((child.text or "").strip())
-                if child.get("MajorTopicYN") == "Y":
-                    major = True
-        if ui or name:
-            out.append(MeshHeading(ui, name, major, tuple(qualifiers)))
+        for child in children[1:]:
+            if child.tag != "QualifierName":
+                continue
+            qualifiers.append((child.text or "").strip())
+            if child.get("MajorTopicYN") == "Y":
+                major = True
+        out.append(MeshHeading(ui, name, major, tuple(qualifiers)))
     return tuple(out)
+
+
+def _mesh_heading_any_order(children: list[Any]) -> MeshHeading | None:
+    ui = name = ""
+    major = False
+    qualifiers = []
+    for child in children:
+        if child.tag == "DescriptorName":
+            ui = child.get("UI") or ""
+            name = (child.text or "").strip()
+        elif child.tag == "QualifierName":
+            qualifiers.append((child.text or "").strip())
+        else:
+            continue
+        if child.get("MajorTopicYN") == "Y":
+            major = True
+    return MeshHeading(ui, name, major, tuple(qualifiers)) if ui or name else None
 
 
 def _leaf_texts(parent: Any, tag: str) -> tuple[str, ...]:
@@ -209,7 +240,7 @@ def _chemicals(chemical_list: Any) -> tuple[Chemical, ...]:
 
 def parse_article(elem: Any, source: str = "", position: int = 0) -> Citation:
     """A ``PubmedArticle`` element as a ``Citation``; raises on a broken record."""
-    citation = elem.find("MedlineCitation")
+    citation = _child(elem, "MedlineCitation")
     if citation is None:
         raise MalformedRecordError("no MedlineCitation element")
     parts = _children(citation)
@@ -235,7 +266,7 @@ def parse_article(elem: Any, source: str = "", position: int = 0) -> Citation:
         title=_text(article.get("ArticleTitle")),
         abstract=_abstract(article.get("Abstract")),
         language=(language.text or "").strip().lower() if language is not None else "",
-        journal=_text(journal.find("Title")) if journal is not None else "",
+        journal=_text(_child(journal, "Title")) if journal is not None else "",
         pub_year=year,
         pub_date=date,
         publication_types=_leaf_texts(article.get("PublicationTypeList"), "PublicationType"),
