@@ -74,6 +74,23 @@ def test_fields_are_parsed(tmp_path: Path) -> None:
     assert event.source == "a.xml"
 
 
+def test_mesh_headings_out_of_dtd_order_are_still_read(tmp_path: Path) -> None:
+    odd = article("5").replace(
+        """<MeshHeading><DescriptorName UI="D006333" MajorTopicYN="N">Heart Failure</DescriptorName>
+        <QualifierName UI="Q000188" MajorTopicYN="Y">drug therapy</QualifierName></MeshHeading>""",
+        """<MeshHeading><!-- reordered --><QualifierName UI="Q000188" MajorTopicYN="Y">drug
+        therapy</QualifierName><DescriptorName UI="D006333">Heart Failure</DescriptorName>
+        </MeshHeading><MeshHeading><QualifierName>orphan</QualifierName></MeshHeading>""",
+    )
+    assert "reordered" in odd
+    [event] = list(MedlineReader(write(tmp_path, "o.xml", odd)))
+    assert isinstance(event, Citation)
+    first, second = event.mesh  # the heading without a descriptor is dropped
+    assert (first.descriptor_ui, first.name, first.major) == ("D006333", "Heart Failure", True)
+    assert len(first.qualifiers) == 1 and first.qualifiers[0].startswith("drug")
+    assert second.descriptor_ui == "D006801"
+
+
 def test_gzip_and_plain_give_the_same_records(tmp_path: Path) -> None:
     body = article("1") + article("2")
     plain = [e for e in MedlineReader(write(tmp_path, "p.xml", body))]
