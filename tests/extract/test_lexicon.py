@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+from records import citation
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.extract.lexicon import STOPLIST, dictionary_entries, find_mentions, record_entries
@@ -11,8 +12,6 @@ from kisa_tasks.extract.stage import run_extract
 from kisa_tasks.ingest.abstracts import to_tables
 from kisa_tasks.ingest.medline import Chemical, MeshHeading
 from kisa_tasks.settings import KisaSettings
-
-from .records import citation
 
 
 def test_dictionary_drugs_and_diseases_are_found_with_exact_spans() -> None:

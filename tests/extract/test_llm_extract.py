@@ -11,6 +11,7 @@ import pyarrow as pa
 from fakes.openai_server import FakeOpenAI
 from hypothesis import given
 from hypothesis import strategies as st
+from records import citation
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.extract.lexicon import LexiconEntry
@@ -26,8 +27,6 @@ from kisa_tasks.extract.stage import run_extract
 from kisa_tasks.ingest.abstracts import to_tables
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
-
-from .records import citation
 
 
 def _answer(*items: tuple[str, str]) -> dict[str, Any]:

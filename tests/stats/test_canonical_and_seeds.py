@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
+from records import citation
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.extract.canonical import (
@@ -123,22 +124,11 @@ def test_stats_count_documents_and_seeds_keep_rare_evidenced_entities() -> None:
 
 def test_stages_commit_entities_stats_and_seeds(settings: KisaSettings) -> None:
     from kisa_tasks.ingest.abstracts import to_tables
-    from kisa_tasks.ingest.medline import Citation, MeshHeading
 
     store = ArtefactStore.from_settings(settings)
     run = "stats_t1"
     cites = [
-        Citation(
-            pmid=str(i),
-            version=1,
-            title="T",
-            abstract=text,
-            language="eng",
-            journal="J",
-            pub_year=2000,
-            pub_date="2000",
-            mesh=(MeshHeading("D006333", "Heart Failure", True, ()),),
-        )
+        citation(str(i), "T", text)
         for i, text in enumerate(
             [
                 "Digoxin in heart failure.",
