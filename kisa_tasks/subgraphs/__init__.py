@@ -1,0 +1,1 @@
+"""Seed sub-graphs: the in-memory graph, exact path searches, the sampling strategies."""
