@@ -1,0 +1,104 @@
+"""Seed graphs in the graph store: batched writes, reads, the Cypher longest
+path with its exact in-memory fallback.
+
+Each seed's graph is addressed by a graph id (``graph_id(seed)``) carried by
+its relations; entities are shared nodes. Writes are ``UNWIND ... MERGE`` in
+batches, keyed so that rebuilding a graph changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kisa_tasks.graph import GraphStore
+from kisa_tasks.subgraphs.graph import Edge, KnowledgeGraph
+from kisa_tasks.subgraphs.paths import DEFAULT_MAX_DEPTH, longest_path
+
+log = logging.getLogger(__name__)
+
+
+def graph_id(seed: str) -> str:
+    """The id of a seed's graph: the seed's canonical id (deterministic)."""
+    return f"seed:{seed}"
+
+
+@dataclass(frozen=True)
+class EntityInfo:
+    name: str
+    type: str
+
+
+def relation_rows(
+    graph: str,
+    edges: Iterable[Edge],
+    entities: Mapping[str, EntityInfo],
+    pmids: Mapping[Edge, list[str]],
+) -> list[dict[str, Any]]:
+    """Rows for ``merge_seed_relations``: one per relation, with its evidence."""
+    rows = []
+    for edge in edges:
+        head, tail = entities[edge.head], entities[edge.tail]
+        rows.append(
+            {
+                "graph": graph,
+                "head": edge.head,
+                "head_name": head.name,
+                "head_type": head.type,
+                "tail": edge.tail,
+                "tail_name": tail.name,
+                "tail_type": tail.type,
+                "type": edge.relation,
+                "weight": int(edge.weight),
+                "pmids": sorted(pmids.get(edge, [])),
+            }
+        )
+    return rows
+
+
+def write_seed_graph(
+    store: GraphStore, rows: Iterable[Mapping[str, Any]], batch_size: int = 1000
+) -> int:
+    return store.run_batches("merge_seed_relations", rows, batch_size=batch_size)
+
+
+def load_seed_graph(store: GraphStore, graph: str) -> KnowledgeGraph:
+    rows = store.run("seed_graph_edges", {"graph": graph})
+    return KnowledgeGraph.of(
+        Edge(r["head"], r["relation"], r["tail"], float(r["weight"])) for r in rows
+    )
+
+
+@dataclass(frozen=True)
+class PathResult:
+    path: tuple[str, ...]
+    method: str  # "cypher" or "dfs" (the fallback), for the task log and metrics
+    reason: str = ""
+
+
+def store_longest_path(
+    store: GraphStore,
+    graph: str,
+    seed: str,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    timeout_ms: int = 2000,
+) -> PathResult:
+    """The seed's longest path by the Cypher query; if the query times out or
+    fails, the same exact search in memory over the graph's fetched relations."""
+    try:
+        rows = store.run(
+            "seed_longest_path",
+            {"seed": seed, "graph": graph},
+            literals={"max_depth": max_depth},
+            timeout_ms=timeout_ms,
+        )
+    except Exception as exc:  # noqa: BLE001 - the store's own errors vary by backend
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("longest path of %s by cypher failed (%s); exact DFS instead", seed, reason)
+        path = longest_path(load_seed_graph(store, graph), seed, max_depth)
+        return PathResult(path, "dfs", reason)
+    if not rows:
+        return PathResult((seed,), "cypher")
+    return PathResult(tuple(rows[0]["path"]), "cypher")
