@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -109,6 +110,19 @@ class ArtefactStore:
     def get_json(self, key: str) -> Any:
         with self.fs.open_input_stream(self._path(key)) as fh:
             return json.loads(fh.read().decode())
+
+    # -- directories of files (search indexes) -----------------------------------
+    def upload_dir(self, local: Path, key: str) -> str:
+        """Copy a local directory under ``key``; callers publish it with a marker."""
+        pafs.copy_files(str(local), self._path(key), destination_filesystem=self.fs)
+        return self.uri(key)
+
+    def download_dir(self, key: str, local: Path) -> None:
+        local.mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(self._path(key), str(local), source_filesystem=self.fs)
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.get_file_info(self._path(key)).type != pafs.FileType.NotFound)
 
     # -- writing ---------------------------------------------------------------
     @contextmanager

@@ -1,0 +1,1 @@
+"""The search engine over the corpus (BM25 with field boosts and filters)."""

@@ -1,0 +1,88 @@
+"""The corpus search engine: BM25 with field boosts and filters, persisted on
+S3 with a local cache and rebuilt only when the abstracts change."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from records import citation
+
+from kisa_tasks.artefacts import ArtefactStore, Partition
+from kisa_tasks.ingest.abstracts import to_tables
+from kisa_tasks.ingest.medline import MeshHeading
+from kisa_tasks.retrieval.index import CorpusIndex, SearchFilters
+from kisa_tasks.retrieval.store import ensure_index
+from kisa_tasks.settings import KisaSettings
+
+ONCOLOGY = MeshHeading("D002289", "Carcinoma, Non-Small-Cell Lung", True, ())
+
+
+def _table() -> pa.Table:
+    cites = [
+        citation("10", "Digoxin toxicity", "Serum levels were measured in the elderly."),
+        citation("11", "Heart failure outcomes", "Digoxin was given to a few patients."),
+        citation("12", "Warfarin and stroke", "Anticoagulation after atrial fibrillation."),
+        replace(
+            citation("13", "Tumour growth", "Digoxin slowed tumour growth in mice."),
+            pub_year=1977,
+            mesh=(ONCOLOGY,),
+        ),
+        citation("14", "Unrelated", "Nothing to see here."),
+    ]
+    return pa.concat_tables(list(to_tables(cites)))
+
+
+@pytest.fixture(scope="module")
+def index() -> CorpusIndex:
+    return CorpusIndex.build(_table())
+
+
+def test_a_title_match_outranks_the_same_word_in_an_abstract(index: CorpusIndex) -> None:
+    hits = index.search("digoxin", k=10)
+    assert [h.pmid for h in hits][0] == "10"
+    assert {h.pmid for h in hits} == {"10", "11", "13"}  # only documents that match
+    assert hits == sorted(hits, key=lambda h: -h.score)
+
+
+def test_mesh_headings_are_searchable(index: CorpusIndex) -> None:
+    assert [h.pmid for h in index.search("carcinoma")] == ["13"]
+
+
+def test_filters_by_year_and_specialty(index: CorpusIndex) -> None:
+    assert [h.pmid for h in index.search("digoxin", filters=SearchFilters(year_to=1980))] == ["13"]
+    late = index.search("digoxin", filters=SearchFilters(year_from=2000))
+    assert {h.pmid for h in late} == {"10", "11"}
+    onc = index.search("digoxin", filters=SearchFilters(specialty="oncology"))
+    assert [h.pmid for h in onc] == ["13"]
+
+
+def test_no_terms_or_no_match_give_no_hits(index: CorpusIndex) -> None:
+    assert index.search("the of and") == []
+    assert index.search("zebrafishology") == []
+    assert index.search("digoxin", k=0) == []
+
+
+def test_equal_scores_are_ordered_by_pmid() -> None:
+    same = [citation(p, "Same title", "Same abstract about digoxin.") for p in ("7", "3", "5")]
+    index = CorpusIndex.build(pa.concat_tables(list(to_tables(same))))
+    assert [h.pmid for h in index.search("digoxin")] == ["3", "5", "7"]
+
+
+def test_index_is_built_once_kept_on_s3_and_cached(settings: KisaSettings, tmp_path: Path) -> None:
+    store = ArtefactStore.from_settings(settings)
+    partition = Partition("abstracts", "cardiology", "index_t1")
+    store.write(partition, [_table()])
+    first = ensure_index(store, partition, tmp_path / "cache_a")
+    again = ensure_index(store, partition, tmp_path / "cache_a")
+    elsewhere = ensure_index(store, partition, tmp_path / "cache_b")
+    assert (first.origin, again.origin, elsewhere.origin) == ("built", "cache", "s3")
+    assert first.uri == elsewhere.uri and first.uri.startswith("s3://")
+    query = "digoxin heart"
+    assert first.index.search(query) == elsewhere.index.search(query) == again.index.search(query)
+    # Other abstracts, another index.
+    store.write(Partition("abstracts", "cardiology", "index_t2"), [_table().slice(0, 3)])
+    other = ensure_index(store, Partition("abstracts", "cardiology", "index_t2"), tmp_path / "c")
+    assert other.origin == "built" and other.uri != first.uri
