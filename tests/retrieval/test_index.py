@@ -42,7 +42,7 @@ def index() -> CorpusIndex:
 
 def test_a_title_match_outranks_the_same_word_in_an_abstract(index: CorpusIndex) -> None:
     hits = index.search("digoxin", k=10)
-    assert [h.pmid for h in hits][0] == "10"
+    assert hits[0].pmid == "10"
     assert {h.pmid for h in hits} == {"10", "11", "13"}  # only documents that match
     assert hits == sorted(hits, key=lambda h: -h.score)
 
