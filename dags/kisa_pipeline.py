@@ -41,8 +41,17 @@ What runs today (the stages land one by one; nothing here pretends):
 8. **seeds** picks entities rare in the whole corpus with at least two
    abstracts of evidence in the specialty (`sql/duckdb/rare_seeds.sql`, up to
    `max_seeds`) into `seeds/`.
+9. **graphs** builds a knowledge graph per seed: BM25 search over the corpus
+   (index on S3, built once per corpus), `rules` triples from the hits
+   (sentence co-occurrence typed by cue words and MeSH qualifiers), iterative
+   expansion, batched MERGE into the graph store; the longest path in Cypher
+   (`sql/cypher/seed_longest_path.cypher`, exact in-memory fallback); one
+   sub-graph per seed with the run's `sampling_strategy`. Triples go to
+   `triples/`, sub-graphs to `subgraphs/`, seeds without evidence to
+   `rejected/subgraphs/` with the reason; the hop histogram as `graphs.hops_*`.
 
-Not built yet: everything after seed selection.
+Not built yet: the `llm` triple extractor, per-seed fan-out across tasks,
+and everything after sub-graphs (QA synthesis, trajectories, training).
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -166,10 +175,28 @@ def kisa_pipeline() -> None:
 
         return run_stage("seeds", run_seeds, config, tracking, max_seeds=config["max_seeds"])
 
+    @task
+    def graphs(
+        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.stages import run_stage
+
+        from kisa_tasks.subgraphs.stage import run_graphs
+
+        return run_stage(
+            "graphs",
+            run_graphs,
+            config,
+            tracking,
+            strategy=config["sampling_strategy"],
+            rng_seed=config["seed"],
+        )
+
     config = resolve_config()
     tracking = open_tracking(config, check_platform())
     extracted = extract(config, tracking, ingest(config, tracking))
-    seeds(config, tracking, stats(config, tracking, canonicalise(config, tracking, extracted)))
+    canonical = canonicalise(config, tracking, extracted)
+    graphs(config, tracking, seeds(config, tracking, stats(config, tracking, canonical)))
 
 
 pipeline = kisa_pipeline()

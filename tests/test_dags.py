@@ -114,6 +114,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "canonicalise": "success",
         "stats": "success",
         "seeds": "success",
+        "graphs": "success",
     }
     from kisa_tasks.artefacts import ArtefactStore, Partition
     from kisa_tasks.ingest.abstracts import ABSTRACTS_SCHEMA
@@ -146,13 +147,22 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert 0 < seeds.num_rows <= 20  # max_seeds default
     assert set(seeds.column("type").to_pylist()) <= {"disease", "drug", "chemical"}
     assert run.data.metrics["seeds.seeds"] == seeds.num_rows
+    subgraphs = store.read(Partition("subgraphs", "oncology", dag_run.run_id))
+    skipped = store.read_rejected(Partition("subgraphs", "oncology", dag_run.run_id))
+    assert subgraphs.num_rows + skipped.num_rows == seeds.num_rows  # every seed accounted for
+    assert subgraphs.num_rows > 0 and min(subgraphs.column("hops").to_pylist()) >= 1
+    hops = sum(v for k, v in run.data.metrics.items() if k.startswith("graphs.hops_"))
+    assert hops == subgraphs.num_rows
+    triples = store.read(Partition("triples", "oncology", dag_run.run_id))
+    assert set(triples.column("seed").to_pylist()) == set(subgraphs.column("seed").to_pylist())
 
     # The same inputs give the same artefacts: a second run commits equal tables.
     again = dagbag.get_dag("kisa_pipeline").test(
         run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 1500}
     )
     assert again.run_id != dag_run.run_id
-    for stage in ("abstracts", "mentions", "entities", "entity_stats", "seeds"):
+    stages = ("abstracts", "mentions", "entities", "entity_stats", "seeds", "triples", "subgraphs")
+    for stage in stages:
         first = store.read(Partition(stage, "oncology", dag_run.run_id))
         assert store.read(Partition(stage, "oncology", again.run_id)).equals(first), stage
 

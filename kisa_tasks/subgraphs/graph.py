@@ -14,6 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class EntityInfo:
+    name: str
+    type: str
+
+
 @dataclass(frozen=True, order=True)
 class Edge:
     """One relation; ``weight`` is its evidence (distinct supporting pmids)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kisa_tasks.graph import GraphStore
-from kisa_tasks.subgraphs.graph import Edge, KnowledgeGraph
+from kisa_tasks.subgraphs.graph import Edge, EntityInfo, KnowledgeGraph
 from kisa_tasks.subgraphs.paths import DEFAULT_MAX_DEPTH, longest_path
 
 log = logging.getLogger(__name__)
@@ -23,12 +23,6 @@ log = logging.getLogger(__name__)
 def graph_id(seed: str) -> str:
     """The id of a seed's graph: the seed's canonical id (deterministic)."""
     return f"seed:{seed}"
-
-
-@dataclass(frozen=True)
-class EntityInfo:
-    name: str
-    type: str
 
 
 def relation_rows(

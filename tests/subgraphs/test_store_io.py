@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 
 from kisa_tasks.graph import GraphStore, open_graph_store
 from kisa_tasks.settings import KisaSettings
-from kisa_tasks.subgraphs.graph import Edge, KnowledgeGraph
+from kisa_tasks.subgraphs.graph import Edge, EntityInfo, KnowledgeGraph
 from kisa_tasks.subgraphs.paths import longest_path
 from kisa_tasks.subgraphs.store_io import (
-    EntityInfo,
     graph_id,
     load_seed_graph,
     relation_rows,

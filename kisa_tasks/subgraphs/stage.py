@@ -1,0 +1,233 @@
+"""The ``graphs`` stage: committed seeds -> a knowledge graph per seed in the
+graph store, its triples and one sampled sub-graph per seed on S3.
+
+Per seed: expand over the corpus search engine (``expand``), write the graph
+with batched MERGE (``store_io``), find the longest path in Cypher (exact
+in-memory fallback), sample the run's strategy around the seed. A seed whose
+graph has no relation is recorded in ``rejected/subgraphs/`` with the reason,
+never reported as an empty success. Rebuilding is idempotent: graph writes
+are MERGEs keyed by the seed's graph id, artefacts are deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+
+import kisa_tasks.extract.mentions
+import kisa_tasks.ingest.abstracts
+import kisa_tasks.stats.stages  # noqa: F401 - registers the upstream schemas
+from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
+from kisa_tasks.graph import open_graph_store
+from kisa_tasks.retrieval.store import ensure_index
+from kisa_tasks.settings import KisaSettings
+from kisa_tasks.specialties import WHOLE_CORPUS
+from kisa_tasks.subgraphs.expand import ExpansionPolicy, SeedGraph, expand_seed
+from kisa_tasks.subgraphs.graph import KnowledgeGraph, Subgraph
+from kisa_tasks.subgraphs.paths import DEFAULT_MAX_DEPTH
+from kisa_tasks.subgraphs.sampling import SamplingError, sample_subgraph
+from kisa_tasks.subgraphs.store_io import (
+    graph_id,
+    relation_rows,
+    store_longest_path,
+    write_seed_graph,
+)
+from kisa_tasks.triples.evidence import EvidenceCorpus
+from kisa_tasks.triples.rules import EXTRACTOR, confidence
+
+log = logging.getLogger(__name__)
+
+_EDGE = pa.struct(
+    [
+        pa.field("head", pa.string(), nullable=False),
+        pa.field("relation_type", pa.string(), nullable=False),
+        pa.field("tail", pa.string(), nullable=False),
+        pa.field("weight", pa.float64(), nullable=False),
+    ]
+)
+TRIPLES_SCHEMA = register_stage(
+    "triples",
+    pa.schema(
+        [
+            pa.field("seed", pa.string(), nullable=False),
+            pa.field("head", pa.string(), nullable=False),
+            pa.field("head_name", pa.string(), nullable=False),
+            pa.field("relation", pa.string(), nullable=False),
+            pa.field("relation_type", pa.string(), nullable=False),
+            pa.field("tail", pa.string(), nullable=False),
+            pa.field("tail_name", pa.string(), nullable=False),
+            pa.field("pmid", pa.string(), nullable=False),
+            pa.field("sentence", pa.string(), nullable=False),
+            pa.field("extractor", pa.string(), nullable=False),
+            pa.field("confidence", pa.float64(), nullable=False),
+        ]
+    ),
+)
+SUBGRAPHS_SCHEMA = register_stage(
+    "subgraphs",
+    pa.schema(
+        [
+            pa.field("subgraph_id", pa.string(), nullable=False),
+            pa.field("seed", pa.string(), nullable=False),
+            pa.field("seed_name", pa.string(), nullable=False),
+            pa.field("graph_id", pa.string(), nullable=False),
+            pa.field("strategy", pa.string(), nullable=False),
+            pa.field("hops", pa.int32(), nullable=False),
+            pa.field("path", pa.list_(pa.string()), nullable=False),
+            pa.field("path_names", pa.list_(pa.string()), nullable=False),
+            pa.field("nodes", pa.list_(pa.string()), nullable=False),
+            pa.field("edges", pa.list_(_EDGE), nullable=False),
+            pa.field("graph_nodes", pa.int32(), nullable=False),
+            pa.field("graph_edges", pa.int32(), nullable=False),
+            pa.field("longest_path_hops", pa.int32(), nullable=False),
+            pa.field("longest_path_method", pa.string(), nullable=False),
+        ]
+    ),
+)
+
+
+def subgraph_id(seed: str, strategy: str, rng_seed: int) -> str:
+    return hashlib.sha256(f"{seed}|{strategy}|{rng_seed}".encode()).hexdigest()[:16]
+
+
+def triple_rows(seed: str, graph: SeedGraph, corpus: EvidenceCorpus) -> list[dict[str, Any]]:
+    """One row per piece of evidence of the graph's edges."""
+    edges = {(e.head, e.relation, e.tail): e.weight for e in graph.edges()}
+    rows = []
+    for t in sorted(graph.evidence, key=lambda t: (t.head, t.relation_type, t.tail, t.pmid)):
+        weight = edges.get((t.head, t.relation_type, t.tail))
+        if weight is None:
+            continue
+        rows.append(
+            {
+                "seed": seed,
+                "head": t.head,
+                "head_name": corpus.name(t.head),
+                "relation": t.relation,
+                "relation_type": t.relation_type,
+                "tail": t.tail,
+                "tail_name": corpus.name(t.tail),
+                "pmid": t.pmid,
+                "sentence": t.sentence,
+                "extractor": EXTRACTOR,
+                "confidence": confidence(int(weight)),
+            }
+        )
+    return rows
+
+
+def subgraph_row(
+    sub: Subgraph,
+    corpus: EvidenceCorpus,
+    knowledge: KnowledgeGraph,
+    rng_seed: int,
+    longest: tuple[str, ...],
+    method: str,
+) -> dict[str, Any]:
+    return {
+        "subgraph_id": subgraph_id(sub.seed, sub.strategy, rng_seed),
+        "seed": sub.seed,
+        "seed_name": corpus.name(sub.seed),
+        "graph_id": graph_id(sub.seed),
+        "strategy": sub.strategy,
+        "hops": sub.hops,
+        "path": list(sub.path),
+        "path_names": [corpus.name(n) for n in sub.path],
+        "nodes": list(sub.nodes),
+        "edges": [
+            {"head": e.head, "relation_type": e.relation, "tail": e.tail, "weight": e.weight}
+            for e in sub.edges
+        ],
+        "graph_nodes": len(knowledge.nodes()),
+        "graph_edges": len(knowledge.best),
+        "longest_path_hops": len(longest) - 1,
+        "longest_path_method": method,
+    }
+
+
+def run_graphs(
+    settings: KisaSettings,
+    *,
+    specialty: str,
+    run_id: str,
+    strategy: str = "max_chain",
+    rng_seed: int = 0,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    policy: ExpansionPolicy | None = None,
+) -> dict[str, Any]:
+    policy = policy or ExpansionPolicy()
+    store = ArtefactStore.from_settings(settings)
+    started = time.monotonic()
+    corpus_abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
+    index = ensure_index(store, corpus_abstracts, settings.home / "index-cache").index
+    entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
+    idmap = {i: e["canonical_id"] for e in entities for i in e["identifiers"]}
+    corpus = EvidenceCorpus(
+        store.read(corpus_abstracts), store.read(Partition("mentions", WHOLE_CORPUS, run_id)), idmap
+    )
+    seeds = store.read(Partition("seeds", specialty, run_id)).to_pylist()
+
+    def search(query: str) -> list[str]:
+        return [hit.pmid for hit in index.search(query, k=policy.hits_per_query)]
+
+    triples: list[dict[str, Any]] = []
+    subgraphs: list[dict[str, Any]] = []
+    skipped: list[Rejection] = []
+    counts: Counter[str] = Counter()
+    with open_graph_store(settings) as graph_store:
+        graph_store.ensure_schema()
+        for i, seed in enumerate(seeds, start=1):
+            seed_id = seed["canonical_id"]
+            grown = expand_seed(seed_id, corpus, search, policy)
+            edges = grown.edges()
+            if not edges:
+                reason = (
+                    f"no typed relation in {grown.searched_pmids} retrieved abstracts "
+                    f"(seed {seed['name']!r})"
+                )
+                skipped.append(Rejection(seed_id, f"no_evidence: {reason}", {"seed": seed_id}))
+                counts["skipped_no_evidence"] += 1
+                continue
+            info = {n: corpus.entities[n] for n in grown.nodes if n in corpus.entities}
+            write_seed_graph(
+                graph_store, relation_rows(graph_id(seed_id), edges, info, grown.edge_pmids())
+            )
+            longest = store_longest_path(graph_store, graph_id(seed_id), seed_id, max_depth)
+            counts[f"longest_path_{longest.method}"] += 1
+            knowledge = KnowledgeGraph.of(edges)
+            try:
+                sub = sample_subgraph(knowledge, seed_id, strategy, rng_seed, max_depth)
+            except SamplingError as exc:
+                skipped.append(Rejection(seed_id, f"no_subgraph: {exc}", {"seed": seed_id}))
+                counts["skipped_no_subgraph"] += 1
+                continue
+            triples.extend(triple_rows(seed_id, grown, corpus))
+            subgraphs.append(
+                subgraph_row(sub, corpus, knowledge, rng_seed, longest.path, longest.method)
+            )
+            counts[f"hops_{sub.hops}"] += 1
+            counts[f"strategy_{sub.strategy}"] += 1
+            counts["graph_edges"] += len(edges)
+            if i % 10 == 0 or i == len(seeds):
+                log.info(
+                    "graphs %s: %d/%d seeds, %d sub-graphs",
+                    specialty,
+                    i,
+                    len(seeds),
+                    len(subgraphs),
+                )
+    store.write(
+        Partition("triples", specialty, run_id),
+        [pa.Table.from_pylist(triples, schema=TRIPLES_SCHEMA)],
+    )
+    partition = Partition("subgraphs", specialty, run_id)
+    store.write(partition, [pa.Table.from_pylist(subgraphs, schema=SUBGRAPHS_SCHEMA)], skipped)
+    counts.update(seeds=len(seeds), subgraphs=len(subgraphs), triples=len(triples))
+    result_counts = dict(sorted(counts.items())) | {"seconds": round(time.monotonic() - started, 1)}
+    log.info("graphs %s: %s", specialty, result_counts)
+    return {"uri": store.uri(partition.prefix), "counts": result_counts}

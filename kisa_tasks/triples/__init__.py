@@ -1,0 +1,1 @@
+"""Triples (head, relation, tail) with evidence, extracted from abstracts."""

@@ -1,0 +1,91 @@
+"""The graphs stage on real S3 and FalkorDB: a graph and a sub-graph per seed
+with evidence, seeds without evidence skipped with the reason, reruns equal."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from records import citation
+
+from kisa_tasks.artefacts import ArtefactStore, Partition
+from kisa_tasks.extract.stage import run_extract
+from kisa_tasks.graph import open_graph_store
+from kisa_tasks.ingest.abstracts import to_tables
+from kisa_tasks.settings import KisaSettings
+from kisa_tasks.stats.stages import SEEDS_SCHEMA, run_canonicalise, run_stats
+from kisa_tasks.subgraphs.stage import run_graphs
+from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
+
+TEXTS = [
+    (
+        "Digoxin toxicity",
+        "Arrhythmia caused by digoxin was seen. Digoxin-induced nausea was common.",
+    ),
+    ("Heart failure care", "Patients with heart failure were treated with digoxin."),
+    (
+        "Arrhythmia and warfarin",
+        "Stroke was prevented by warfarin. Arrhythmia was treated with amiodarone.",
+    ),
+    ("Amiodarone", "Amiodarone-induced hypothyroidism was reported."),
+    ("Psoriasis", "Psoriasis was described in two patients."),
+]
+
+
+def _seed_rows(stats: pa.Table, names: set[str]) -> pa.Table:
+    rows = [r for r in stats.to_pylist() if r["name"].lower() in names]
+    return pa.Table.from_pylist(rows, schema=SEEDS_SCHEMA)
+
+
+def test_graphs_stage_builds_graphs_and_skips_seeds_without_evidence(
+    settings: KisaSettings,
+) -> None:
+    store = ArtefactStore.from_settings(settings)
+    run = "graphs_t1"
+    abstracts = pa.concat_tables(
+        list(to_tables([citation(str(100 + i), t, a) for i, (t, a) in enumerate(TEXTS)]))
+    )
+    for specialty in ("cardiology", "all"):
+        store.write(Partition("abstracts", specialty, run), [abstracts])
+    run_extract(settings, specialty="cardiology", run_id=run)
+    run_canonicalise(settings, specialty="cardiology", run_id=run)
+    run_stats(settings, specialty="cardiology", run_id=run)
+    stats = store.read(Partition("entity_stats", "cardiology", run))
+    seeds = _seed_rows(stats, {"digoxin", "psoriasis"})
+    assert seeds.num_rows == 2
+    store.write(Partition("seeds", "cardiology", run), [seeds])
+
+    result = run_graphs(settings, specialty="cardiology", run_id=run)
+    subgraphs = store.read(Partition("subgraphs", "cardiology", run)).to_pylist()
+    skipped = store.read_rejected(Partition("subgraphs", "cardiology", run)).to_pylist()
+    [sub] = subgraphs
+    assert sub["seed_name"].lower() == "digoxin" and sub["strategy"] == "max_chain"
+    assert sub["hops"] >= 2 and sub["path"][0] == sub["seed"]
+    assert sub["longest_path_method"] == "cypher" and sub["longest_path_hops"] == sub["hops"]
+    [skip] = skipped
+    assert skip["reason"].startswith("no_evidence: no typed relation")
+    assert result["counts"]["skipped_no_evidence"] == 1 and result["counts"]["subgraphs"] == 1
+
+    triples = store.read(Partition("triples", "cardiology", run)).to_pylist()
+    typed = {(t["head_name"].lower(), t["relation_type"], t["tail_name"].lower()) for t in triples}
+    assert typed == {
+        ("digoxin", "causes", "arrhythmias, cardiac"),
+        ("digoxin", "causes", "nausea"),
+        ("digoxin", "treats", "heart failure"),
+        ("amiodarone", "treats", "arrhythmias, cardiac"),  # the second hop
+        ("amiodarone", "causes", "hypothyroidism"),  # the third
+    }
+    assert sub["path_names"][-1].lower() == "hypothyroidism" and sub["hops"] == 3
+    assert all(t["sentence"] in " ".join(TEXTS[int(t["pmid"]) - 100]) for t in triples)
+    assert all(0 < t["confidence"] < 1 and t["extractor"] == "rules" for t in triples)
+
+    with open_graph_store(settings) as graph_store:
+        stored = load_seed_graph(graph_store, graph_id(sub["seed"]))
+        before = graph_store.run("graph_counts")
+    assert {(e["head"], e["tail"]) for e in sub["edges"]} <= {
+        (e.head, e.tail) for e in stored.edges
+    }
+    # A rerun commits the same artefacts and adds nothing to the graph.
+    run_graphs(settings, specialty="cardiology", run_id=run)
+    assert store.read(Partition("subgraphs", "cardiology", run)).to_pylist() == subgraphs
+    assert store.read(Partition("triples", "cardiology", run)).to_pylist() == triples
+    with open_graph_store(settings) as graph_store:
+        assert graph_store.run("graph_counts") == before
