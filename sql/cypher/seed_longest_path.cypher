@@ -2,9 +2,11 @@
 // hops, walking relations either way. Ties: more evidence (integer weights, so
 // sums are exact), then the smaller id sequence (ids joined with a space, which
 // sorts below every character an id uses), as kisa_tasks.subgraphs.paths does.
-MATCH p = (s:Entity {id: $seed})-[:RELATED*1..{{max_depth}}]-(n:Entity)
-WHERE all(r IN relationships(p) WHERE r.graph = $graph)
-  AND all(x IN nodes(p) WHERE single(y IN nodes(p) WHERE y = x))
+// The graph filter sits in the pattern so the traversal never leaves the seed's
+// graph (entities are shared between seed graphs; a filter on the finished
+// paths would first enumerate every path through every graph).
+MATCH p = (s:Entity {id: $seed})-[:RELATED*1..{{max_depth}} {graph: $graph}]-(n:Entity)
+WHERE all(x IN nodes(p) WHERE single(y IN nodes(p) WHERE y = x))
 WITH p, length(p) AS hops, reduce(w = 0, r IN relationships(p) | w + r.weight) AS weight
 WITH p, hops, weight, reduce(k = '', x IN nodes(p) | k + x.id + ' ') AS order_key
 RETURN [x IN nodes(p) | x.id] AS path, hops, weight
