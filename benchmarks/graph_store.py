@@ -36,7 +36,7 @@ GRAPH = "bench"
 
 
 def random_edges(nodes: int, edges: int, seed: int = 7) -> list[Edge]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible test graph
     pairs: set[tuple[int, int]] = set()
     while len(pairs) < edges:
         a, b = rng.randrange(nodes), rng.randrange(nodes)
@@ -84,7 +84,8 @@ def main() -> None:
         batched = timed(lambda: store.run_batches("merge_seed_relations", rows, batch_size=1000))
         print(f"load {len(rows)} relationships, batched MERGE: {len(rows) / batched:,.0f} rel/s")
         print(
-            f"load {len(per_row)} relationships, one MERGE per row: {len(per_row) / single:,.0f} rel/s"
+            f"load {len(per_row)} relationships, one MERGE per row: "
+            f"{len(per_row) / single:,.0f} rel/s"
         )
         print(f"  batched / per-row = {(len(rows) / batched) / (len(per_row) / single):.1f}x")
 
@@ -116,7 +117,8 @@ def main() -> None:
             )
         degrees = [graph.degree(s) for s in seeds]
         print(
-            f"longest path depth 6 from {len(seeds)} lowest-degree seeds (degree {min(degrees)}-{max(degrees)}):"
+            f"longest path depth 6 from {len(seeds)} lowest-degree seeds "
+            f"(degree {min(degrees)}-{max(degrees)}):"
         )
         for name, values in (
             ("cypher", cypher),
