@@ -133,7 +133,7 @@ def demo(
     out.print(f"MLflow run:  {manifest['mlflow_run_url']}")
     out.print(f"took {result.seconds}s. Airflow UI: `make up`; stop everything: `make down`.")
     out.print(
-        "Stages after seed selection (knowledge graphs, QA, trajectories, training) "
+        "Stages after the seed sub-graphs (QA synthesis, trajectories, training) "
         "are not built yet; the DAG wires only what exists."
     )
 

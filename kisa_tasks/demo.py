@@ -46,7 +46,7 @@ def committed_outputs(
     store: ArtefactStore, specialty: str, run_id: str
 ) -> list[tuple[str, int, int]]:
     """Every stage partition this run committed, in pipeline order."""
-    import kisa_tasks.stats.stages  # noqa: F401 - registers every stage schema so far
+    import kisa_tasks.subgraphs.stage  # noqa: F401 - registers every stage schema so far
 
     out = []
     for stage in registered_stages():
