@@ -42,15 +42,16 @@ What runs today (the stages land one by one; nothing here pretends):
    abstracts of evidence in the specialty (`sql/duckdb/rare_seeds.sql`, up to
    `max_seeds`) into `seeds/`.
 9. **graphs** builds a knowledge graph per seed: BM25 search over the corpus
-   (index on S3, built once per corpus), `rules` triples from the hits
-   (sentence co-occurrence typed by cue words and MeSH qualifiers), iterative
+   (index on S3, built once per corpus), triples from the hits (`offline`:
+   the `rules` extractor, sentence co-occurrence typed by cue words and MeSH
+   qualifiers; `llm`: the model, given the abstract's entities), iterative
    expansion, batched MERGE into the graph store; the longest path in Cypher
    (`sql/cypher/seed_longest_path.cypher`, exact in-memory fallback); one
    sub-graph per seed with the run's `sampling_strategy`. Triples go to
    `triples/`, sub-graphs to `subgraphs/`, seeds without evidence to
    `rejected/subgraphs/` with the reason; the hop histogram as `graphs.hops_*`.
 
-Not built yet: the `llm` triple extractor, per-seed fan-out across tasks,
+Not built yet: per-seed fan-out across tasks,
 and everything after sub-graphs (QA synthesis, trajectories, training).
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
@@ -181,6 +182,7 @@ def kisa_pipeline() -> None:
     ) -> dict[str, Any]:
         from kisa_common.stages import run_stage
 
+        from kisa_tasks.run_config import stage_backend
         from kisa_tasks.subgraphs.stage import run_graphs
 
         return run_stage(
@@ -190,6 +192,7 @@ def kisa_pipeline() -> None:
             tracking,
             strategy=config["sampling_strategy"],
             rng_seed=config["seed"],
+            backend=stage_backend(config["backend"], "graphs"),
         )
 
     config = resolve_config()

@@ -65,6 +65,7 @@ def expand_seed(
     for iteration in range(1, policy.max_iterations + 1):
         pmids = sorted({p for entity in frontier for p in search(corpus.name(entity))})
         searched.update(pmids)
+        corpus.prefetch(pmids)
         touching: list[TripleEvidence] = []
         for pmid in pmids:
             for t in corpus.triples(pmid):

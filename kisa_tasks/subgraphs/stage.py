@@ -37,8 +37,10 @@ from kisa_tasks.subgraphs.store_io import (
     store_longest_path,
     write_seed_graph,
 )
-from kisa_tasks.triples.evidence import EvidenceCorpus
-from kisa_tasks.triples.rules import EXTRACTOR, confidence
+from kisa_tasks.triples.evidence import EvidenceCorpus, rules_extractor
+from kisa_tasks.triples.rules import confidence
+
+TRIPLE_BACKENDS = ("rules", "llm")
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,9 @@ def subgraph_id(seed: str, strategy: str, rng_seed: int) -> str:
     return hashlib.sha256(f"{seed}|{strategy}|{rng_seed}".encode()).hexdigest()[:16]
 
 
-def triple_rows(seed: str, graph: SeedGraph, corpus: EvidenceCorpus) -> list[dict[str, Any]]:
+def triple_rows(
+    seed: str, graph: SeedGraph, corpus: EvidenceCorpus, extractor: str
+) -> list[dict[str, Any]]:
     """One row per piece of evidence of the graph's edges."""
     edges = {(e.head, e.relation, e.tail): e.weight for e in graph.edges()}
     rows = []
@@ -114,7 +118,7 @@ def triple_rows(seed: str, graph: SeedGraph, corpus: EvidenceCorpus) -> list[dic
                 "tail_name": corpus.name(t.tail),
                 "pmid": t.pmid,
                 "sentence": t.sentence,
-                "extractor": EXTRACTOR,
+                "extractor": extractor,
                 "confidence": confidence(int(weight)),
             }
         )
@@ -159,7 +163,10 @@ def run_graphs(
     rng_seed: int = 0,
     max_depth: int = DEFAULT_MAX_DEPTH,
     policy: ExpansionPolicy | None = None,
+    backend: str = "rules",
 ) -> dict[str, Any]:
+    if backend not in TRIPLE_BACKENDS:
+        raise ValueError(f"unknown triple backend {backend!r}; accepted: {TRIPLE_BACKENDS}")
     policy = policy or ExpansionPolicy()
     store = ArtefactStore.from_settings(settings)
     started = time.monotonic()
@@ -167,8 +174,17 @@ def run_graphs(
     index = ensure_index(store, corpus_abstracts, settings.home / "index-cache").index
     entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
     idmap = {i: e["canonical_id"] for e in entities for i in e["identifiers"]}
+    llm_extractor = None
+    if backend == "llm":
+        from kisa_tasks.llm.client import client_from_settings
+        from kisa_tasks.triples.llm_triples import LLMTripleExtractor
+
+        llm_extractor = LLMTripleExtractor(lambda: client_from_settings(settings))
     corpus = EvidenceCorpus(
-        store.read(corpus_abstracts), store.read(Partition("mentions", WHOLE_CORPUS, run_id)), idmap
+        store.read(corpus_abstracts),
+        store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
+        idmap,
+        llm_extractor or rules_extractor,
     )
     seeds = store.read(Partition("seeds", specialty, run_id)).to_pylist()
 
@@ -206,7 +222,7 @@ def run_graphs(
                 skipped.append(Rejection(seed_id, f"no_subgraph: {exc}", {"seed": seed_id}))
                 counts["skipped_no_subgraph"] += 1
                 continue
-            triples.extend(triple_rows(seed_id, grown, corpus))
+            triples.extend(triple_rows(seed_id, grown, corpus, backend))
             subgraphs.append(
                 subgraph_row(sub, corpus, knowledge, rng_seed, longest.path, longest.method)
             )
@@ -221,10 +237,18 @@ def run_graphs(
                     len(seeds),
                     len(subgraphs),
                 )
+    # Abstracts whose extraction failed: kept with the reason, asked again next run.
+    failed = [
+        Rejection(pmid, reason, {"pmid": pmid}) for pmid, reason in sorted(corpus.failures.items())
+    ]
     store.write(
         Partition("triples", specialty, run_id),
         [pa.Table.from_pylist(triples, schema=TRIPLES_SCHEMA)],
+        failed,
     )
+    if llm_extractor is not None:
+        counts.update(llm_extractor.counts)
+    counts["failed_abstracts"] = len(failed)  # over the whole run, not per batch
     partition = Partition("subgraphs", specialty, run_id)
     store.write(partition, [pa.Table.from_pylist(subgraphs, schema=SUBGRAPHS_SCHEMA)], skipped)
     counts.update(seeds=len(seeds), subgraphs=len(subgraphs), triples=len(triples))

@@ -120,7 +120,7 @@ class TripleEvidence:
     sentence: str
 
 
-def _allowed(relation_type: str, head: EntitySpan, tail: EntitySpan) -> bool:
+def allowed(relation_type: str, head: EntitySpan, tail: EntitySpan) -> bool:
     if relation_type in ("treats", "prevents"):
         return head.type in SUBSTANCES and tail.type == "disease"
     if relation_type == "diagnoses":
@@ -143,7 +143,7 @@ def pair_relation(
             if match is None:
                 continue
             head, tail = (left, right) if cue.forward else (right, left)
-            if _allowed(cue.relation_type, head, tail):
+            if allowed(cue.relation_type, head, tail):
                 return head, " ".join(match.group(0).lower().split()), cue.relation_type, tail
             break  # the most specific cue does not fit these types: no weaker reading
     for disease, substance in ((left, right), (right, left)):

@@ -3,7 +3,12 @@ with evidence, seeds without evidence skipped with the reason, reruns equal."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pyarrow as pa
+from fakes.openai_server import FakeOpenAI
 from records import citation
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
@@ -35,11 +40,9 @@ def _seed_rows(stats: pa.Table, names: set[str]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SEEDS_SCHEMA)
 
 
-def test_graphs_stage_builds_graphs_and_skips_seeds_without_evidence(
-    settings: KisaSettings,
-) -> None:
+def _prepare(settings: KisaSettings, run: str) -> ArtefactStore:
+    """Abstracts, mentions, entities, stats and two seeds (digoxin, psoriasis)."""
     store = ArtefactStore.from_settings(settings)
-    run = "graphs_t1"
     abstracts = pa.concat_tables(
         list(to_tables([citation(str(100 + i), t, a) for i, (t, a) in enumerate(TEXTS)]))
     )
@@ -52,6 +55,14 @@ def test_graphs_stage_builds_graphs_and_skips_seeds_without_evidence(
     seeds = _seed_rows(stats, {"digoxin", "psoriasis"})
     assert seeds.num_rows == 2
     store.write(Partition("seeds", "cardiology", run), [seeds])
+    return store
+
+
+def test_graphs_stage_builds_graphs_and_skips_seeds_without_evidence(
+    settings: KisaSettings,
+) -> None:
+    run = "graphs_t1"
+    store = _prepare(settings, run)
 
     result = run_graphs(settings, specialty="cardiology", run_id=run)
     subgraphs = store.read(Partition("subgraphs", "cardiology", run)).to_pylist()
@@ -89,3 +100,41 @@ def test_graphs_stage_builds_graphs_and_skips_seeds_without_evidence(
     assert store.read(Partition("triples", "cardiology", run)).to_pylist() == triples
     with open_graph_store(settings) as graph_store:
         assert graph_store.run("graph_counts") == before
+
+
+def test_llm_triples_feed_the_graph_and_failed_abstracts_are_kept(
+    settings: KisaSettings, tmp_path: Path
+) -> None:
+    run = "graphs_llm_t1"
+    store = _prepare(settings, run)
+
+    def answer(body: dict[str, Any]) -> tuple[str, Any]:
+        prompt = body["messages"][-1]["content"]
+        if "Amiodarone" in prompt:
+            return ("status", 500)
+        triples = []
+        if "Heart Failure" in prompt and "Digoxin" in prompt:
+            triples.append(
+                {"head": "Digoxin", "relation": "treated with", "relation_type": "treats",
+                 "tail": "Heart Failure"}
+            )  # fmt: skip
+        return ("answer", json.dumps({"triples": triples}))
+
+    with FakeOpenAI() as server:
+        server.responder = answer
+        llm = settings.llm.model_copy(
+            update={"base_url": server.base_url, "model": "fake", "max_attempts": 1}
+        )
+        llm_settings = settings.model_copy(update={"llm": llm, "home": tmp_path})
+        result = run_graphs(llm_settings, specialty="cardiology", run_id=run, backend="llm")
+    triples = store.read(Partition("triples", "cardiology", run)).to_pylist()
+    assert {(t["head_name"], t["relation_type"], t["tail_name"]) for t in triples} == {
+        ("Digoxin", "treats", "Heart Failure")
+    }
+    assert {t["extractor"] for t in triples} == {"llm"}
+    failed = store.read_rejected(Partition("triples", "cardiology", run)).to_pylist()
+    assert failed and all(f["reason"].startswith("llm_failed: ") for f in failed)
+    assert result["counts"]["failed_abstracts"] == len(failed)
+    assert result["counts"]["llm_calls"] >= 1
+    [sub] = store.read(Partition("subgraphs", "cardiology", run)).to_pylist()
+    assert sub["path_names"] == ["Digoxin", "Heart Failure"]
