@@ -41,7 +41,9 @@ What runs today (the stages land one by one; nothing here pretends):
 8. **seeds** picks entities rare in the whole corpus with at least two
    abstracts of evidence in the specialty (`sql/duckdb/rare_seeds.sql`, up to
    `max_seeds`) into `seeds/`.
-9. **graphs** builds a knowledge graph per seed: BM25 search over the corpus
+9. **plan_graphs / graph_shard / graphs** build a knowledge graph per seed
+   (seeds in up to 4 shards, mapped tasks, at most 2 at a time; `graphs`
+   merges the shards): BM25 search over the corpus
    (index on S3, built once per corpus), triples from the hits (`offline`:
    the `rules` extractor, sentence co-occurrence typed by cue words and MeSH
    qualifiers; `llm`: the model, given the abstract's entities), iterative
@@ -51,8 +53,7 @@ What runs today (the stages land one by one; nothing here pretends):
    `triples/`, sub-graphs to `subgraphs/`, seeds without evidence to
    `rejected/subgraphs/` with the reason; the hop histogram as `graphs.hops_*`.
 
-Not built yet: per-seed fan-out across tasks,
-and everything after sub-graphs (QA synthesis, trajectories, training).
+Not built yet: everything after sub-graphs (QA synthesis, trajectories, training).
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -177,29 +178,61 @@ def kisa_pipeline() -> None:
         return run_stage("seeds", run_seeds, config, tracking, max_seeds=config["max_seeds"])
 
     @task
-    def graphs(
+    def plan_graphs(
         config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
+    ) -> list[dict[str, int]]:
+        from kisa_common.stages import run_stage
+
+        from kisa_tasks.subgraphs.stage import prepare_graphs
+
+        plan = run_stage("graphs", prepare_graphs, config, tracking, track=False)
+        shards = len(plan["shards"])
+        return [{"shard": k, "shards": shards} for k in plan["shards"]]
+
+    # Seeds are sharded across mapped tasks; the cap keeps LLM and graph-store
+    # load bounded whatever the number of shards.
+    @task(max_active_tis_per_dag=2)
+    def graph_shard(
+        spec: dict[str, int], config: dict[str, Any], tracking: dict[str, str]
     ) -> dict[str, Any]:
         from kisa_common.stages import run_stage
 
         from kisa_tasks.run_config import stage_backend
-        from kisa_tasks.subgraphs.stage import run_graphs
+        from kisa_tasks.subgraphs.stage import run_graph_shard
 
         return run_stage(
             "graphs",
-            run_graphs,
+            run_graph_shard,
             config,
             tracking,
+            track=False,
+            shard=spec["shard"],
+            shards=spec["shards"],
             strategy=config["sampling_strategy"],
             rng_seed=config["seed"],
             backend=stage_backend(config["backend"], "graphs"),
         )
 
+    @task
+    def graphs(
+        config: dict[str, Any], tracking: dict[str, str], shards: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        from kisa_common.stages import run_stage
+
+        from kisa_tasks.subgraphs.stage import merge_graphs
+
+        counts = [s["counts"] for s in sorted(shards, key=lambda s: s["shard"])]
+        return run_stage("graphs", merge_graphs, config, tracking, shard_counts=counts)
+
     config = resolve_config()
     tracking = open_tracking(config, check_platform())
     extracted = extract(config, tracking, ingest(config, tracking))
     canonical = canonicalise(config, tracking, extracted)
-    graphs(config, tracking, seeds(config, tracking, stats(config, tracking, canonical)))
+    planned = plan_graphs(
+        config, tracking, seeds(config, tracking, stats(config, tracking, canonical))
+    )
+    built = graph_shard.partial(config=config, tracking=tracking).expand(spec=planned)
+    graphs(config, tracking, built)
 
 
 pipeline = kisa_pipeline()

@@ -13,9 +13,12 @@ def run_stage(
     runner: Callable[..., dict[str, Any]],
     config: dict[str, Any],
     tracking: dict[str, str],
+    *,
+    track: bool = True,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Run one stage for this DAG run's specialty; log its counts as ``name.*``."""
+    """Run one stage for this DAG run's specialty; log its counts as ``name.*``
+    (``track=False`` for a part of a stage whose whole logs them)."""
     from airflow.sdk import get_current_context
 
     from kisa_tasks.tracking import log_stage_metrics
@@ -27,5 +30,6 @@ def run_stage(
         run_id=get_current_context()["run_id"],
         **kwargs,
     )
-    log_stage_metrics(settings, tracking["mlflow_run_id"], name, result["counts"])
+    if track:
+        log_stage_metrics(settings, tracking["mlflow_run_id"], name, result["counts"])
     return result

@@ -12,9 +12,10 @@ are MERGEs keyed by the seed's graph id, artefacts are deterministic.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -154,22 +155,48 @@ def subgraph_row(
     }
 
 
-def run_graphs(
+def shard_run(run_id: str, shard: int) -> str:
+    """The run component of one shard's partitions (merged by ``merge_graphs``)."""
+    return f"{run_id}+shard-{shard:03d}"
+
+
+def prepare_graphs(
+    settings: KisaSettings, *, specialty: str, run_id: str, max_shards: int = 4
+) -> dict[str, Any]:
+    """Build (or load) the corpus search index once, before shards fan out,
+    and decide how many shards the seeds make."""
+    store = ArtefactStore.from_settings(settings)
+    loaded = ensure_index(
+        store, Partition("abstracts", WHOLE_CORPUS, run_id), settings.home / "index-cache"
+    )
+    seeds = store.marker(Partition("seeds", specialty, run_id)).rows
+    shards = max(1, min(max_shards, seeds))
+    log.info("graphs %s: %d seeds in %d shards; index %s (%s)", specialty, seeds, shards,
+             loaded.uri, loaded.origin)  # fmt: skip
+    return {"shards": list(range(shards)), "counts": {"seeds": seeds, "shards": shards}}
+
+
+def run_graph_shard(
     settings: KisaSettings,
     *,
     specialty: str,
     run_id: str,
+    shard: int = 0,
+    shards: int = 1,
     strategy: str = "max_chain",
     rng_seed: int = 0,
     max_depth: int = DEFAULT_MAX_DEPTH,
     policy: ExpansionPolicy | None = None,
     backend: str = "rules",
 ) -> dict[str, Any]:
+    """Graphs for every ``shards``-th seed starting at ``shard``; commits the
+    shard's triples and sub-graphs (with rejections) under ``shard_run``."""
     if backend not in TRIPLE_BACKENDS:
         raise ValueError(f"unknown triple backend {backend!r}; accepted: {TRIPLE_BACKENDS}")
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
     policy = policy or ExpansionPolicy()
     store = ArtefactStore.from_settings(settings)
-    started = time.monotonic()
     corpus_abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
     index = ensure_index(store, corpus_abstracts, settings.home / "index-cache").index
     entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
@@ -186,7 +213,7 @@ def run_graphs(
         idmap,
         llm_extractor or rules_extractor,
     )
-    seeds = store.read(Partition("seeds", specialty, run_id)).to_pylist()
+    seeds = store.read(Partition("seeds", specialty, run_id)).to_pylist()[shard::shards]
 
     def search(query: str) -> list[str]:
         return [hit.pmid for hit in index.search(query, k=policy.hits_per_query)]
@@ -207,7 +234,6 @@ def run_graphs(
                     f"(seed {seed['name']!r})"
                 )
                 skipped.append(Rejection(seed_id, f"no_evidence: {reason}", {"seed": seed_id}))
-                counts["skipped_no_evidence"] += 1
                 continue
             info = {n: corpus.entities[n] for n in grown.nodes if n in corpus.entities}
             write_seed_graph(
@@ -220,38 +246,92 @@ def run_graphs(
                 sub = sample_subgraph(knowledge, seed_id, strategy, rng_seed, max_depth)
             except SamplingError as exc:
                 skipped.append(Rejection(seed_id, f"no_subgraph: {exc}", {"seed": seed_id}))
-                counts["skipped_no_subgraph"] += 1
                 continue
             triples.extend(triple_rows(seed_id, grown, corpus, backend))
             subgraphs.append(
                 subgraph_row(sub, corpus, knowledge, rng_seed, longest.path, longest.method)
             )
-            counts[f"hops_{sub.hops}"] += 1
-            counts[f"strategy_{sub.strategy}"] += 1
-            counts["graph_edges"] += len(edges)
             if i % 10 == 0 or i == len(seeds):
-                log.info(
-                    "graphs %s: %d/%d seeds, %d sub-graphs",
-                    specialty,
-                    i,
-                    len(seeds),
-                    len(subgraphs),
-                )
+                log.info("graphs %s shard %d/%d: %d/%d seeds, %d sub-graphs", specialty,
+                         shard + 1, shards, i, len(seeds), len(subgraphs))  # fmt: skip
     # Abstracts whose extraction failed: kept with the reason, asked again next run.
     failed = [
         Rejection(pmid, reason, {"pmid": pmid}) for pmid, reason in sorted(corpus.failures.items())
     ]
+    run = shard_run(run_id, shard)
     store.write(
-        Partition("triples", specialty, run_id),
+        Partition("triples", specialty, run),
         [pa.Table.from_pylist(triples, schema=TRIPLES_SCHEMA)],
         failed,
     )
+    store.write(
+        Partition("subgraphs", specialty, run),
+        [pa.Table.from_pylist(subgraphs, schema=SUBGRAPHS_SCHEMA)],
+        skipped,
+    )
     if llm_extractor is not None:
         counts.update(llm_extractor.counts)
-    counts["failed_abstracts"] = len(failed)  # over the whole run, not per batch
+    counts.update(seeds=len(seeds), subgraphs=len(subgraphs))
+    return {"shard": shard, "counts": dict(sorted(counts.items()))}
+
+
+def _rejections(table: pa.Table) -> list[Rejection]:
+    return [
+        Rejection(r["record_key"], r["reason"], json.loads(r["record_json"] or "null"))
+        for r in table.to_pylist()
+    ]
+
+
+def merge_graphs(
+    settings: KisaSettings,
+    *,
+    specialty: str,
+    run_id: str,
+    shard_counts: Sequence[Mapping[str, int]],
+) -> dict[str, Any]:
+    """Commit the shards' triples and sub-graphs as the run's partitions, in a
+    fixed order (so the result does not depend on the number of shards), and
+    the stage's counts: summed shard counts plus the hop histogram."""
+    store = ArtefactStore.from_settings(settings)
+    outputs: dict[str, tuple[list[pa.Table], list[Rejection]]] = {}
+    for stage in ("triples", "subgraphs"):
+        tables, rejected = [], []
+        for shard in range(len(shard_counts)):
+            partition = Partition(stage, specialty, shard_run(run_id, shard))
+            tables.append(store.read(partition))
+            rejected.extend(_rejections(store.read_rejected(partition)))
+        unique = {(r.record_key, r.reason): r for r in rejected}
+        outputs[stage] = (tables, [unique[k] for k in sorted(unique, key=str)])
+    triples = pa.concat_tables(outputs["triples"][0]).sort_by(
+        [("seed", "ascending"), ("head", "ascending"), ("relation_type", "ascending"),
+         ("tail", "ascending"), ("pmid", "ascending")]
+    )  # fmt: skip
+    subgraphs = pa.concat_tables(outputs["subgraphs"][0]).sort_by("seed")
+    store.write(Partition("triples", specialty, run_id), [triples], outputs["triples"][1])
     partition = Partition("subgraphs", specialty, run_id)
-    store.write(partition, [pa.Table.from_pylist(subgraphs, schema=SUBGRAPHS_SCHEMA)], skipped)
-    counts.update(seeds=len(seeds), subgraphs=len(subgraphs), triples=len(triples))
-    result_counts = dict(sorted(counts.items())) | {"seconds": round(time.monotonic() - started, 1)}
-    log.info("graphs %s: %s", specialty, result_counts)
-    return {"uri": store.uri(partition.prefix), "counts": result_counts}
+    store.write(partition, [subgraphs], outputs["subgraphs"][1])
+    counts: Counter[str] = Counter()
+    for one_shard in shard_counts:
+        counts.update(one_shard)
+    counts["triples"] = triples.num_rows
+    counts["failed_abstracts"] = len(outputs["triples"][1])
+    for rejection in outputs["subgraphs"][1]:
+        counts["skipped_" + rejection.reason.split(":", 1)[0]] += 1
+    for row in subgraphs.select(["hops", "strategy", "graph_edges"]).to_pylist():
+        counts[f"hops_{row['hops']}"] += 1
+        counts[f"strategy_{row['strategy']}"] += 1
+        counts["graph_edges"] += row["graph_edges"]
+    result = dict(sorted(counts.items()))
+    log.info("graphs %s: %s", specialty, result)
+    return {"uri": store.uri(partition.prefix), "counts": result}
+
+
+def run_graphs(
+    settings: KisaSettings, *, specialty: str, run_id: str, **kwargs: Any
+) -> dict[str, Any]:
+    """The whole stage in one process (one shard): prepare, build, merge."""
+    prepare_graphs(settings, specialty=specialty, run_id=run_id, max_shards=1)
+    shard = run_graph_shard(settings, specialty=specialty, run_id=run_id, **kwargs)
+    return merge_graphs(
+        settings, specialty=specialty, run_id=run_id, shard_counts=[shard["counts"]]
+    )

@@ -17,7 +17,7 @@ from kisa_tasks.graph import open_graph_store
 from kisa_tasks.ingest.abstracts import to_tables
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.stats.stages import SEEDS_SCHEMA, run_canonicalise, run_stats
-from kisa_tasks.subgraphs.stage import run_graphs
+from kisa_tasks.subgraphs.stage import merge_graphs, run_graph_shard, run_graphs
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
 
 TEXTS = [
@@ -100,6 +100,21 @@ def test_graphs_stage_builds_graphs_and_skips_seeds_without_evidence(
     assert store.read(Partition("triples", "cardiology", run)).to_pylist() == triples
     with open_graph_store(settings) as graph_store:
         assert graph_store.run("graph_counts") == before
+    # Sharded (as the DAG's mapped tasks do it): the merged result is the same.
+    shards = [
+        run_graph_shard(settings, specialty="cardiology", run_id=run, shard=k, shards=2)
+        for k in (1, 0)
+    ]
+    assert [s["counts"]["seeds"] for s in shards] == [1, 1]
+    merged = merge_graphs(
+        settings,
+        specialty="cardiology",
+        run_id=run,
+        shard_counts=[s["counts"] for s in sorted(shards, key=lambda s: s["shard"])],
+    )
+    assert store.read(Partition("subgraphs", "cardiology", run)).to_pylist() == subgraphs
+    assert store.read(Partition("triples", "cardiology", run)).to_pylist() == triples
+    assert merged["counts"]["subgraphs"] == 1 and merged["counts"]["skipped_no_evidence"] == 1
 
 
 def test_llm_triples_feed_the_graph_and_failed_abstracts_are_kept(
