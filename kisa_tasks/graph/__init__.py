@@ -1,12 +1,19 @@
 """Graph store: FalkorDB or Neo4j behind one interface, Cypher loaded by name."""
 
 from kisa_tasks.graph.cypher import CypherError, load_cypher, render
-from kisa_tasks.graph.store import FalkorDBStore, GraphStore, Neo4jStore, open_graph_store
+from kisa_tasks.graph.store import (
+    FalkorDBStore,
+    GraphStore,
+    GraphStoreUnavailableError,
+    Neo4jStore,
+    open_graph_store,
+)
 
 __all__ = [
     "CypherError",
     "FalkorDBStore",
     "GraphStore",
+    "GraphStoreUnavailableError",
     "Neo4jStore",
     "load_cypher",
     "open_graph_store",

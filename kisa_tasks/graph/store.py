@@ -18,12 +18,26 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
+class GraphStoreUnavailableError(ConnectionError):
+    """The graph server does not answer (down, or gone mid-run). Writes are
+    MERGEs, so rerunning the task after fixing it duplicates nothing."""
+
+
 class GraphStore(ABC):
     backend: str
+    endpoint: str = "?"
 
     def __init__(self, name: str, timeout_ms: int) -> None:
         self.name = name
         self.timeout_ms = timeout_ms
+
+    def _unavailable(self, exc: BaseException) -> GraphStoreUnavailableError:
+        return GraphStoreUnavailableError(
+            f"graph store {self.backend} at {self.endpoint} is not answering "
+            f"({type(exc).__name__}: {exc}); start it (`kisa services up graph`) or fix "
+            "KISA_GRAPH__BACKEND / KISA_FALKORDB__* / KISA_NEO4J__*, then rerun the task: "
+            "writes are MERGEs, so nothing is duplicated"
+        )
 
     def run(
         self,
@@ -35,7 +49,14 @@ class GraphStore(ABC):
     ) -> list[Row]:
         """Run a named Cypher file with parameters."""
         text = render(load_cypher(cypher_name), literals)
-        return self._execute(text, dict(params or {}), timeout_ms or self.timeout_ms)
+        try:
+            return self._execute(text, dict(params or {}), timeout_ms or self.timeout_ms)
+        except self._connection_errors() as exc:
+            raise self._unavailable(exc) from exc
+
+    @abstractmethod
+    def _connection_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exceptions that mean the server is unreachable."""
 
     def run_batches(
         self, cypher_name: str, rows: Iterable[Mapping[str, Any]], batch_size: int = 500
@@ -95,8 +116,17 @@ class FalkorDBStore(GraphStore):
         super().__init__(name, timeout_ms)
         from falkordb import FalkorDB
 
-        self._db = FalkorDB(host=host, port=port, password=password)
+        self.endpoint = f"{host}:{port}"
+        try:  # the client talks to the server as soon as it is built
+            self._db = FalkorDB(host=host, port=port, password=password)
+        except self._connection_errors() as exc:
+            raise self._unavailable(exc) from exc
         self._graph = self._db.select_graph(name)
+
+    def _connection_errors(self) -> tuple[type[BaseException], ...]:
+        import redis
+
+        return (redis.exceptions.ConnectionError, ConnectionError)
 
     def _execute(self, text: str, params: dict[str, Any], timeout_ms: int) -> list[Row]:
         result = self._graph.query(text, params, timeout=timeout_ms)
@@ -131,6 +161,12 @@ class Neo4jStore(GraphStore):
         import neo4j
 
         self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
+        self.endpoint = uri
+
+    def _connection_errors(self) -> tuple[type[BaseException], ...]:
+        import neo4j.exceptions
+
+        return (neo4j.exceptions.ServiceUnavailable, ConnectionError)
 
     def _execute(self, text: str, params: dict[str, Any], timeout_ms: int) -> list[Row]:
         import neo4j
@@ -183,4 +219,10 @@ def open_graph_store(settings: KisaSettings) -> GraphStore:
     )
 
 
-__all__: Sequence[str] = ["FalkorDBStore", "GraphStore", "Neo4jStore", "open_graph_store"]
+__all__: Sequence[str] = [
+    "FalkorDBStore",
+    "GraphStore",
+    "GraphStoreUnavailableError",
+    "Neo4jStore",
+    "open_graph_store",
+]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kisa_tasks.graph import GraphStore
+from kisa_tasks.graph import GraphStore, GraphStoreUnavailableError
 from kisa_tasks.subgraphs.graph import Edge, EntityInfo, KnowledgeGraph
 from kisa_tasks.subgraphs.paths import DEFAULT_MAX_DEPTH, longest_path
 
@@ -88,6 +88,8 @@ def store_longest_path(
             literals={"max_depth": max_depth},
             timeout_ms=timeout_ms,
         )
+    except GraphStoreUnavailableError:
+        raise  # no fallback can help: the task fails and says what to fix
     except Exception as exc:  # noqa: BLE001 - the store's own errors vary by backend
         reason = f"{type(exc).__name__}: {exc}"
         log.warning("longest path of %s by cypher failed (%s); exact DFS instead", seed, reason)

@@ -122,3 +122,18 @@ def test_hostile_entity_names_are_stored_and_queried_safely(graph_store: GraphSt
         HOSTILE[0],
         HOSTILE[6],
     )
+
+
+def test_a_graph_store_that_is_gone_fails_with_what_to_fix(settings: KisaSettings) -> None:
+    from kisa_tasks.graph import GraphStoreUnavailableError
+    from kisa_tasks.services.process import choose_ports
+
+    port = choose_ports(("x",), {})["x"]  # nothing listens there
+    gone = settings.model_copy(
+        update={"falkordb": settings.falkordb.model_copy(update={"port": port})}
+    )
+    with pytest.raises(GraphStoreUnavailableError) as err, open_graph_store(gone) as store:
+        store_longest_path(store, "g", "mesh:A", 6)
+    message = str(err.value)
+    assert f"127.0.0.1:{port}" in message and "kisa services up graph" in message
+    assert "nothing is duplicated" in message
