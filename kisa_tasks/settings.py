@@ -91,6 +91,13 @@ class LLMSettings(BaseModel):
     )
 
 
+class SourceSettings(BaseModel):
+    """Keys of the public search APIs (optional: they raise the rate limits)."""
+
+    ncbi_api_key: SecretStr | None = None
+    openfda_api_key: SecretStr | None = None
+
+
 class AirflowSettings(BaseModel):
     metadata_db: Literal["sqlite", "postgres"] = "sqlite"
     sql_alchemy_conn: SecretStr | None = Field(
@@ -146,6 +153,7 @@ class KisaSettings(BaseSettings):
     mlflow: MLflowSettings = MLflowSettings()
     ray: RaySettings = RaySettings()
     llm: LLMSettings = LLMSettings()
+    sources: SourceSettings = SourceSettings()
     airflow: AirflowSettings = AirflowSettings()
 
     @classmethod

@@ -41,7 +41,10 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class SearchHit:
-    pmid: str
+    """One result of any search source; ``doc_id`` is a PMID for the corpus
+    and PubMed, an NCT id for ClinicalTrials.gov, a label set id for openFDA."""
+
+    doc_id: str
     score: float
     title: str
     snippet: str

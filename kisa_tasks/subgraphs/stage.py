@@ -216,7 +216,7 @@ def run_graph_shard(
     seeds = store.read(Partition("seeds", specialty, run_id)).to_pylist()[shard::shards]
 
     def search(query: str) -> list[str]:
-        return [hit.pmid for hit in index.search(query, k=policy.hits_per_query)]
+        return [hit.doc_id for hit in index.search(query, k=policy.hits_per_query)]
 
     triples: list[dict[str, Any]] = []
     subgraphs: list[dict[str, Any]] = []

@@ -42,21 +42,23 @@ def index() -> CorpusIndex:
 
 def test_a_title_match_outranks_the_same_word_in_an_abstract(index: CorpusIndex) -> None:
     hits = index.search("digoxin", k=10)
-    assert hits[0].pmid == "10"
-    assert {h.pmid for h in hits} == {"10", "11", "13"}  # only documents that match
+    assert hits[0].doc_id == "10"
+    assert {h.doc_id for h in hits} == {"10", "11", "13"}  # only documents that match
     assert hits == sorted(hits, key=lambda h: -h.score)
 
 
 def test_mesh_headings_are_searchable(index: CorpusIndex) -> None:
-    assert [h.pmid for h in index.search("carcinoma")] == ["13"]
+    assert [h.doc_id for h in index.search("carcinoma")] == ["13"]
 
 
 def test_filters_by_year_and_specialty(index: CorpusIndex) -> None:
-    assert [h.pmid for h in index.search("digoxin", filters=SearchFilters(year_to=1980))] == ["13"]
+    assert [h.doc_id for h in index.search("digoxin", filters=SearchFilters(year_to=1980))] == [
+        "13"
+    ]
     late = index.search("digoxin", filters=SearchFilters(year_from=2000))
-    assert {h.pmid for h in late} == {"10", "11"}
+    assert {h.doc_id for h in late} == {"10", "11"}
     onc = index.search("digoxin", filters=SearchFilters(specialty="oncology"))
-    assert [h.pmid for h in onc] == ["13"]
+    assert [h.doc_id for h in onc] == ["13"]
 
 
 def test_no_terms_or_no_match_give_no_hits(index: CorpusIndex) -> None:
@@ -68,7 +70,7 @@ def test_no_terms_or_no_match_give_no_hits(index: CorpusIndex) -> None:
 def test_equal_scores_are_ordered_by_pmid() -> None:
     same = [citation(p, "Same title", "Same abstract about digoxin.") for p in ("7", "3", "5")]
     index = CorpusIndex.build(pa.concat_tables(list(to_tables(same))))
-    assert [h.pmid for h in index.search("digoxin")] == ["3", "5", "7"]
+    assert [h.doc_id for h in index.search("digoxin")] == ["3", "5", "7"]
 
 
 def test_index_is_built_once_kept_on_s3_and_cached(settings: KisaSettings, tmp_path: Path) -> None:
