@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,12 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert subgraphs.num_rows > 0 and min(subgraphs.column("hops").to_pylist()) >= 1
     hops = sum(v for k, v in run.data.metrics.items() if k.startswith("graphs.hops_"))
     assert hops == subgraphs.num_rows
+    longest = {
+        int(k.rsplit("_", 1)[1]): v
+        for k, v in run.data.metrics.items()
+        if k.startswith("graphs.longest_path_hops_")
+    }
+    assert longest == dict(Counter(subgraphs.column("longest_path_hops").to_pylist()))
     triples = store.read(Partition("triples", "oncology", dag_run.run_id))
     assert set(triples.column("seed").to_pylist()) == set(subgraphs.column("seed").to_pylist())
 

@@ -317,8 +317,10 @@ def merge_graphs(
     counts["failed_abstracts"] = len(outputs["triples"][1])
     for rejection in outputs["subgraphs"][1]:
         counts["skipped_" + rejection.reason.split(":", 1)[0]] += 1
-    for row in subgraphs.select(["hops", "strategy", "graph_edges"]).to_pylist():
-        counts[f"hops_{row['hops']}"] += 1
+    columns = ["hops", "longest_path_hops", "strategy", "graph_edges"]
+    for row in subgraphs.select(columns).to_pylist():
+        counts[f"hops_{row['hops']}"] += 1  # of the sampled path
+        counts[f"longest_path_hops_{row['longest_path_hops']}"] += 1
         counts[f"strategy_{row['strategy']}"] += 1
         counts["graph_edges"] += row["graph_edges"]
     result = dict(sorted(counts.items()))
