@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kisa_tasks.graph import GraphStore, open_graph_store
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.settings import KisaSettings, load_settings
 
@@ -39,3 +40,16 @@ def services(kisa_home: Path) -> Iterator[ServiceManager]:
 def settings(services: ServiceManager, kisa_home: Path) -> KisaSettings:
     """Settings pointing at the session's services (read from endpoints.json)."""
     return load_settings(home=kisa_home)
+
+
+@pytest.fixture()
+def graph_store(settings: KisaSettings) -> Iterator[GraphStore]:
+    """The session's graph server, on a test graph emptied before and after."""
+    settings = settings.model_copy(
+        update={"graph": settings.graph.model_copy(update={"name": "kisa_test"})}
+    )
+    with open_graph_store(settings) as store:
+        store.clear()
+        store.ensure_schema()
+        yield store
+        store.clear()

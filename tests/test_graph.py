@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kisa_tasks.graph import CypherError, GraphStore, load_cypher, open_graph_store, render
+from kisa_tasks.graph import CypherError, GraphStore, load_cypher, render
 from kisa_tasks.graph.cypher import CYPHER_DIR, statements
-from kisa_tasks.settings import KisaSettings
-
-
-@pytest.fixture()
-def graph(settings: KisaSettings) -> Iterator[GraphStore]:
-    settings = settings.model_copy(
-        update={"graph": settings.graph.model_copy(update={"name": "kisa_test"})}
-    )
-    with open_graph_store(settings) as store:
-        store.clear()
-        store.ensure_schema()
-        yield store
-        store.clear()
-
 
 ENTITIES = [
     {"id": "mesh:D001", "name": "drug A", "type": "drug"},
@@ -36,34 +20,36 @@ RELATIONS = [
 ]
 
 
-def test_merge_is_idempotent(graph: GraphStore) -> None:
+def test_merge_is_idempotent(graph_store: GraphStore) -> None:
     for _ in range(2):
-        assert graph.run_batches("merge_entities", ENTITIES, batch_size=2) == 3
-        graph.run_batches("merge_relations", RELATIONS)
-    assert graph.run("graph_counts") == [{"nodes": 3, "relations": 2}]
+        assert graph_store.run_batches("merge_entities", ENTITIES, batch_size=2) == 3
+        graph_store.run_batches("merge_relations", RELATIONS)
+    assert graph_store.run("graph_counts") == [{"nodes": 3, "relations": 2}]
 
 
-def test_parameters_carry_hostile_strings_as_data(graph: GraphStore) -> None:
+def test_parameters_carry_hostile_strings_as_data(graph_store: GraphStore) -> None:
     name = "x'}) DETACH DELETE n //"
-    graph.run_batches("merge_entities", [{"id": "evil", "name": name, "type": "drug"}, *ENTITIES])
-    assert graph.run("graph_counts")[0]["nodes"] == 4
-    rows = graph.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 1})
+    graph_store.run_batches(
+        "merge_entities", [{"id": "evil", "name": name, "type": "drug"}, *ENTITIES]
+    )
+    assert graph_store.run("graph_counts")[0]["nodes"] == 4
+    rows = graph_store.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 1})
     assert rows == []  # no relations yet; the hostile name did nothing
 
 
-def test_depth_literal_bounds_the_traversal(graph: GraphStore) -> None:
-    graph.run_batches("merge_entities", ENTITIES)
-    graph.run_batches("merge_relations", RELATIONS)
-    one = graph.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 1})
-    two = graph.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 2})
+def test_depth_literal_bounds_the_traversal(graph_store: GraphStore) -> None:
+    graph_store.run_batches("merge_entities", ENTITIES)
+    graph_store.run_batches("merge_relations", RELATIONS)
+    one = graph_store.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 1})
+    two = graph_store.run("entity_neighbours", {"id": "mesh:D001"}, literals={"max_depth": 2})
     assert [r["id"] for r in one] == ["mesh:D002"]
     assert [r["id"] for r in two] == ["mesh:D002", "mesh:D003"]
 
 
-def test_schema_statements_apply_twice(graph: GraphStore) -> None:
-    graph.ensure_schema()
-    graph.ensure_schema()
-    assert graph.ping()
+def test_schema_statements_apply_twice(graph_store: GraphStore) -> None:
+    graph_store.ensure_schema()
+    graph_store.ensure_schema()
+    assert graph_store.ping()
 
 
 @pytest.mark.parametrize("value", ["6", 6.0, True, -1, 65, "1..3"])

@@ -4,7 +4,6 @@ against the exact in-memory search, its fallback, hostile entity names."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,18 +20,6 @@ from kisa_tasks.subgraphs.store_io import (
     store_longest_path,
     write_seed_graph,
 )
-
-
-@pytest.fixture()
-def graph_store(settings: KisaSettings) -> Iterator[GraphStore]:
-    settings = settings.model_copy(
-        update={"graph": settings.graph.model_copy(update={"name": "kisa_seed_test"})}
-    )
-    with open_graph_store(settings) as store:
-        store.clear()
-        store.ensure_schema()
-        yield store
-        store.clear()
 
 
 def _write(store: GraphStore, graph: str, edges: list[Edge]) -> None:
