@@ -48,6 +48,12 @@ class GraphSettings(BaseModel):
         description="FalkorDB graph key or Neo4j database the platform writes to.",
     )
     query_timeout_ms: int = Field(default=30_000, gt=0)
+    longest_path_timeout_ms: int = Field(
+        default=200,
+        gt=0,
+        description="Budget of the Cypher longest-path query; past it the same exact "
+        "search runs in memory over the seed graph's fetched relations.",
+    )
 
 
 class FalkorDBSettings(BaseModel):

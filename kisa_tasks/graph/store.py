@@ -188,6 +188,8 @@ class Neo4jStore(GraphStore):
 def _plain(value: Any) -> Any:
     """Nodes and relations become their property dicts; lists recurse."""
     if isinstance(value, list | tuple):
+        if all(isinstance(v, str | int | float) for v in value):
+            return list(value)  # a column of scalars: nothing to convert one by one
         return [_plain(v) for v in value]
     props = getattr(value, "properties", None)  # FalkorDB Node / Edge
     if isinstance(props, dict):

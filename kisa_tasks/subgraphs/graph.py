@@ -56,6 +56,10 @@ def pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
+def _edge_key(edge: Edge) -> tuple[str, str, str, float]:
+    return (edge.head, edge.relation, edge.tail, edge.weight)
+
+
 def _evidence_order(
     best: dict[tuple[str, str], Edge], node: str
 ) -> Callable[[str], tuple[float, str]]:
@@ -67,10 +71,13 @@ class KnowledgeGraph:
     edges: tuple[Edge, ...]
     best: dict[tuple[str, str], Edge] = field(init=False)
     adjacency: dict[str, tuple[str, ...]] = field(init=False)
+    heaviest: float = field(init=False)  # the largest edge weight; a search bound
 
     def __post_init__(self) -> None:
         best: dict[tuple[str, str], Edge] = {}
-        for edge in sorted(self.edges):
+        # Sorting on a plain tuple key is several times faster than the
+        # dataclass's generated ordering on large graphs; the order is the same.
+        for edge in sorted(self.edges, key=_edge_key):
             if edge.head == edge.tail:
                 continue  # a self-loop never lengthens a simple path
             key = pair(edge.head, edge.tail)
@@ -81,6 +88,7 @@ class KnowledgeGraph:
             neighbours.setdefault(a, set()).add(b)
             neighbours.setdefault(b, set()).add(a)
         self.best = best
+        self.heaviest = max((edge.weight for edge in best.values()), default=0.0)
         self.adjacency = {
             node: tuple(sorted(others, key=_evidence_order(best, node)))
             for node, others in neighbours.items()

@@ -42,6 +42,10 @@ def longest_path(
     if max_depth < 0:
         raise ValueError(f"max_depth must be >= 0, got {max_depth}")
     best: tuple[int, float, tuple[str, ...]] = (0, 0.0, (source,))
+    # Branch and bound: once a path of max_depth hops is known, a branch whose
+    # weight cannot reach the best one even over the heaviest edges is cut.
+    # Neighbours come heaviest first, so heavy full-length paths are found
+    # early and most of the tree is never walked; the answer stays exact.
     path = [source]
     on_path = {source}
     weights = [0.0]
@@ -57,13 +61,16 @@ def longest_path(
         if step in on_path or (allowed is not None and step not in allowed):
             continue
         weight = weights[-1] + graph.edge(path[-1], step).weight
+        depth = len(path)
+        if best[0] == max_depth and weight + (max_depth - depth) * graph.heaviest < best[1] - 1e-9:
+            continue
         path.append(step)
         on_path.add(step)
         weights.append(weight)
-        candidate = (len(path) - 1, round(weight, 6), tuple(path))
+        candidate = (depth, round(weight, 6), tuple(path))
         if _better(candidate, best):
             best = candidate
-        if len(path) - 1 < max_depth:
+        if depth < max_depth:
             stack.append(iter(graph.neighbours(step)))
         else:
             on_path.discard(path.pop())

@@ -239,7 +239,13 @@ def run_graph_shard(
             write_seed_graph(
                 graph_store, relation_rows(graph_id(seed_id), edges, info, grown.edge_pmids())
             )
-            longest = store_longest_path(graph_store, graph_id(seed_id), seed_id, max_depth)
+            longest = store_longest_path(
+                graph_store,
+                graph_id(seed_id),
+                seed_id,
+                max_depth,
+                timeout_ms=settings.graph.longest_path_timeout_ms,
+            )
             counts[f"longest_path_{longest.method}"] += 1
             knowledge = KnowledgeGraph.of(edges)
             try:

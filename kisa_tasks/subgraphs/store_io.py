@@ -60,8 +60,18 @@ def write_seed_graph(
 
 def load_seed_graph(store: GraphStore, graph: str) -> KnowledgeGraph:
     rows = store.run("seed_graph_edges", {"graph": graph})
+    if not rows:
+        return KnowledgeGraph.of(())
+    columns = rows[0]
     return KnowledgeGraph.of(
-        Edge(r["head"], r["relation"], r["tail"], float(r["weight"])) for r in rows
+        Edge(head, relation, tail, float(weight))
+        for head, relation, tail, weight in zip(
+            columns["heads"],
+            columns["relations"],
+            columns["tails"],
+            columns["weights"],
+            strict=True,
+        )
     )
 
 

@@ -56,6 +56,37 @@ def test_longest_path_is_as_long_as_exhaustive_search_finds(
     assert len(path) - 1 == _exhaustive_longest(graph, source, depth) <= depth
 
 
+def _exhaustive_best(graph: KnowledgeGraph, source: str, depth: int) -> tuple[str, ...]:
+    """Every simple path ranked as the search ranks them: hops, evidence, ids."""
+    g = nx.Graph(list(graph.best))
+    if source not in g:
+        return (source,)
+    others = [n for n in g if n != source]
+    paths = [tuple(p) for p in nx.all_simple_paths(g, source, others, cutoff=depth)]
+    weight = lambda p: sum(graph.edge(a, b).weight for a, b in itertools.pairwise(p))  # noqa: E731
+    return min(paths, key=lambda p: (-len(p), -weight(p), p), default=(source,))
+
+
+@st.composite
+def dense_graphs(draw: st.DrawFn) -> KnowledgeGraph:
+    """Denser, with more spread in evidence, so paths of full depth compete."""
+    pairs = list(itertools.combinations(NODES, 2))
+    chosen = draw(st.lists(st.sampled_from(pairs), min_size=8, max_size=30, unique=True))
+    weights = draw(st.lists(st.integers(1, 9), min_size=len(chosen), max_size=len(chosen)))
+    return KnowledgeGraph.of(
+        Edge(a, "related_to", b, float(w)) for (a, b), w in zip(chosen, weights, strict=True)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(dense_graphs(), st.sampled_from(NODES), st.integers(2, 5))
+def test_the_pruned_search_returns_the_exhaustive_best_path(
+    graph: KnowledgeGraph, source: str, depth: int
+) -> None:
+    # The branch-and-bound cut must never lose the best-evidenced longest path.
+    assert longest_path(graph, source, depth) == _exhaustive_best(graph, source, depth)
+
+
 @settings(max_examples=150, deadline=None)
 @given(graphs(), st.sampled_from(NODES), st.sampled_from(SAMPLING_STRATEGIES), st.integers(0, 3))
 def test_every_strategy_returns_real_edges_a_simple_path_and_is_deterministic(
