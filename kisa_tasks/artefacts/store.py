@@ -121,6 +121,10 @@ class ArtefactStore:
         local.mkdir(parents=True, exist_ok=True)
         pafs.copy_files(self._path(key), str(local), source_filesystem=self.fs)
 
+    def read_file(self, key: str) -> pa.Table:
+        """One Parquet file by key (a file of a directory, not a partition)."""
+        return pq.read_table(self._path(key), filesystem=self.fs)
+
     def exists(self, key: str) -> bool:
         return bool(self.fs.get_file_info(self._path(key)).type != pafs.FileType.NotFound)
 

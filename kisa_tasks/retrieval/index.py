@@ -10,6 +10,13 @@ Ties go to the smaller PMID, so the same query gives the same hits.
 An index is saved to a directory (``save``/``load``) and keyed by a
 fingerprint of the abstracts it was built from; ``retrieval.store`` keeps it
 on S3 with a local cache and builds it only when the abstracts changed.
+
+Rebuilds are incremental where that keeps the index exact: each index keeps
+every document's tokens with a digest of its text, and a rebuild tokenises
+only the documents that are new or changed since the previous index. The
+BM25 weights themselves are recomputed, because every added document changes
+the corpus statistics (IDF, mean length) that all scores depend on; an
+incremental build is therefore equal to a full one, not an approximation.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import pyarrow.parquet as pq
 FIELDS = ("title", "mesh", "abstract")
 DEFAULT_BOOSTS = {"title": 2.0, "mesh": 1.5, "abstract": 1.0}
 META_FILE = "documents.parquet"
+TOKENS_FILE = "tokens.parquet"
 PARAMS_FILE = "index.json"
 SNIPPET_CHARS = 300
 
@@ -59,6 +67,12 @@ class IndexParams:
     boosts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BOOSTS))
 
 
+TOKENS_SCHEMA = pa.schema(
+    [("pmid", pa.string()), ("digest", pa.string())]
+    + [(name, pa.list_(pa.string())) for name in FIELDS]
+)
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     import bm25s
 
@@ -81,6 +95,43 @@ def field_texts(abstracts: pa.Table) -> dict[str, list[str]]:
     }
 
 
+def document_digests(texts: dict[str, list[str]]) -> list[str]:
+    """Per document, a digest of the text of every indexed field."""
+    return [
+        hashlib.sha256("\x1e".join(fields).encode()).hexdigest()[:24]
+        for fields in zip(*(texts[name] for name in FIELDS), strict=True)
+    ]
+
+
+def field_tokens(
+    pmids: list[str], texts: dict[str, list[str]], previous: pa.Table | None
+) -> tuple[pa.Table, int]:
+    """The token table (pmid, digest, one token list per field) of these
+    documents, reusing ``previous`` tokens where pmid and digest match; and
+    how many documents were reused."""
+    digests = document_digests(texts)
+    known: dict[tuple[str, str], int] = {}
+    if previous is not None:
+        known = {
+            (pmid, digest): i
+            for i, (pmid, digest) in enumerate(
+                zip(
+                    previous.column("pmid").to_pylist(),
+                    previous.column("digest").to_pylist(),
+                    strict=True,
+                )
+            )
+        }
+    rows = [known.get(key) for key in zip(pmids, digests, strict=True)]
+    fresh = [i for i, row in enumerate(rows) if row is None]
+    columns: dict[str, list[Any]] = {"pmid": pmids, "digest": digests}
+    for name in FIELDS:
+        old = previous.column(name).to_pylist() if previous is not None and known else []
+        new = iter(tokenize([texts[name][i] for i in fresh]) if fresh else [])
+        columns[name] = [old[row] if row is not None else next(new) for row in rows]
+    return pa.table(columns, schema=TOKENS_SCHEMA), len(rows) - len(fresh)
+
+
 def fingerprint(abstracts: pa.Table) -> str:
     """Identifies the indexed content: pmids and the indexed text, in order."""
     digest = hashlib.sha256()
@@ -93,8 +144,17 @@ def fingerprint(abstracts: pa.Table) -> str:
 class CorpusIndex:
     """BM25 search over a fixed set of abstracts."""
 
-    def __init__(self, params: IndexParams, documents: pa.Table, indexes: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        params: IndexParams,
+        documents: pa.Table,
+        indexes: dict[str, Any],
+        tokens: pa.Table | None = None,
+        reused: int = 0,
+    ) -> None:
         self.params = params
+        self.tokens = tokens  # kept by build() for the next incremental build
+        self.reused = reused  # documents whose tokens came from a previous index
         self.documents = documents
         self.indexes = indexes
         self._pmids = np.array(documents.column("pmid").to_pylist())
@@ -103,22 +163,30 @@ class CorpusIndex:
         self._specialties = documents.column("specialties").to_pylist()
 
     @classmethod
-    def build(cls, abstracts: pa.Table, boosts: dict[str, float] | None = None) -> CorpusIndex:
+    def build(
+        cls,
+        abstracts: pa.Table,
+        boosts: dict[str, float] | None = None,
+        previous_tokens: pa.Table | None = None,
+    ) -> CorpusIndex:
+        """Index ``abstracts``; documents unchanged since the index whose
+        token table is ``previous_tokens`` are not tokenised again."""
         import bm25s
 
         # A stable document order makes ties and saved files reproducible.
         abstracts = abstracts.sort_by("pmid")
         texts = field_texts(abstracts)
+        tokens, reused = field_tokens(abstracts.column("pmid").to_pylist(), texts, previous_tokens)
         indexes = {}
         for name in FIELDS:
             index = bm25s.BM25()
-            index.index(tokenize(texts[name]), show_progress=False)
+            index.index(tokens.column(name).to_pylist(), show_progress=False)
             indexes[name] = index
         documents = abstracts.select(["pmid", "title", "abstract", "pub_year", "specialties"])
         params = IndexParams(
             fingerprint(abstracts), abstracts.num_rows, dict(boosts or DEFAULT_BOOSTS)
         )
-        return cls(params, documents, indexes)
+        return cls(params, documents, indexes, tokens, reused)
 
     def search(
         self, query: str, k: int = 10, filters: SearchFilters | None = None
@@ -164,6 +232,8 @@ class CorpusIndex:
         for name, index in self.indexes.items():
             index.save(str(directory / name), show_progress=False)
         pq.write_table(self.documents, directory / META_FILE)
+        if self.tokens is not None:
+            pq.write_table(self.tokens, directory / TOKENS_FILE)
         (directory / PARAMS_FILE).write_text(json.dumps(asdict(self.params), sort_keys=True))
 
     @classmethod

@@ -87,4 +87,52 @@ def test_index_is_built_once_kept_on_s3_and_cached(settings: KisaSettings, tmp_p
     # Other abstracts, another index.
     store.write(Partition("abstracts", "cardiology", "index_t2"), [_table().slice(0, 3)])
     other = ensure_index(store, Partition("abstracts", "cardiology", "index_t2"), tmp_path / "c")
-    assert other.origin == "built" and other.uri != first.uri
+    assert other.origin == "incremental" and other.uri != first.uri
+
+
+def _updated_table() -> pa.Table:
+    """``_table()`` after an update: 11 revised, 14 deleted, 15 and 16 new."""
+    cites = [
+        citation("10", "Digoxin toxicity", "Serum levels were measured in the elderly."),
+        citation("11", "Heart failure outcomes", "Ivabradine was given to a few patients."),
+        citation("12", "Warfarin and stroke", "Anticoagulation after atrial fibrillation."),
+        replace(
+            citation("13", "Tumour growth", "Digoxin slowed tumour growth in mice."),
+            pub_year=1977,
+            mesh=(ONCOLOGY,),
+        ),
+        citation("15", "Ivabradine in angina", "Heart rate fell with ivabradine."),
+        citation("16", "Digoxin levels", "Renal failure raised digoxin levels."),
+    ]
+    return pa.concat_tables(list(to_tables(cites)))
+
+
+QUERIES = ("digoxin", "ivabradine heart", "nothing to see", "atrial fibrillation", "renal")
+
+
+def test_an_incremental_build_tokenises_only_what_changed_and_equals_a_full_one() -> None:
+    previous = CorpusIndex.build(_table())
+    incremental = CorpusIndex.build(_updated_table(), previous_tokens=previous.tokens)
+    full = CorpusIndex.build(_updated_table())
+    assert (incremental.reused, full.reused) == (3, 0)  # 10, 12, 13 unchanged
+    for query in QUERIES:
+        assert incremental.search(query) == full.search(query)
+    assert "14" not in {h.doc_id for h in incremental.search("nothing to see")}
+    assert [h.doc_id for h in incremental.search("ivabradine")][:1] == ["15"]
+
+
+def test_a_new_corpus_reuses_the_last_index_through_s3(
+    settings: KisaSettings, tmp_path: Path
+) -> None:
+    store = ArtefactStore.from_settings(settings)
+    old = Partition("abstracts", "cardiology", "index_inc1")
+    new = Partition("abstracts", "cardiology", "index_inc2")
+    store.write(old, [_table()])
+    store.write(new, [_updated_table()])
+    ensure_index(store, old, tmp_path / "cache_a")
+    # Another worker, with an empty cache: the previous tokens come from S3.
+    updated = ensure_index(store, new, tmp_path / "cache_b")
+    assert updated.origin == "incremental" and updated.index.reused == 3
+    fresh = CorpusIndex.build(_updated_table())
+    for query in QUERIES:
+        assert updated.index.search(query) == fresh.search(query)
