@@ -1,7 +1,7 @@
 """Graph store benchmarks on the embedded FalkorDB, side by side in one run.
 
 1. Load: relationships/s with batched ``UNWIND ... MERGE`` (the platform's
-   ``merge_seed_relations``, 1,000 rows a query) against one MERGE query per
+   ``write_seed_graph``, 1,000 rows a query) against one MERGE query per
    row (the same Cypher with a one-row batch), on a random graph.
 2. Longest path, depth 6: latency of the Cypher query
    (``seed_longest_path``) and of the platform's exact in-memory search, from
@@ -32,7 +32,7 @@ from kisa_tasks.graph import open_graph_store
 from kisa_tasks.settings import load_settings
 from kisa_tasks.subgraphs.graph import Edge, EntityInfo, KnowledgeGraph
 from kisa_tasks.subgraphs.paths import longest_path
-from kisa_tasks.subgraphs.store_io import relation_rows, store_longest_path
+from kisa_tasks.subgraphs.store_io import relation_rows, store_longest_path, write_seed_graph
 
 GRAPH = "bench"
 
@@ -86,10 +86,10 @@ def main() -> None:
         store.clear()
         store.ensure_schema()
         per_row = rows[: args.per_row]
-        single = timed(lambda: [store.run("merge_seed_relations", {"rows": [r]}) for r in per_row])
+        single = timed(lambda: [write_seed_graph(store, [r], batch_size=1) for r in per_row])
         store.clear()
         store.ensure_schema()
-        batched = timed(lambda: store.run_batches("merge_seed_relations", rows, batch_size=1000))
+        batched = timed(lambda: write_seed_graph(store, rows, batch_size=1000))
         print(f"load {len(rows)} relationships, batched MERGE: {len(rows) / batched:,.0f} rel/s")
         print(
             f"load {len(per_row)} relationships, one MERGE per row: "

@@ -4,10 +4,16 @@ path with its exact in-memory fallback.
 Each seed's graph is addressed by a graph id (``graph_id(seed)``) carried by
 its relations; entities are shared nodes. Writes are ``UNWIND ... MERGE`` in
 batches, keyed so that rebuilding a graph changes nothing.
+
+Node keys are bounded (``node_key``): FalkorDB's exact-match index does not
+find a string longer than 4,096 bytes (measured: a MERGE on such an id
+creates a new node every time), so a longer entity id is keyed by its digest
+and kept whole in ``full_id``; every read returns ``coalesce(full_id, id)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,13 +31,25 @@ def graph_id(seed: str) -> str:
     return f"seed:{seed}"
 
 
+MAX_KEY_BYTES = 1024
+
+
+def node_key(entity_id: str) -> str:
+    """The graph store key of an entity: its id, or a digest of a long one."""
+    raw = entity_id.encode()
+    if len(raw) <= MAX_KEY_BYTES:
+        return entity_id
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def relation_rows(
     graph: str,
     edges: Iterable[Edge],
     entities: Mapping[str, EntityInfo],
     pmids: Mapping[Edge, list[str]],
 ) -> list[dict[str, Any]]:
-    """Rows for ``merge_seed_relations``: one per relation, with its evidence."""
+    """Rows for ``merge_seed_relations``: one per relation, with its evidence
+    (entity ids; ``write_seed_graph`` turns them into node keys)."""
     rows = []
     for edge in edges:
         head, tail = entities[edge.head], entities[edge.tail]
@@ -55,7 +73,19 @@ def relation_rows(
 def write_seed_graph(
     store: GraphStore, rows: Iterable[Mapping[str, Any]], batch_size: int = 1000
 ) -> int:
-    return store.run_batches("merge_seed_relations", rows, batch_size=batch_size)
+    """Upsert a seed graph from ``relation_rows``; returns the relations written."""
+    keyed = (_keyed(row) for row in rows)
+    return store.run_batches("merge_seed_relations", keyed, batch_size=batch_size)
+
+
+def _keyed(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A relation row with node keys, and whole ids where a key is a digest."""
+    out = dict(row)
+    for end in ("head", "tail"):
+        key = node_key(row[end])
+        out[end] = key
+        out[f"{end}_full"] = row[end] if key != row[end] else None
+    return out
 
 
 def load_seed_graph(store: GraphStore, graph: str) -> KnowledgeGraph:
@@ -94,7 +124,7 @@ def store_longest_path(
     try:
         rows = store.run(
             "seed_longest_path",
-            {"seed": seed, "graph": graph},
+            {"seed": node_key(seed), "graph": graph},
             literals={"max_depth": max_depth},
             timeout_ms=timeout_ms,
         )

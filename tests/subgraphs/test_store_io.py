@@ -95,20 +95,26 @@ def test_hostile_entity_names_are_stored_and_queried_safely(graph_store: GraphSt
     info = {i: EntityInfo(name, "concept") for i, name in zip(ids, HOSTILE, strict=True)}
     write_seed_graph(graph_store, relation_rows("h", edges, info, {}))
     # The same names as ids and graph ids too: parameters, never text.
-    evil = [Edge(HOSTILE[3], "associated_with", HOSTILE[0]), Edge(HOSTILE[0], "r", HOSTILE[6])]
-    write_seed_graph(
-        graph_store,
-        relation_rows(HOSTILE[3], evil, {n: EntityInfo(n, "concept") for n in HOSTILE}, {}),
-    )
-    counts = graph_store.run("graph_counts")
-    assert counts == [{"nodes": len(HOSTILE) + 3, "relations": len(edges) + 2}]
+    evil = [
+        Edge(HOSTILE[3], "associated_with", HOSTILE[0]),
+        Edge(HOSTILE[0], "r", HOSTILE[6]),
+        Edge(HOSTILE[6], "r", HOSTILE[4]),  # the 10 kB id twice in one batch
+    ]
+    evil_info = {n: EntityInfo(n, "concept") for n in HOSTILE}
+    for _ in range(2):  # a rebuild: nothing new, not even for the 10 kB id
+        write_seed_graph(graph_store, relation_rows(HOSTILE[3], evil, evil_info, {}))
+        counts = graph_store.run("graph_counts")
+        assert counts == [{"nodes": len(HOSTILE) + 4, "relations": len(edges) + 3}]
     stored = graph_store.run("entity_names", {"ids": ids})
     assert [r["name"] for r in stored] == HOSTILE
     assert store_longest_path(graph_store, HOSTILE[3], HOSTILE[3], 6).path == (
         HOSTILE[3],
         HOSTILE[0],
         HOSTILE[6],
+        HOSTILE[4],
     )
+    # The exact fallback reads the same whole ids back.
+    assert load_seed_graph(graph_store, HOSTILE[3]).has_edge(HOSTILE[6], HOSTILE[4])
 
 
 def test_a_graph_store_that_is_gone_fails_with_what_to_fix(settings: KisaSettings) -> None:
