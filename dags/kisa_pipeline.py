@@ -53,7 +53,19 @@ What runs today (the stages land one by one; nothing here pretends):
    `triples/`, sub-graphs to `subgraphs/`, seeds without evidence to
    `rejected/subgraphs/` with the reason; the hop histogram as `graphs.hops_*`.
 
-Not built yet: everything after sub-graphs (QA synthesis, trajectories, training).
+10. **qa** writes multi-hop questions over the sub-graphs (`offline`: English
+   templates over the path, every path entity described by its relations to
+   named neighbours, never by name; `llm`: the model, given the sub-graph),
+   `qa_per_seed` per seed. Each passes the validators (at least 2 hops, no
+   leak of a path entity or alias, a real answer, length bounds, and a unique
+   answer in the seed's graph, checked hop by hop in Cypher) and calibration
+   (solvers; a question answered correctly more than half the time is too
+   easy), else it is regenerated from another sub-graph of the seed's graph
+   (up to `KISA_QA__MAX_REGENERATIONS` times). Near duplicates are dropped.
+   Items go to `qa/`, every refused candidate to `rejected/qa/` with its
+   reason, the reference JSONL export to `exports/qa/`; counts as `qa.*`.
+
+Not built yet: everything after QA (trajectories, training).
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -224,6 +236,25 @@ def kisa_pipeline() -> None:
         counts = [s["counts"] for s in sorted(shards, key=lambda s: s["shard"])]
         return run_stage("graphs", merge_graphs, config, tracking, shard_counts=counts)
 
+    @task
+    def qa(
+        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.stages import run_stage
+
+        from kisa_tasks.qa.stage import run_qa
+        from kisa_tasks.run_config import stage_backend
+
+        return run_stage(
+            "qa",
+            run_qa,
+            config,
+            tracking,
+            backend=stage_backend(config["backend"], "qa"),
+            qa_per_seed=config["qa_per_seed"],
+            rng_seed=config["seed"],
+        )
+
     config = resolve_config()
     tracking = open_tracking(config, check_platform())
     extracted = extract(config, tracking, ingest(config, tracking))
@@ -232,7 +263,7 @@ def kisa_pipeline() -> None:
         config, tracking, seeds(config, tracking, stats(config, tracking, canonical))
     )
     built = graph_shard.partial(config=config, tracking=tracking).expand(spec=planned)
-    graphs(config, tracking, built)
+    qa(config, tracking, graphs(config, tracking, built))
 
 
 pipeline = kisa_pipeline()

@@ -23,8 +23,8 @@ SAMPLING_STRATEGIES = (
 BACKENDS = ("offline", "llm")
 # What the run-level backend choice means for each stage that has backends.
 STAGE_BACKENDS = {
-    "offline": {"extract": "lexicon", "canonicalise": "rules", "graphs": "rules"},
-    "llm": {"extract": "llm", "canonicalise": "llm", "graphs": "llm"},
+    "offline": {"extract": "lexicon", "canonicalise": "rules", "graphs": "rules", "qa": "rules"},
+    "llm": {"extract": "llm", "canonicalise": "llm", "graphs": "llm", "qa": "llm"},
 }
 
 

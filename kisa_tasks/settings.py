@@ -83,6 +83,21 @@ class RaySettings(BaseModel):
     )
 
 
+class QASettings(BaseModel):
+    solvers: list[Literal["retrieval", "llm"]] = Field(
+        default=["retrieval"],
+        description="Difficulty calibration solvers: 'retrieval' (offline BM25) and/or "
+        "'llm' (the configured endpoint).",
+    )
+    solver_attempts: int = Field(default=3, ge=1, le=20, description="Tries per LLM solver.")
+    max_solver_accuracy: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Above this, a question is too easy."
+    )
+    max_regenerations: int = Field(default=3, ge=0, le=20)
+    min_hops: int = Field(default=2, ge=1, le=10)
+    max_hops: int = Field(default=6, ge=1, le=10)
+
+
 class LLMSettings(BaseModel):
     base_url: str | None = Field(
         default=None, description="Any OpenAI-compatible endpoint (vLLM, hosted API)."
@@ -159,6 +174,7 @@ class KisaSettings(BaseSettings):
     mlflow: MLflowSettings = MLflowSettings()
     ray: RaySettings = RaySettings()
     llm: LLMSettings = LLMSettings()
+    qa: QASettings = QASettings()
     sources: SourceSettings = SourceSettings()
     airflow: AirflowSettings = AirflowSettings()
 

@@ -107,6 +107,16 @@ class ArtefactStore:
             fh.write(json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
         return self.uri(key)
 
+    def put_bytes(self, key: str, data: bytes) -> str:
+        """A whole file (an export); callers write it after the data it describes."""
+        with self.fs.open_output_stream(self._path(key)) as fh:
+            fh.write(data)
+        return self.uri(key)
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.fs.open_input_stream(self._path(key)) as fh:
+            return bytes(fh.read())
+
     def get_json(self, key: str) -> Any:
         with self.fs.open_input_stream(self._path(key)) as fh:
             return json.loads(fh.read().decode())

@@ -18,6 +18,7 @@ strategy, so the same graph and seed give the same ``Subgraph``.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,11 @@ from kisa_tasks.subgraphs.paths import DEFAULT_MAX_DEPTH, distances, longest_pat
 STRATEGIES = ("max_chain", "augmented_chain", "community_core_path", "dual_core_bridge")
 SAMPLING_STRATEGIES = (*STRATEGIES, "mixed")
 NEIGHBOURS_PER_NODE = 3
+
+
+def subgraph_id(seed: str, strategy: str, rng_seed: int) -> str:
+    """Deterministic id of the sub-graph a (seed, strategy, sampling seed) gives."""
+    return hashlib.sha256(f"{seed}|{strategy}|{rng_seed}".encode()).hexdigest()[:16]
 
 
 class SamplingError(ValueError):

@@ -11,7 +11,6 @@ are MERGEs keyed by the seed's graph id, artefacts are deterministic.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import Counter
@@ -31,7 +30,7 @@ from kisa_tasks.specialties import WHOLE_CORPUS
 from kisa_tasks.subgraphs.expand import ExpansionPolicy, SeedGraph, expand_seed
 from kisa_tasks.subgraphs.graph import KnowledgeGraph, Subgraph
 from kisa_tasks.subgraphs.paths import DEFAULT_MAX_DEPTH
-from kisa_tasks.subgraphs.sampling import SamplingError, sample_subgraph
+from kisa_tasks.subgraphs.sampling import SamplingError, sample_subgraph, subgraph_id
 from kisa_tasks.subgraphs.store_io import (
     graph_id,
     relation_rows,
@@ -84,6 +83,10 @@ SUBGRAPHS_SCHEMA = register_stage(
             pa.field("path", pa.list_(pa.string()), nullable=False),
             pa.field("path_names", pa.list_(pa.string()), nullable=False),
             pa.field("nodes", pa.list_(pa.string()), nullable=False),
+            # Parallel to nodes: what QA synthesis needs to describe and mask them.
+            pa.field("node_names", pa.list_(pa.string()), nullable=False),
+            pa.field("node_types", pa.list_(pa.string()), nullable=False),
+            pa.field("node_aliases", pa.list_(pa.list_(pa.string())), nullable=False),
             pa.field("edges", pa.list_(_EDGE), nullable=False),
             pa.field("graph_nodes", pa.int32(), nullable=False),
             pa.field("graph_edges", pa.int32(), nullable=False),
@@ -92,10 +95,6 @@ SUBGRAPHS_SCHEMA = register_stage(
         ]
     ),
 )
-
-
-def subgraph_id(seed: str, strategy: str, rng_seed: int) -> str:
-    return hashlib.sha256(f"{seed}|{strategy}|{rng_seed}".encode()).hexdigest()[:16]
 
 
 def triple_rows(
@@ -144,6 +143,9 @@ def subgraph_row(
         "path": list(sub.path),
         "path_names": [corpus.name(n) for n in sub.path],
         "nodes": list(sub.nodes),
+        "node_names": [corpus.name(n) for n in sub.nodes],
+        "node_types": [corpus.entities[n].type for n in sub.nodes],
+        "node_aliases": [corpus.aliases(n) for n in sub.nodes],
         "edges": [
             {"head": e.head, "relation_type": e.relation, "tail": e.tail, "weight": e.weight}
             for e in sub.edges

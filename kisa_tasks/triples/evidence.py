@@ -73,10 +73,12 @@ class EvidenceCorpus:
         self._rows = {r["pmid"]: r for r in cols}
         self._spans: dict[tuple[str, str], list[EntitySpan]] = {}
         self.entities: dict[str, EntityInfo] = {}
-        columns = ["pmid", "field", "start", "end", "type", "entity_id", "name"]
+        self._surfaces: dict[str, set[str]] = {}
+        columns = ["pmid", "field", "start", "end", "surface", "type", "entity_id", "name"]
         for m in mentions.select(columns).to_pylist():
             canonical = self.canonical(m["entity_id"])
             self.entities.setdefault(canonical, EntityInfo(m["name"] or canonical, m["type"]))
+            self._surfaces.setdefault(canonical, set()).add(m["surface"])
             self._spans.setdefault((m["pmid"], m["field"]), []).append(
                 EntitySpan(canonical, m["name"], m["type"], m["start"], m["end"])
             )
@@ -86,9 +88,19 @@ class EvidenceCorpus:
     def canonical(self, identifier: str) -> str:
         return self.idmap.get(identifier, identifier)
 
+    def aliases(self, entity_id: str) -> list[str]:
+        """Every other way the corpus writes the entity (case-folded, sorted)."""
+        name = self.name(entity_id).casefold()
+        return sorted({s.casefold() for s in self._surfaces.get(entity_id, ())} - {name})
+
     def name(self, entity_id: str) -> str:
         info = self.entities.get(entity_id)
         return info.name if info else entity_id
+
+    def entities_in(self, pmid: str) -> list[str]:
+        """Canonical ids mentioned anywhere in one abstract, in text order."""
+        spans = [s for name in TEXT_FIELDS for s in self._spans.get((pmid, name), ())]
+        return list(dict.fromkeys(s.entity_id for s in spans))
 
     def record(self, pmid: str) -> EvidenceRecord | None:
         row = self._rows.get(pmid)

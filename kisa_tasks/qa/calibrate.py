@@ -1,0 +1,134 @@
+"""Difficulty calibration: solvers try each question; a question that they
+answer correctly more than half the time is too easy and is regenerated.
+
+Solvers answer many questions at once (``answer_all``), ``attempts`` times
+each. An answer is correct when its normalised text equals the answer's or
+one of its aliases: a whole-answer comparison, so "vitamin A" is never read
+as option "A".
+
+- ``RetrievalSolver`` (offline): a BM25 search on the question text; the
+  answer is the entity of the asked type that the top hits mention most
+  (weighted by score), not counting entities the question itself names.
+- ``LLMSolver``: an OpenAI-compatible endpoint asked for a JSON answer, with
+  a different sampling seed per attempt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kisa_tasks.qa.records import QAItem
+from kisa_tasks.qa.validate import normalise
+from kisa_tasks.retrieval.index import CorpusIndex
+
+SOLVER_PROMPT_VERSION = "solve-v1"
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "maxLength": 200}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+class Solver(Protocol):
+    name: str
+
+    def answer_all(
+        self, items: Sequence[QAItem], answer_types: Mapping[str, str]
+    ) -> dict[str, list[str]]:
+        """qa_id -> the answers given (one per attempt; failures left out)."""
+        ...
+
+
+def is_correct(given: str, item: QAItem) -> bool:
+    accepted = {normalise(item.answer), *(normalise(a) for a in item.answer_aliases)}
+    return normalise(given) in accepted - {""}
+
+
+def accuracy(item: QAItem, answers: Sequence[str]) -> float | None:
+    if not answers:
+        return None
+    return sum(is_correct(a, item) for a in answers) / len(answers)
+
+
+@dataclass
+class RetrievalSolver:
+    """Answers with the most-mentioned entity of the asked type in the top hits.
+
+    ``entities_in(pmid)`` gives the canonical ids mentioned in an abstract,
+    ``info(id)`` their (name, type).
+    """
+
+    index: CorpusIndex
+    entities_in: Callable[[str], Sequence[str]]
+    info: Callable[[str], tuple[str, str]]
+    k: int = 10
+    name: str = "retrieval-bm25"
+
+    def answer(self, question: str, answer_type: str) -> str | None:
+        named = normalise(question)
+        scores: dict[str, float] = {}
+        for hit in self.index.search(question, k=self.k):
+            for entity in set(self.entities_in(hit.doc_id)):
+                entity_name, entity_type = self.info(entity)
+                if entity_type != answer_type:
+                    continue
+                words = normalise(entity_name)
+                if words and re.search(rf"\b{re.escape(words)}\b", named):
+                    continue  # the question names it: a clue, not the answer
+                scores[entity] = scores.get(entity, 0.0) + hit.score
+        if not scores:
+            return None
+        best = min(scores, key=lambda e: (-round(scores[e], 6), e))
+        return self.info(best)[0]
+
+    def answer_all(
+        self, items: Sequence[QAItem], answer_types: Mapping[str, str]
+    ) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for item in items:
+            given = self.answer(item.question, answer_types[item.qa_id])
+            out[item.qa_id] = [] if given is None else [given]  # deterministic: one try
+        return out
+
+
+@dataclass
+class LLMSolver:
+    """One OpenAI-compatible model, asked ``attempts`` times per question."""
+
+    make_client: Callable[[], object]
+    attempts: int = 3
+    temperature: float = 0.7
+    name: str = "llm"
+
+    def answer_all(
+        self, items: Sequence[QAItem], answer_types: Mapping[str, str]
+    ) -> dict[str, list[str]]:
+        from kisa_tasks.llm.batch import LLMRequest, run_all
+        from kisa_tasks.llm.client import LLMClient, Sampling
+
+        client = self.make_client()
+        assert isinstance(client, LLMClient)
+        requests = []
+        for item in items:
+            messages = [
+                {
+                    "role": "system",
+                    "content": "You answer hard medical questions with the name of one entity. "
+                    'Reply with JSON: {"answer": "<name>"}.',
+                },
+                {"role": "user", "content": item.question},
+            ]
+            requests.append(LLMRequest(item.qa_id, messages, ANSWER_SCHEMA))
+        out: dict[str, list[str]] = {item.qa_id: [] for item in items}
+        for attempt in range(self.attempts):
+            sampling = Sampling(temperature=self.temperature, max_tokens=64, seed=attempt)
+            client = self.make_client() if attempt else client
+            assert isinstance(client, LLMClient)
+            for outcome in run_all(client, requests, sampling=sampling, label=f"solve {attempt}"):
+                if outcome.ok:
+                    out[outcome.key].append(str(outcome.data["answer"]))
+        return out

@@ -1,0 +1,371 @@
+"""QA synthesis over sub-graphs in rounds: generate, validate, calibrate,
+regenerate what failed.
+
+A seed asks for ``qa_per_seed`` questions (its slots). Slot 0 starts from the
+seed's committed sub-graph, slot j from the sub-graph at sampling offset j.
+A candidate that fails a validator or is too easy for the solvers goes to the
+next round with the sub-graph at a fresh offset (the next sampling strategy
+and another sampling seed), up to ``max_regenerations`` times. Each round is
+one batch for the generator and one for each solver, so an LLM backend sees
+many requests at once.
+Every failed candidate is kept with its reason; a seed that never yields a
+question is reported with the reasons of all its attempts.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from kisa_tasks.qa.calibrate import Solver, accuracy
+from kisa_tasks.qa.plan import PlanError, QuestionPlan, plan_question
+from kisa_tasks.qa.records import QAItem
+from kisa_tasks.qa.templates import PARADIGM, PROMPT_VERSION, render
+from kisa_tasks.qa.validate import (
+    Bounds,
+    StepFn,
+    check_hops,
+    check_leak,
+    check_length,
+    check_real_answer,
+    check_unique,
+)
+from kisa_tasks.subgraphs.graph import EntityInfo, KnowledgeGraph, Subgraph
+from kisa_tasks.subgraphs.sampling import STRATEGIES, SamplingError, sample_subgraph, subgraph_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QAConfig:
+    min_hops: int = 2
+    max_hops: int = 6
+    max_regenerations: int = 3
+    max_solver_accuracy: float = 0.5  # above this a question is too easy
+    bounds: Bounds = field(default_factory=Bounds)
+
+
+@dataclass(frozen=True)
+class GenTask:
+    """One question to write: a seed's sub-graph at one attempt."""
+
+    seed: str
+    specialty: str
+    subgraph: Subgraph
+    subgraph_id: str
+    rng_seed: int
+    attempt: int = 0
+    slot: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.seed}#{self.slot}.{self.attempt}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    item: QAItem
+    plan: QuestionPlan
+
+
+class Generator(Protocol):
+    name: str
+    prompt_version: str
+
+    def generate(self, tasks: Sequence[GenTask]) -> list[Candidate | str]:
+        """One candidate per task, or the reason none was written."""
+        ...
+
+
+class Entities(Protocol):
+    """Names, types and aliases of the corpus's entities (``EvidenceCorpus``)."""
+
+    @property
+    def entities(self) -> Mapping[str, EntityInfo]: ...
+
+    def name(self, entity_id: str) -> str: ...
+
+    def aliases(self, entity_id: str) -> list[str]: ...
+
+
+def item_from_plan(
+    task: GenTask,
+    plan: QuestionPlan,
+    corpus: Entities,
+    *,
+    question: str,
+    reasoning_path: str,
+    entity_mapping: Sequence[tuple[str, str]],
+    paradigm: str,
+    generator: str,
+    prompt_version: str,
+) -> QAItem:
+    return QAItem(
+        seed=task.seed,
+        seed_name=corpus.name(task.seed),
+        specialty=task.specialty,
+        strategy=task.subgraph.strategy,
+        subgraph_id=task.subgraph_id,
+        question=question,
+        answer=plan.name(plan.answer),
+        answer_id=plan.answer,
+        answer_aliases=tuple(corpus.aliases(plan.answer)),
+        reasoning_path=reasoning_path,
+        entity_mapping=tuple(entity_mapping),
+        path=plan.path,
+        paradigm=paradigm,
+        generator=generator,
+        prompt_version=prompt_version,
+        rng_seed=task.rng_seed,
+        attempt=task.attempt,
+    )
+
+
+@dataclass
+class RulesGenerator:
+    """Templates over the path (``qa.templates``); offline and deterministic."""
+
+    corpus: Entities
+    config: QAConfig = field(default_factory=QAConfig)
+    name: str = "rules"
+    prompt_version: str = PROMPT_VERSION
+
+    def generate(self, tasks: Sequence[GenTask]) -> list[Candidate | str]:
+        out: list[Candidate | str] = []
+        for task in tasks:
+            try:
+                plan = plan_question(
+                    task.subgraph,
+                    task.subgraph_id,
+                    self.corpus.entities,
+                    min_hops=self.config.min_hops,
+                    max_hops=self.config.max_hops,
+                )
+            except PlanError as exc:
+                out.append(f"no_plan: {exc}")
+                continue
+            text = render(plan)
+            item = item_from_plan(
+                task,
+                plan,
+                self.corpus,
+                question=text.question,
+                reasoning_path=text.reasoning_path,
+                entity_mapping=list(text.entity_mapping.items()),
+                paradigm=PARADIGM,
+                generator=self.name,
+                prompt_version=self.prompt_version,
+            )
+            out.append(Candidate(item, plan))
+        return out
+
+
+def validate(candidate: Candidate, corpus: Entities, step: StepFn, bounds: Bounds) -> str | None:
+    """The first validator that fails, or None."""
+    item, plan = candidate.item, candidate.plan
+    names = {e: [corpus.name(e), *corpus.aliases(e)] for e in plan.masked}
+    return (
+        check_hops(plan, bounds)
+        or check_length(item.question, item.answer, bounds)
+        or check_real_answer(item.answer, item.answer_id, plan.path)
+        or check_leak(item.question, plan.masked, names)
+        or check_unique(plan, step)
+    )
+
+
+def sample_at(
+    graph: KnowledgeGraph, seed: str, strategy: str, rng_seed: int, offset: int, max_depth: int
+) -> tuple[Subgraph, int]:
+    """The sub-graph at sampling ``offset`` from the run's (strategy, seed):
+    the strategy ``offset`` places further in the fixed order, the seed plus
+    ``offset``; offset 0 is the run's own choice."""
+    base = strategy if strategy in STRATEGIES else STRATEGIES[0]
+    chosen = STRATEGIES[(STRATEGIES.index(base) + offset) % len(STRATEGIES)]
+    return sample_subgraph(graph, seed, chosen, rng_seed + offset, max_depth), rng_seed + offset
+
+
+def slot_tasks(
+    committed: GenTask,
+    slots: int,
+    graph: Callable[[], KnowledgeGraph],
+    config: QAConfig,
+) -> tuple[list[GenTask], list[str]]:
+    """The first task of every slot of one seed (slot 0 is ``committed``) and
+    the reasons of slots no sub-graph exists for."""
+    tasks, reasons = [committed], []
+    for slot in range(1, slots):
+        try:
+            sub, rng_seed = sample_at(
+                graph(),
+                committed.seed,
+                committed.subgraph.strategy,
+                committed.rng_seed,
+                slot,
+                config.max_hops,
+            )
+        except SamplingError as exc:
+            reasons.append(f"slot {slot}: no_subgraph: {exc}")
+            continue
+        tasks.append(
+            replace(
+                committed,
+                subgraph=sub,
+                rng_seed=rng_seed,
+                slot=slot,
+                subgraph_id=subgraph_id(committed.seed, sub.strategy, rng_seed),
+            )
+        )
+    return tasks, reasons
+
+
+@dataclass
+class Outcome:
+    items: list[QAItem] = field(default_factory=list)
+    rejected: list[tuple[str, str, QAItem | None]] = field(
+        default_factory=list
+    )  # key, reason, item
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # seed -> reasons of its attempts
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def synthesise(
+    first: Sequence[GenTask],
+    generator: Generator,
+    corpus: Entities,
+    *,
+    steps: Callable[[str], StepFn],
+    graphs: Callable[[str], KnowledgeGraph],
+    solvers: Sequence[Solver],
+    config: QAConfig,
+    slots: int = 1,
+) -> Outcome:
+    """Run the rounds over the committed sub-graphs ``first`` (one task per
+    seed). ``steps(seed)`` checks uniqueness in the seed's graph; ``graphs(seed)``
+    loads it for other samples (only when needed)."""
+    out = Outcome()
+    reasons: dict[str, list[str]] = {}
+    pending: list[GenTask] = []
+    for task in first:
+        tasks, unsampled = slot_tasks(task, slots, functools.partial(graphs, task.seed), config)
+        pending.extend(tasks)
+        reasons.setdefault(task.seed, []).extend(unsampled)
+    first_of = {t.seed: t for t in first}
+    for attempt in range(config.max_regenerations + 1):
+        if not pending:
+            break
+        candidates = generator.generate(pending)
+        out.counts["generated"] += len(pending)
+        out.counts.update(f"generated_strategy_{t.subgraph.strategy}" for t in pending)
+        valid: list[tuple[GenTask, Candidate]] = []
+        failed: list[GenTask] = []
+        for task, candidate in zip(pending, candidates, strict=True):
+            reason = candidate if isinstance(candidate, str) else None
+            if reason is None and not isinstance(candidate, str):
+                reason = validate(candidate, corpus, steps(task.seed), config.bounds)
+                if reason is None:
+                    valid.append((task, candidate))
+                    continue
+            assert reason is not None
+            _reject(
+                out, reasons, task, reason, None if isinstance(candidate, str) else candidate.item
+            )
+            failed.append(task)
+        calibrated = _calibrate(
+            [c.item for _, c in valid], [c.plan for _, c in valid], corpus, solvers
+        )
+        for (task, _), item in zip(valid, calibrated, strict=True):
+            too_easy = (
+                item.solver_accuracy is not None
+                and item.solver_accuracy > config.max_solver_accuracy
+            )
+            if too_easy:
+                _reject(
+                    out,
+                    reasons,
+                    task,
+                    f"too_easy: solver accuracy {item.solver_accuracy:.2f}",
+                    item,
+                )
+                failed.append(task)
+            else:
+                out.items.append(item)
+                if attempt:
+                    out.counts["regenerated_ok"] += 1
+        log.info(
+            "qa round %d: %d asked, %d accepted, %d to regenerate",
+            attempt,
+            len(pending),
+            len(pending) - len(failed),
+            len(failed),
+        )
+        pending = []
+        if attempt == config.max_regenerations:
+            break
+        for task in failed:
+            origin = first_of[task.seed]
+            offset = task.slot + (attempt + 1) * slots  # distinct across slots and attempts
+            try:
+                sub, rng_seed = sample_at(
+                    graphs(task.seed),
+                    task.seed,
+                    origin.subgraph.strategy,
+                    origin.rng_seed,
+                    offset,
+                    config.max_hops,
+                )
+            except SamplingError as exc:
+                reasons.setdefault(task.seed, []).append(
+                    f"slot {task.slot} attempt {attempt + 1}: no_subgraph: {exc}"
+                )
+                continue
+            pending.append(
+                replace(
+                    task,
+                    subgraph=sub,
+                    rng_seed=rng_seed,
+                    attempt=attempt + 1,
+                    subgraph_id=subgraph_id(task.seed, sub.strategy, rng_seed),
+                )
+            )
+    accepted = {i.seed for i in out.items}
+    out.skipped = {seed: r for seed, r in sorted(reasons.items()) if seed not in accepted}
+    out.counts["accepted"] = len(out.items)
+    out.counts["seeds_without_question"] = len(out.skipped)
+    return out
+
+
+def _reject(
+    out: Outcome, reasons: dict[str, list[str]], task: GenTask, reason: str, item: QAItem | None
+) -> None:
+    kind = reason.split(":", 1)[0]
+    out.counts[f"rejected_{kind}"] += 1
+    out.rejected.append((task.key, reason, item))
+    reasons.setdefault(task.seed, []).append(f"slot {task.slot} attempt {task.attempt}: {reason}")
+
+
+def _calibrate(
+    items: Sequence[QAItem],
+    plans: Sequence[QuestionPlan],
+    corpus: Entities,
+    solvers: Sequence[Solver],
+) -> list[QAItem]:
+    """Items with their solver accuracy over every solver's answers."""
+    if not items or not solvers:
+        return list(items)
+    types = {item.qa_id: plan.type_of(plan.answer) for item, plan in zip(items, plans, strict=True)}
+    answers: dict[str, list[str]] = {item.qa_id: [] for item in items}
+    for solver in solvers:
+        for qa_id, given in solver.answer_all(items, types).items():
+            answers[qa_id].extend(given)
+    return [
+        replace(
+            item,
+            solver_accuracy=accuracy(item, answers[item.qa_id]),
+            solver_answers=len(answers[item.qa_id]),
+        )
+        for item in items
+    ]

@@ -1,0 +1,116 @@
+"""The QA item: one question, its answer, reasoning path and entity mapping,
+as both backends write it (the ``qa`` stage's Parquet schema)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from kisa_tasks.artefacts import register_stage
+
+QA_SCHEMA = register_stage(
+    "qa",
+    pa.schema(
+        [
+            pa.field("qa_id", pa.string(), nullable=False),
+            pa.field("seed", pa.string(), nullable=False),
+            pa.field("seed_name", pa.string(), nullable=False),
+            pa.field("specialty", pa.string(), nullable=False),
+            pa.field("strategy", pa.string(), nullable=False),
+            pa.field("subgraph_id", pa.string(), nullable=False),
+            pa.field("question", pa.string(), nullable=False),
+            pa.field("answer", pa.string(), nullable=False),
+            pa.field("answer_id", pa.string(), nullable=False),
+            pa.field("answer_aliases", pa.list_(pa.string()), nullable=False),
+            pa.field("reasoning_path", pa.string(), nullable=False),
+            pa.field(
+                "entity_mapping",
+                pa.list_(
+                    pa.struct(
+                        [
+                            pa.field("placeholder", pa.string(), nullable=False),
+                            pa.field("value", pa.string(), nullable=False),
+                        ]
+                    )
+                ),
+                nullable=False,
+            ),
+            pa.field("path", pa.list_(pa.string()), nullable=False),
+            pa.field("hops", pa.int32(), nullable=False),
+            pa.field("paradigm", pa.string(), nullable=False),
+            pa.field("generator", pa.string(), nullable=False),
+            pa.field("prompt_version", pa.string(), nullable=False),
+            pa.field("rng_seed", pa.int32(), nullable=False),
+            pa.field("attempt", pa.int32(), nullable=False),
+            pa.field("solver_accuracy", pa.float64(), nullable=True),
+            pa.field("solver_answers", pa.int32(), nullable=False),
+        ]
+    ),
+)
+
+
+@dataclass(frozen=True)
+class QAItem:
+    seed: str
+    seed_name: str
+    specialty: str
+    strategy: str
+    subgraph_id: str
+    question: str
+    answer: str
+    answer_id: str
+    answer_aliases: tuple[str, ...]
+    reasoning_path: str
+    entity_mapping: tuple[tuple[str, str], ...]  # (placeholder, value), in order
+    path: tuple[str, ...]
+    paradigm: str
+    generator: str
+    prompt_version: str
+    rng_seed: int = 0
+    attempt: int = 0
+    solver_accuracy: float | None = None  # None until calibrated
+    solver_answers: int = 0
+    qa_id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.qa_id:
+            object.__setattr__(
+                self,
+                "qa_id",
+                qa_id(self.subgraph_id, self.generator, self.prompt_version, self.question),
+            )
+
+    @property
+    def hops(self) -> int:
+        return max(0, len(self.path) - 1)
+
+    def row(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["answer_aliases"] = list(self.answer_aliases)
+        out["path"] = list(self.path)
+        out["entity_mapping"] = [{"placeholder": k, "value": v} for k, v in self.entity_mapping]
+        out["hops"] = self.hops
+        return out
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> QAItem:
+        values = {k: row[k] for k in cls.__dataclass_fields__}
+        values["answer_aliases"] = tuple(row["answer_aliases"])
+        values["path"] = tuple(row["path"])
+        values["entity_mapping"] = tuple(
+            (m["placeholder"], m["value"]) for m in row["entity_mapping"]
+        )
+        return cls(**values)
+
+
+def qa_id(subgraph_id: str, generator: str, prompt_version: str, question: str) -> str:
+    """Deterministic: the same sub-graph, generator and text give the same id."""
+    key = "\x1f".join((subgraph_id, generator, prompt_version, question))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def to_table(items: list[QAItem]) -> pa.Table:
+    return pa.Table.from_pylist([item.row() for item in items], schema=QA_SCHEMA)

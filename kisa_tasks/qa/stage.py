@@ -1,0 +1,218 @@
+"""The ``qa`` stage: committed sub-graphs -> validated, calibrated,
+deduplicated QA items on S3, plus their export in the reference JSONL format.
+
+Reads the run's ``subgraphs`` partition, the corpus abstracts and mentions
+(names, aliases, and what the retrieval solver reads), and the seed graphs in
+the graph store (uniqueness checks and regeneration). Writes ``qa/`` with
+every refused candidate in ``rejected/qa/`` (its reason and, when one was
+written, the item), and ``exports/qa/.../qa.jsonl``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import kisa_tasks.extract.mentions
+import kisa_tasks.ingest.abstracts
+import kisa_tasks.subgraphs.stage  # noqa: F401 - registers the upstream schemas
+from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
+from kisa_tasks.graph import GraphStore, open_graph_store
+from kisa_tasks.qa.calibrate import LLMSolver, RetrievalSolver, Solver
+from kisa_tasks.qa.dedup import deduplicate
+from kisa_tasks.qa.formats import to_reference
+from kisa_tasks.qa.generate import Generator, GenTask, QAConfig, RulesGenerator, synthesise
+from kisa_tasks.qa.records import QAItem, to_table
+from kisa_tasks.qa.validate import Bounds, graph_step
+from kisa_tasks.retrieval.index import CorpusIndex
+from kisa_tasks.retrieval.store import ensure_index
+from kisa_tasks.settings import KisaSettings
+from kisa_tasks.specialties import WHOLE_CORPUS
+from kisa_tasks.subgraphs.graph import Edge, KnowledgeGraph, Subgraph
+from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
+from kisa_tasks.triples.evidence import EvidenceCorpus
+
+QA_BACKENDS = ("rules", "llm")
+EXPORT_PREFIX = "exports/qa"
+
+log = logging.getLogger(__name__)
+
+
+def subgraph_from_row(row: dict[str, Any]) -> Subgraph:
+    edges = tuple(Edge(e["head"], e["relation_type"], e["tail"], e["weight"]) for e in row["edges"])
+    return Subgraph(row["seed"], row["strategy"], tuple(row["path"]), tuple(row["nodes"]), edges)
+
+
+def first_tasks(rows: Sequence[dict[str, Any]], specialty: str, rng_seed: int) -> list[GenTask]:
+    return [
+        GenTask(
+            seed=row["seed"],
+            specialty=specialty,
+            subgraph=subgraph_from_row(row),
+            subgraph_id=row["subgraph_id"],
+            rng_seed=rng_seed,
+        )
+        for row in sorted(rows, key=lambda r: r["seed"])
+    ]
+
+
+def qa_config(settings: KisaSettings) -> QAConfig:
+    qa = settings.qa
+    return QAConfig(
+        min_hops=qa.min_hops,
+        max_hops=qa.max_hops,
+        max_regenerations=qa.max_regenerations,
+        max_solver_accuracy=qa.max_solver_accuracy,
+        bounds=Bounds(min_hops=qa.min_hops),
+    )
+
+
+def make_solvers(
+    settings: KisaSettings, index: CorpusIndex, corpus: EvidenceCorpus
+) -> list[Solver]:
+    solvers: list[Solver] = []
+    for name in settings.qa.solvers:
+        if name == "retrieval":
+
+            def info(entity: str) -> tuple[str, str]:
+                known = corpus.entities.get(entity)
+                return (known.name, known.type) if known else (entity, "")
+
+            solvers.append(RetrievalSolver(index, corpus.entities_in, info))
+        else:
+            from kisa_tasks.llm.client import client_from_settings
+
+            solvers.append(
+                LLMSolver(
+                    functools.partial(client_from_settings, settings),
+                    attempts=settings.qa.solver_attempts,
+                    name=f"llm:{settings.llm.model}",
+                )
+            )
+    return solvers
+
+
+def make_generator(
+    backend: str, settings: KisaSettings, corpus: EvidenceCorpus, config: QAConfig
+) -> Generator:
+    if backend == "rules":
+        return RulesGenerator(corpus, config)
+    from kisa_tasks.llm.client import client_from_settings
+    from kisa_tasks.qa.llm_generate import LLMGenerator
+
+    return LLMGenerator(functools.partial(client_from_settings, settings), corpus, config)
+
+
+def export_key(specialty: str, run_id: str) -> str:
+    return f"{EXPORT_PREFIX}/specialty={specialty}/run={run_id}/qa.jsonl"
+
+
+def run_timestamp(run_id: str) -> str:
+    """The ISO time in an Airflow run id (``manual__2026-...``), else empty:
+    the export's timestamp must not change when the same run is redone."""
+    match = re.search(r"\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:\d\d|Z)?", run_id)
+    return match.group(0) if match else ""
+
+
+def export_jsonl(items: Sequence[QAItem], run_id: str) -> bytes:
+    stamp = run_timestamp(run_id)
+    lines = [json.dumps(to_reference(i, run_id, stamp), ensure_ascii=False) for i in items]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def run_qa(
+    settings: KisaSettings,
+    *,
+    specialty: str,
+    run_id: str,
+    backend: str = "rules",
+    qa_per_seed: int = 1,
+    rng_seed: int = 0,
+    solvers: Sequence[Solver] | None = None,
+) -> dict[str, Any]:
+    """QA items for every committed sub-graph of this run and specialty."""
+    if backend not in QA_BACKENDS:
+        raise ValueError(f"unknown QA backend {backend!r}; accepted: {QA_BACKENDS}")
+    store = ArtefactStore.from_settings(settings)
+    config = qa_config(settings)
+    rows = store.read(Partition("subgraphs", specialty, run_id)).to_pylist()
+    corpus_abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
+    entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
+    corpus = EvidenceCorpus(
+        store.read(corpus_abstracts),
+        store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
+        {i: e["canonical_id"] for e in entities for i in e["identifiers"]},
+    )
+    index = ensure_index(store, corpus_abstracts, settings.home / "index-cache").index
+    if solvers is None:
+        solvers = make_solvers(settings, index, corpus)
+    generator = make_generator(backend, settings, corpus, config)
+    with open_graph_store(settings) as graph_store:
+        outcome = synthesise(
+            first_tasks(rows, specialty, rng_seed),
+            generator,
+            corpus,
+            steps=lambda seed: graph_step(graph_store, graph_id(seed)),
+            graphs=_graph_loader(graph_store),
+            solvers=solvers,
+            config=config,
+            slots=qa_per_seed,
+        )
+    kept, duplicates = deduplicate(outcome.items)
+    kept.sort(key=lambda i: (i.seed, i.qa_id))
+    rejected = [
+        Rejection(key, reason, item.row() if item else None)
+        for key, reason, item in outcome.rejected
+    ]
+    rejected += [Rejection(i.qa_id, reason, i.row()) for i, reason in duplicates]
+    rejected += [
+        Rejection(seed, "no_question: " + "; ".join(reasons), {"seed": seed})
+        for seed, reasons in outcome.skipped.items()
+    ]
+    partition = Partition("qa", specialty, run_id)
+    store.write(partition, [to_table(kept)], rejected)
+    export = store.put_bytes(export_key(specialty, run_id), export_jsonl(kept, run_id))
+    counts = qa_counts(outcome.counts, kept, duplicates, len(rows))
+    log.info("qa %s: %s", specialty, counts)
+    return {"uri": store.uri(partition.prefix), "export": export, "counts": counts}
+
+
+def _graph_loader(store: GraphStore) -> Callable[[str], KnowledgeGraph]:
+    cache: dict[str, KnowledgeGraph] = {}
+
+    def load(seed: str) -> KnowledgeGraph:
+        if seed not in cache:
+            cache[seed] = load_seed_graph(store, graph_id(seed))
+        return cache[seed]
+
+    return load
+
+
+def qa_counts(
+    counts: Counter[str], kept: Sequence[QAItem], duplicates: Sequence[object], subgraphs: int
+) -> dict[str, Any]:
+    """The stage's MLflow metrics: generated, rejected by reason, calibration
+    pass rate, hops histogram, per-strategy yield."""
+    out: dict[str, Any] = dict(counts)
+    out["subgraphs"] = subgraphs
+    out["duplicates"] = len(duplicates)
+    out["items"] = len(kept)
+    calibrated = counts["accepted"] + counts["rejected_too_easy"]
+    if calibrated:
+        out["calibration_pass_rate"] = round(counts["accepted"] / calibrated, 4)
+    for item in kept:
+        out[f"hops_{item.hops}"] = out.get(f"hops_{item.hops}", 0) + 1
+        out[f"strategy_{item.strategy}"] = out.get(f"strategy_{item.strategy}", 0) + 1
+    for strategy in {i.strategy for i in kept}:
+        out[f"yield_{strategy}"] = round(
+            out[f"strategy_{strategy}"] / max(1, counts[f"generated_strategy_{strategy}"]), 4
+        )
+    accuracies = [i.solver_accuracy for i in kept if i.solver_accuracy is not None]
+    if accuracies:
+        out["mean_solver_accuracy"] = round(sum(accuracies) / len(accuracies), 4)
+    return dict(sorted(out.items()))

@@ -1,0 +1,134 @@
+"""Validators every QA item passes, whichever backend wrote it.
+
+Each returns a rejection reason (``"leak: ..."``) or None. The uniqueness
+check evaluates the question's plan in the graph store, one Cypher hop at a
+time (``sql/cypher/qa_step.cypher``): the anchor candidates are the entities
+that satisfy every anchor clue, each hop follows its relation from the
+previous candidates (narrowed by that entity's clues), and the question is
+unique when exactly one entity, the answer, is left at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from kisa_tasks.graph import GraphStore
+from kisa_tasks.qa.plan import QuestionPlan
+from kisa_tasks.subgraphs.store_io import node_key
+
+# frontier, relation, walked along the stored edge?, type of the reached entity
+StepFn = Callable[[Sequence[str], str, bool, str], set[str]]
+
+NON_ANSWERS = frozenset(
+    {"", "unknown", "none", "n/a", "na", "not known", "no answer", "cannot be determined", "null"}
+)
+MIN_ALIAS_CHARS = 3  # shorter aliases ("MI", "A") match inside ordinary words
+
+
+@dataclass(frozen=True)
+class Bounds:
+    min_hops: int = 2
+    min_question_chars: int = 40
+    max_question_chars: int = 1500
+    max_answer_chars: int = 200
+
+
+def check_hops(plan: QuestionPlan, bounds: Bounds) -> str | None:
+    hops = len(plan.path) - 1
+    if hops < bounds.min_hops:
+        return f"too_few_hops: {hops} < {bounds.min_hops}"
+    return None
+
+
+def check_length(question: str, answer: str, bounds: Bounds) -> str | None:
+    if not bounds.min_question_chars <= len(question) <= bounds.max_question_chars:
+        return (
+            f"length: question has {len(question)} characters, allowed "
+            f"{bounds.min_question_chars}-{bounds.max_question_chars}"
+        )
+    if len(answer) > bounds.max_answer_chars:
+        return f"length: answer has {len(answer)} characters, at most {bounds.max_answer_chars}"
+    return None
+
+
+def normalise(text: str) -> str:
+    """Case-folded words only: how answers and duplicates are compared."""
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def check_real_answer(answer: str, answer_id: str, nodes: Iterable[str]) -> str | None:
+    if normalise(answer) in NON_ANSWERS:
+        return f"no_answer: {answer!r} is not an entity"
+    if answer_id not in set(nodes):
+        return f"unknown_entity: answer {answer!r} is not in the sub-graph"
+    return None
+
+
+def _mentions(text: str, surface: str) -> bool:
+    words = normalise(surface)
+    return bool(words) and re.search(rf"\b{re.escape(words)}\b", normalise(text)) is not None
+
+
+def check_leak(
+    question: str, masked: Sequence[str], names: Mapping[str, Sequence[str]]
+) -> str | None:
+    """None of the masked entities (the path, answer included) may appear in
+    the question by name or by an alias of at least ``MIN_ALIAS_CHARS``."""
+    for entity in masked:
+        for surface in names.get(entity, ()):
+            if len(surface) >= MIN_ALIAS_CHARS and _mentions(question, surface):
+                return f"leak: the question names masked entity {entity!r} as {surface!r}"
+    return None
+
+
+def answer_candidates(plan: QuestionPlan, step: StepFn) -> set[str]:
+    """The entities the plan's constraints leave as answers."""
+
+    def narrowed(node: str, candidates: set[str]) -> set[str]:
+        for clue in plan.clues.get(node, ()):
+            # The candidate is reached from the named neighbour by the clue's
+            # relation walked the other way.
+            candidates &= step([clue.target], clue.relation, not clue.outgoing, plan.type_of(node))
+        return candidates
+
+    anchor = plan.path[0]
+    first = plan.clues[anchor][0]
+    frontier = step([first.target], first.relation, not first.outgoing, plan.type_of(anchor))
+    frontier = narrowed(anchor, frontier)
+    for hop in plan.hops:
+        if not frontier:
+            break
+        frontier = step(sorted(frontier), hop.relation, hop.outgoing, plan.type_of(hop.target))
+        frontier = narrowed(hop.target, frontier)
+    return frontier
+
+
+def check_unique(plan: QuestionPlan, step: StepFn) -> str | None:
+    candidates = answer_candidates(plan, step)
+    if candidates == {plan.answer}:
+        return None
+    if plan.answer not in candidates:
+        return "not_unique: the constraints do not reach the answer"
+    others = sorted(candidates - {plan.answer})
+    return f"not_unique: {len(candidates)} entities fit, e.g. {others[:3]}"
+
+
+def graph_step(store: GraphStore, graph: str) -> StepFn:
+    """``StepFn`` over one seed graph in the graph store."""
+
+    def step(frontier: Sequence[str], relation: str, outgoing: bool, entity_type: str) -> set[str]:
+        rows = store.run(
+            "qa_step",
+            {
+                "frontier": [node_key(f) for f in frontier],
+                "graph": graph,
+                "relation": relation,
+                "outgoing": outgoing,
+                "entity_type": entity_type,
+            },
+        )
+        return {r["id"] for r in rows}
+
+    return step
