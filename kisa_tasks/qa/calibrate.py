@@ -91,7 +91,9 @@ class RetrievalSolver:
         out: dict[str, list[str]] = {}
         for item in items:
             given = self.answer(item.question, answer_types[item.qa_id])
-            out[item.qa_id] = [] if given is None else [given]  # deterministic: one try
+            # Deterministic: one try. Finding nothing is a wrong answer, not a
+            # failed call (that would leave the item uncalibrated).
+            out[item.qa_id] = [given or ""]
         return out
 
 

@@ -282,7 +282,12 @@ def synthesise(
                 item.solver_accuracy is not None
                 and item.solver_accuracy > config.max_solver_accuracy
             )
-            if too_easy:
+            if solvers and item.solver_accuracy is None:
+                # Every solver call failed: not calibrated, so not done; a
+                # rerun asks again (answers that came back are cached).
+                _reject(out, reasons, task, "uncalibrated: no solver answered", item)
+                failed.append(task)
+            elif too_easy:
                 _reject(
                     out,
                     reasons,

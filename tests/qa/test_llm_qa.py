@@ -1,0 +1,122 @@
+"""The llm generator and the LLM solver against a small real
+OpenAI-compatible server that answers on demand (good, broken, leaking)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fakes.openai_server import FakeOpenAI
+
+from kisa_tasks.graph import GraphStore
+from kisa_tasks.llm.client import LLMClient
+from kisa_tasks.qa.calibrate import LLMSolver
+from kisa_tasks.qa.generate import GenTask, QAConfig, RulesGenerator, synthesise
+from kisa_tasks.qa.llm_generate import PROMPT_VERSION, LLMGenerator
+from kisa_tasks.qa.validate import graph_step
+from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
+
+from .conftest import SEED, Corpus, subgraph
+
+
+def _context(body: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(body["messages"][1]["content"])
+
+
+def _reply(body: dict[str, Any], mode: str) -> str:
+    ctx = _context(body)
+    ids = {e["name"]: e["id"] for e in ctx["entities"]}
+    path = ctx["path"]
+    question = (
+        "A disease (A) is treated with Alphamab. A causes a disease (B). "
+        "B is treated with a drug (C). C inhibits which chemical?"
+    )
+    answer = "Gammatoxin"
+    clues = [{"entity": path[0], "neighbour": ids["Alphamab"]}]
+    if mode == "leak":
+        question = question.replace("which chemical", "Gammatoxin, which chemical")
+    if mode == "unknown":
+        clues = [{"entity": path[0], "neighbour": "E99"}]
+    if mode == "wrong":
+        answer = "Aspirin"
+    return json.dumps(
+        {
+            "question": question,
+            "answer": answer,
+            "reasoning_path": "1. Entity_A from Clue_1.\n2. ... Target_Entity.",
+            "entity_mapping": [{"placeholder": "Target_Entity", "value": answer}],
+            "paradigm": "which_x_of",
+            "clues": clues,
+        }
+    )
+
+
+def _run(store: GraphStore, server: FakeOpenAI, generator: Any, solvers: list[Any]) -> Any:
+    corpus = Corpus()
+    return synthesise(
+        [GenTask(SEED, "cardiology", subgraph(), "sg1", rng_seed=0)],
+        generator,
+        corpus,
+        steps=lambda seed: graph_step(store, graph_id(seed)),
+        graphs=lambda seed: load_seed_graph(store, graph_id(seed)),
+        solvers=solvers,
+        config=QAConfig(max_regenerations=0),
+    )
+
+
+def _client(server: FakeOpenAI) -> LLMClient:
+    return LLMClient(base_url=server.base_url, model="fake", max_attempts=1, backoff_s=0.01)
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("good", None),
+        ("broken", "llm_failed"),
+        ("leak", "leak"),
+        ("unknown", "unknown_entity"),
+        ("wrong", "wrong_answer"),
+    ],
+)
+def test_llm_replies_are_validated_like_rules_ones(
+    seed_graph: GraphStore, mode: str, reason: str | None
+) -> None:
+    with FakeOpenAI() as server:
+        server.responder = lambda body: (
+            ("answer", "this is { not json") if mode == "broken" else ("answer", _reply(body, mode))
+        )
+        outcome = _run(seed_graph, server, LLMGenerator(lambda: _client(server), Corpus()), [])
+        system = server.requests[0]["messages"][0]["content"]
+    assert PROMPT_VERSION in system and "Never write the name" in system
+    if reason is None:
+        [item] = outcome.items
+        assert item.generator == "llm:fake" and item.answer_id == "chem:T"
+        assert item.paradigm == "which_x_of" and item.hops == 3
+    else:
+        assert outcome.items == []
+        assert [r.split(":")[0] for _, r, _ in outcome.rejected] == [reason]
+
+
+def test_a_question_the_solver_gets_right_is_too_easy(seed_graph: GraphStore) -> None:
+    with FakeOpenAI() as server:
+        server.responder = lambda body: ("answer", json.dumps({"answer": "gammatoxin"}))
+        solver = LLMSolver(lambda: _client(server), attempts=3)
+        outcome = _run(seed_graph, server, RulesGenerator(Corpus()), [solver])
+        seeds = sorted(r["seed"] for r in server.requests)
+    assert outcome.items == []
+    [(_, reason, item)] = outcome.rejected
+    assert reason == "too_easy: solver accuracy 1.00"
+    assert item is not None and item.solver_answers == 3
+    assert seeds == [0, 1, 2]  # one request per attempt, each with its own sampling seed
+
+
+def test_solver_failures_are_never_counted_as_calibrated(seed_graph: GraphStore) -> None:
+    with FakeOpenAI() as server:
+        server.responder = lambda body: ("status", 500)
+        solver = LLMSolver(lambda: _client(server), attempts=2)
+        outcome = _run(seed_graph, server, RulesGenerator(Corpus()), [solver])
+    assert outcome.items == []
+    [(_, reason, item)] = outcome.rejected
+    assert reason == "uncalibrated: no solver answered"
+    assert item is not None and item.solver_answers == 0
