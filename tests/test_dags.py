@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -118,6 +119,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "plan_graphs": "success",
         "graph_shard": "success",
         "graphs": "success",
+        "qa": "success",
     }
     shard_tis = [ti for ti in dag_run.get_task_instances() if ti.task_id == "graph_shard"]
     assert len(shard_tis) > 1  # seeds fanned out over mapped tasks
@@ -166,16 +168,52 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert longest == dict(Counter(subgraphs.column("longest_path_hops").to_pylist()))
     triples = store.read(Partition("triples", "oncology", dag_run.run_id))
     assert set(triples.column("seed").to_pylist()) == set(subgraphs.column("seed").to_pylist())
+    _check_qa(store, run.data.metrics, subgraphs, dag_run.run_id)
 
     # The same inputs give the same artefacts: a second run commits equal tables.
     again = dagbag.get_dag("kisa_pipeline").test(
         run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 1500}
     )
     assert again.run_id != dag_run.run_id
-    stages = ("abstracts", "mentions", "entities", "entity_stats", "seeds", "triples", "subgraphs")
+    stages = (
+        "abstracts", "mentions", "entities", "entity_stats", "seeds", "triples", "subgraphs", "qa"
+    )  # fmt: skip
     for stage in stages:
         first = store.read(Partition(stage, "oncology", dag_run.run_id))
         assert store.read(Partition(stage, "oncology", again.run_id)).equals(first), stage
+
+
+def _check_qa(store: Any, metrics: dict[str, float], subgraphs: Any, run_id: str) -> None:
+    """Every committed QA item is valid; the counts and the export agree."""
+    from kisa_tasks.artefacts import Partition
+    from kisa_tasks.qa.formats import from_reference
+    from kisa_tasks.qa.records import QAItem
+    from kisa_tasks.qa.stage import export_key
+    from kisa_tasks.qa.validate import normalise
+
+    qa = store.read(Partition("qa", "oncology", run_id))
+    rejected = store.read_rejected(Partition("qa", "oncology", run_id))
+    items = [QAItem.from_row(r) for r in qa.to_pylist()]
+    assert metrics["qa.subgraphs"] == subgraphs.num_rows
+    assert metrics["qa.items"] == len(items) and metrics["qa.generated"] >= subgraphs.num_rows
+    assert sum(v for k, v in metrics.items() if k.startswith("qa.rejected_")) > 0
+    assert rejected.num_rows > 0 and all(":" in r for r in rejected.column("reason").to_pylist())
+    names = {
+        node: name
+        for row in subgraphs.to_pylist()
+        for node, name in zip(row["nodes"], row["node_names"], strict=True)
+    }
+    for item in items:
+        assert item.hops >= 2 and item.answer_id == item.path[-1]
+        assert item.solver_accuracy is not None and item.solver_accuracy <= 0.5
+        for node in item.path:  # no path entity is named
+            if node in names:
+                pattern = rf"\b{re.escape(normalise(names[node]))}\b"
+                assert not re.search(pattern, normalise(item.question)), (node, item.question)
+    hops = sum(v for k, v in metrics.items() if k.startswith("qa.hops_"))
+    assert hops == len(items)
+    lines = store.get_bytes(export_key("oncology", run_id)).decode().splitlines()
+    assert [from_reference(json.loads(line), "oncology") for line in lines] == items
 
 
 @pytest.fixture(scope="module")
