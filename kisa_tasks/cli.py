@@ -5,6 +5,7 @@ kisa services down [NAME ...]   stop exactly what we started
 kisa services status            every endpoint and its state
 kisa services up airflow        plus a real Airflow 3 (UI) on loopback
 kisa demo                       services up, then one pipeline run
+kisa qa --seed ENTITY           one seed through graph -> sample -> QA, printed
 """
 
 from __future__ import annotations
@@ -133,9 +134,50 @@ def demo(
     out.print(f"MLflow run:  {manifest['mlflow_run_url']}")
     out.print(f"took {result.seconds}s. Airflow UI: `make up`; stop everything: `make down`.")
     out.print(
-        "Stages after the seed sub-graphs (QA synthesis, trajectories, training) "
-        "are not built yet; the DAG wires only what exists."
+        "Stages after QA synthesis (trajectories, quality gates, training) are not "
+        "built yet; the DAG wires only what exists. One seed by hand: kisa qa --seed NAME"
     )
+
+
+@app.command("qa")
+def qa(
+    seed: Annotated[str, typer.Option(help="entity id or name, e.g. 'Nifedipine'")],
+    specialty: Annotated[str, typer.Option()] = "cardiology",
+    run: Annotated[str | None, typer.Option(help="pipeline run id; default the latest")] = None,
+    strategy: Annotated[str, typer.Option(help="sampling strategy")] = "max_chain",
+    rng_seed: Annotated[int, typer.Option()] = 0,
+    backend: Annotated[str, typer.Option(help="rules or llm")] = "rules",
+) -> None:
+    """Run one seed through graph -> sample -> QA on a committed run and print it."""
+    from kisa_tasks.qa.one_seed import SeedNotFoundError, qa_for_seed
+    from kisa_tasks.subgraphs.sampling import SamplingError
+
+    try:
+        with console.status(f"graph, sub-graph and question for {seed} ..."):
+            result = qa_for_seed(
+                load_settings(), seed, specialty=specialty, run_id=run, strategy=strategy,
+                rng_seed=rng_seed, backend=backend,
+            )  # fmt: skip
+    except (SeedNotFoundError, SamplingError, SettingsError, ValueError) as exc:
+        _fail(exc)
+    sub = result.subgraph
+    origin = "built now" if result.built else "from the graph store"
+    out.print(f"seed {result.seed_name} ({result.seed}), run {result.run_id}")
+    out.print(f"graph: {result.graph_edges} relations ({origin})")
+    out.print(f"sub-graph: {sub.strategy}, {sub.hops} hops, {len(sub.nodes)} nodes, "
+              f"{len(sub.edges)} edges")  # fmt: skip
+    for key, reason, _ in result.outcome.rejected:
+        out.print(f"[yellow]refused[/] {key}: {reason}")
+    for item in result.outcome.items:
+        out.print(f"\n[bold]Q:[/] {item.question}\n[bold]A:[/] {item.answer} ({item.answer_id})")
+        out.print(
+            f"hops {item.hops}, solver accuracy {item.solver_accuracy}, attempt {item.attempt}"
+        )
+        out.print(item.reasoning_path)
+        for placeholder, value in item.entity_mapping:
+            out.print(f"  {placeholder:14} {value}")
+    if not result.outcome.items:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":
