@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.graph import open_graph_store
 from kisa_tasks.qa.generate import GenTask, Outcome, synthesise
-from kisa_tasks.qa.stage import make_generator, make_solvers, qa_config
-from kisa_tasks.qa.validate import graph_step
+from kisa_tasks.qa.stage import load_corpus, make_generator, make_solvers, qa_config
+from kisa_tasks.qa.validate import graph_steps
 from kisa_tasks.retrieval.store import ensure_index
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
@@ -23,7 +23,6 @@ from kisa_tasks.subgraphs.expand import ExpansionPolicy, expand_seed
 from kisa_tasks.subgraphs.graph import KnowledgeGraph, Subgraph
 from kisa_tasks.subgraphs.sampling import sample_subgraph, subgraph_id
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph, relation_rows, write_seed_graph
-from kisa_tasks.triples.evidence import EvidenceCorpus
 
 
 class SeedNotFoundError(LookupError):
@@ -79,14 +78,9 @@ def qa_for_seed(
 ) -> OneSeed:
     store = ArtefactStore.from_settings(settings)
     run_id = run_id or latest_run(store, specialty)
-    entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
+    corpus, entities = load_corpus(store, specialty, run_id)
     seed_id, seed_name = resolve_seed(entities, seed)
     abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
-    corpus = EvidenceCorpus(
-        store.read(abstracts),
-        store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
-        {i: e["canonical_id"] for e in entities for i in e["identifiers"]},
-    )
     index = ensure_index(store, abstracts, settings.home / "index-cache").index
     config = qa_config(settings)
     with open_graph_store(settings) as graph_store:
@@ -114,7 +108,7 @@ def qa_for_seed(
             [task],
             make_generator(backend, settings, corpus, config),
             corpus,
-            steps=lambda s: graph_step(graph_store, graph_id(s)),
+            steps=graph_steps(graph_store),
             graphs=lambda s: graph,
             solvers=make_solvers(settings, index, corpus),
             config=config,

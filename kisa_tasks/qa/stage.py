@@ -28,7 +28,7 @@ from kisa_tasks.qa.dedup import deduplicate
 from kisa_tasks.qa.formats import to_reference
 from kisa_tasks.qa.generate import Generator, GenTask, QAConfig, RulesGenerator, synthesise
 from kisa_tasks.qa.records import QAItem, to_table
-from kisa_tasks.qa.validate import Bounds, graph_step
+from kisa_tasks.qa.validate import Bounds, graph_steps
 from kisa_tasks.retrieval.index import CorpusIndex
 from kisa_tasks.retrieval.store import ensure_index
 from kisa_tasks.settings import KisaSettings
@@ -46,6 +46,20 @@ log = logging.getLogger(__name__)
 def subgraph_from_row(row: dict[str, Any]) -> Subgraph:
     edges = tuple(Edge(e["head"], e["relation_type"], e["tail"], e["weight"]) for e in row["edges"])
     return Subgraph(row["seed"], row["strategy"], tuple(row["path"]), tuple(row["nodes"]), edges)
+
+
+def load_corpus(
+    store: ArtefactStore, specialty: str, run_id: str
+) -> tuple[EvidenceCorpus, list[dict[str, Any]]]:
+    """The run's corpus (names, aliases, mentions per abstract) and its
+    specialty's entities."""
+    entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
+    corpus = EvidenceCorpus(
+        store.read(Partition("abstracts", WHOLE_CORPUS, run_id)),
+        store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
+        {i: e["canonical_id"] for e in entities for i in e["identifiers"]},
+    )
+    return corpus, entities
 
 
 def first_tasks(rows: Sequence[dict[str, Any]], specialty: str, rng_seed: int) -> list[GenTask]:
@@ -141,14 +155,9 @@ def run_qa(
     store = ArtefactStore.from_settings(settings)
     config = qa_config(settings)
     rows = store.read(Partition("subgraphs", specialty, run_id)).to_pylist()
-    corpus_abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
-    entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
-    corpus = EvidenceCorpus(
-        store.read(corpus_abstracts),
-        store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
-        {i: e["canonical_id"] for e in entities for i in e["identifiers"]},
-    )
-    index = ensure_index(store, corpus_abstracts, settings.home / "index-cache").index
+    corpus, _ = load_corpus(store, specialty, run_id)
+    abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
+    index = ensure_index(store, abstracts, settings.home / "index-cache").index
     if solvers is None:
         solvers = make_solvers(settings, index, corpus)
     generator = make_generator(backend, settings, corpus, config)
@@ -157,7 +166,7 @@ def run_qa(
             first_tasks(rows, specialty, rng_seed),
             generator,
             corpus,
-            steps=lambda seed: graph_step(graph_store, graph_id(seed)),
+            steps=graph_steps(graph_store),
             graphs=_graph_loader(graph_store),
             solvers=solvers,
             config=config,

@@ -63,7 +63,7 @@ def test_uniqueness_is_checked_hop_by_hop_in_the_graph_store(seed_graph: GraphSt
     step = graph_step(seed_graph, graph_id(SEED))
     assert check_unique(plan, step) is None
     write_graph(seed_graph, (*EDGES, AMBIGUOUS))  # Betanib inhibits a second chemical
-    reason = check_unique(plan, step)
+    reason = check_unique(plan, graph_step(seed_graph, graph_id(SEED)))
     assert reason is not None and reason.startswith("not_unique: 2 entities fit")
     assert "chem:U" in reason
 
