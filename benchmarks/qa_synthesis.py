@@ -57,11 +57,12 @@ def main() -> None:
     tasks = first_tasks(rows, "cardiology", 0)
     with open_graph_store(settings) as graph_store:
         start = time.perf_counter()
+        steps = graph_steps(graph_store)
         outcome = synthesise(
             tasks,
-            RulesGenerator(corpus, config),
+            RulesGenerator(corpus, config, steps),
             corpus,
-            steps=graph_steps(graph_store),
+            steps=steps,
             graphs=lambda seed: load_seed_graph(graph_store, graph_id(seed)),
             solvers=make_solvers(settings, index, corpus),
             config=config,

@@ -189,7 +189,7 @@ def _check_qa(store: Any, metrics: dict[str, float], subgraphs: Any, run_id: str
     from kisa_tasks.qa.formats import from_reference
     from kisa_tasks.qa.records import QAItem
     from kisa_tasks.qa.stage import export_key
-    from kisa_tasks.qa.validate import normalise
+    from kisa_tasks.qa.text import normalise
 
     qa = store.read(Partition("qa", "oncology", run_id))
     rejected = store.read_rejected(Partition("qa", "oncology", run_id))

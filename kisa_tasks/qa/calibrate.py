@@ -15,13 +15,12 @@ as option "A".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from kisa_tasks.qa.records import QAItem
-from kisa_tasks.qa.validate import normalise
+from kisa_tasks.qa.text import mentions, normalise
 from kisa_tasks.retrieval.index import CorpusIndex
 
 SOLVER_PROMPT_VERSION = "solve-v1"
@@ -69,15 +68,13 @@ class RetrievalSolver:
     name: str = "retrieval-bm25"
 
     def answer(self, question: str, answer_type: str) -> str | None:
-        named = normalise(question)
         scores: dict[str, float] = {}
         for hit in self.index.search(question, k=self.k):
             for entity in set(self.entities_in(hit.doc_id)):
                 entity_name, entity_type = self.info(entity)
                 if entity_type != answer_type:
                     continue
-                words = normalise(entity_name)
-                if words and re.search(rf"\b{re.escape(words)}\b", named):
+                if mentions(question, entity_name):
                     continue  # the question names it: a clue, not the answer
                 scores[entity] = scores.get(entity, 0.0) + hit.score
         if not scores:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from kisa_tasks.qa.records import QAItem
-from kisa_tasks.qa.validate import normalise
+from kisa_tasks.qa.text import normalise
 
 NEAR_JACCARD = 0.8
 NEAR_COSINE = 0.95

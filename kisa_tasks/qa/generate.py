@@ -125,26 +125,49 @@ def item_from_plan(
     )
 
 
+# (anchor clues, clues per intermediate entity, clues on the answer), fewest
+# first: a question says no more than it needs to be unique.
+CLUE_LEVELS = ((2, 1, 0), (3, 2, 1), (4, 3, 2))
+
+
 @dataclass
 class RulesGenerator:
-    """Templates over the path (``qa.templates``); offline and deterministic."""
+    """Templates over the path (``qa.templates``); offline and deterministic.
+
+    With ``steps`` (the uniqueness check's graph access) a plan whose answer
+    is not unique is retried with more clues (``CLUE_LEVELS``) before it is
+    handed to the validators.
+    """
 
     corpus: Entities
     config: QAConfig = field(default_factory=QAConfig)
+    steps: Callable[[str], StepFn] | None = None
     name: str = "rules"
     prompt_version: str = PROMPT_VERSION
+
+    def plan(self, task: GenTask) -> QuestionPlan:
+        plan = None
+        for anchor, per_node, on_answer in CLUE_LEVELS:
+            plan = plan_question(
+                task.subgraph,
+                task.subgraph_id,
+                self.corpus.entities,
+                min_hops=self.config.min_hops,
+                max_hops=self.config.max_hops,
+                anchor_clues=anchor,
+                clues_per_node=per_node,
+                answer_clues=on_answer,
+            )
+            if self.steps is None or check_unique(plan, self.steps(task.seed)) is None:
+                break
+        assert plan is not None
+        return plan
 
     def generate(self, tasks: Sequence[GenTask]) -> list[Candidate | str]:
         out: list[Candidate | str] = []
         for task in tasks:
             try:
-                plan = plan_question(
-                    task.subgraph,
-                    task.subgraph_id,
-                    self.corpus.entities,
-                    min_hops=self.config.min_hops,
-                    max_hops=self.config.max_hops,
-                )
+                plan = self.plan(task)
             except PlanError as exc:
                 out.append(f"no_plan: {exc}")
                 continue

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from kisa_tasks.qa.generate import Candidate, Entities, GenTask, QAConfig, item_from_plan
 from kisa_tasks.qa.plan import PlanError, QuestionPlan, Step, plan_question, step_along
-from kisa_tasks.qa.validate import normalise
+from kisa_tasks.qa.text import normalise
 from kisa_tasks.subgraphs.graph import Edge
 
 if TYPE_CHECKING:

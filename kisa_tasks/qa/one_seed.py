@@ -104,11 +104,12 @@ def qa_for_seed(
         task = GenTask(
             seed_id, specialty, sub, subgraph_id(seed_id, sub.strategy, rng_seed), rng_seed
         )
+        steps = graph_steps(graph_store)
         outcome = synthesise(
             [task],
-            make_generator(backend, settings, corpus, config),
+            make_generator(backend, settings, corpus, config, steps),
             corpus,
-            steps=graph_steps(graph_store),
+            steps=steps,
             graphs=lambda s: graph,
             solvers=make_solvers(settings, index, corpus),
             config=config,

@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from kisa_tasks.qa.text import mentions
 from kisa_tasks.subgraphs.graph import Edge, EntityInfo, Subgraph
 
 ANCHOR_CLUES = 2  # clues pinning down the first path entity
@@ -88,6 +89,7 @@ def plan_question(
     max_hops: int = 6,
     anchor_clues: int = ANCHOR_CLUES,
     clues_per_node: int = CLUES_PER_NODE,
+    answer_clues: int = 0,
     require_anchor_clue: bool = True,
 ) -> QuestionPlan:
     """The plan over ``subgraph``'s path (its first ``max_hops`` hops).
@@ -111,9 +113,22 @@ def plan_question(
 
     hops = tuple(step_along(edge_between(a, b), a) for a, b in itertools.pairwise(path))
     clues: dict[str, tuple[Step, ...]] = {}
-    for i, node in enumerate(path[:-1]):  # the answer gets no clue: it is what is asked
-        cap = anchor_clues if i == 0 else clues_per_node
-        off_path = [e for e in at.get(node, ()) if e.other(node) not in on_path]
+    for i, node in enumerate(path):
+        # The answer is what is asked: a clue there only narrows it down.
+        cap = anchor_clues if i == 0 else answer_clues if i == len(path) - 1 else clues_per_node
+        # A neighbour whose name contains a path entity's name ("Heart Failure"
+        # for "Heart") would name the masked entity: never a clue.
+        off_path = [
+            e
+            for e in at.get(node, ())
+            if e.other(node) not in on_path
+            and e.other(node) in entities
+            and not any(
+                mentions(entities[e.other(node)].name, entities[p].name)
+                for p in path
+                if p in entities
+            )
+        ]
         off_path.sort(key=lambda e: (-e.weight, e.other(node), e.relation))
         chosen: list[Step] = []
         for edge in off_path:

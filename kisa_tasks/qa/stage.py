@@ -28,7 +28,7 @@ from kisa_tasks.qa.dedup import deduplicate
 from kisa_tasks.qa.formats import to_reference
 from kisa_tasks.qa.generate import Generator, GenTask, QAConfig, RulesGenerator, synthesise
 from kisa_tasks.qa.records import QAItem, to_table
-from kisa_tasks.qa.validate import Bounds, graph_steps
+from kisa_tasks.qa.validate import Bounds, StepFn, graph_steps
 from kisa_tasks.retrieval.index import CorpusIndex
 from kisa_tasks.retrieval.store import ensure_index
 from kisa_tasks.settings import KisaSettings
@@ -112,10 +112,14 @@ def make_solvers(
 
 
 def make_generator(
-    backend: str, settings: KisaSettings, corpus: EvidenceCorpus, config: QAConfig
+    backend: str,
+    settings: KisaSettings,
+    corpus: EvidenceCorpus,
+    config: QAConfig,
+    steps: Callable[[str], StepFn] | None = None,
 ) -> Generator:
     if backend == "rules":
-        return RulesGenerator(corpus, config)
+        return RulesGenerator(corpus, config, steps)
     from kisa_tasks.llm.client import client_from_settings
     from kisa_tasks.qa.llm_generate import LLMGenerator
 
@@ -160,13 +164,13 @@ def run_qa(
     index = ensure_index(store, abstracts, settings.home / "index-cache").index
     if solvers is None:
         solvers = make_solvers(settings, index, corpus)
-    generator = make_generator(backend, settings, corpus, config)
     with open_graph_store(settings) as graph_store:
+        steps = graph_steps(graph_store)
         outcome = synthesise(
             first_tasks(rows, specialty, rng_seed),
-            generator,
+            make_generator(backend, settings, corpus, config, steps),
             corpus,
-            steps=graph_steps(graph_store),
+            steps=steps,
             graphs=_graph_loader(graph_store),
             solvers=solvers,
             config=config,

@@ -100,8 +100,10 @@ def render(plan: QuestionPlan) -> RenderedQA:
             text += ", " + also(_joined(extra))
         sentences.append(text + ".")
     last = plan.hops[-1]
+    narrowing = clues_of(last.target)
+    suffix = f" (one that {_joined(narrowing)})" if narrowing else ""
     sentences.append(
-        f"{letters[last.source]} {phrase(last)} which {noun(plan.type_of(last.target))}?"
+        f"{letters[last.source]} {phrase(last)} which {noun(plan.type_of(last.target))}{suffix}?"
     )
 
     steps = []

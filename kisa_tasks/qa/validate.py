@@ -10,12 +10,12 @@ unique when exactly one entity, the answer, is left at the end.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kisa_tasks.graph import GraphStore
 from kisa_tasks.qa.plan import QuestionPlan
+from kisa_tasks.qa.text import mentions, normalise
 from kisa_tasks.subgraphs.store_io import graph_id, node_key
 
 # frontier, relation, walked along the stored edge?, type of the reached entity
@@ -53,22 +53,12 @@ def check_length(question: str, answer: str, bounds: Bounds) -> str | None:
     return None
 
 
-def normalise(text: str) -> str:
-    """Case-folded words only: how answers and duplicates are compared."""
-    return " ".join(re.findall(r"\w+", text.casefold()))
-
-
 def check_real_answer(answer: str, answer_id: str, nodes: Iterable[str]) -> str | None:
     if normalise(answer) in NON_ANSWERS:
         return f"no_answer: {answer!r} is not an entity"
     if answer_id not in set(nodes):
         return f"unknown_entity: answer {answer!r} is not in the sub-graph"
     return None
-
-
-def _mentions(text: str, surface: str) -> bool:
-    words = normalise(surface)
-    return bool(words) and re.search(rf"\b{re.escape(words)}\b", normalise(text)) is not None
 
 
 def check_leak(
@@ -78,7 +68,7 @@ def check_leak(
     the question by name or by an alias of at least ``MIN_ALIAS_CHARS``."""
     for entity in masked:
         for surface in names.get(entity, ()):
-            if len(surface) >= MIN_ALIAS_CHARS and _mentions(question, surface):
+            if len(surface) >= MIN_ALIAS_CHARS and mentions(question, surface):
                 return f"leak: the question names masked entity {entity!r} as {surface!r}"
     return None
 

@@ -2,8 +2,8 @@
 
 Seedosis (the seed) causes Xitis, which Betanib treats; Betanib inhibits
 Gammatoxin. Alphamab treats Seedosis and Seedosis is associated with
-Neuroflex: the two clues that pin the seed down. Tests add edges to make
-the answer ambiguous.
+Neuroflex: the two clues that pin the seed down; Omegacillin increases
+Gammatoxin. Tests add an edge to make the answer ambiguous.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ ENTITIES = {
     "db:D1": EntityInfo("Alphamab", "drug"),
     "mesh:N1": EntityInfo("Neuroflex", "concept"),
     "chem:U": EntityInfo("Deltoid", "chemical"),
+    "db:D3": EntityInfo("Omegacillin", "drug"),
 }
 PATH = ("mesh:S", "mesh:X", "db:D2", "chem:T")
 EDGES = (
@@ -34,6 +35,7 @@ EDGES = (
     Edge("db:D2", "inhibits", "chem:T", 1.0),
     Edge("db:D1", "treats", "mesh:S", 3.0),
     Edge("mesh:S", "associated_with", "mesh:N1", 1.0),
+    Edge("db:D3", "increases", "chem:T", 1.0),  # a clue that tells T from U
 )
 AMBIGUOUS = Edge("db:D2", "inhibits", "chem:U", 1.0)  # a second answer
 

@@ -18,7 +18,9 @@ from kisa_tasks.qa.validate import (
     check_real_answer,
     check_unique,
     graph_step,
+    graph_steps,
 )
+from kisa_tasks.subgraphs.graph import Edge, EntityInfo
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
 
 from .conftest import AMBIGUOUS, EDGES, ENTITIES, PATH, SEED, Corpus, subgraph, write_graph
@@ -50,6 +52,14 @@ def test_the_question_names_clues_never_path_entities() -> None:
     assert qa.entity_mapping["Clue_1"] == "is treated with Alphamab"
 
 
+def test_a_neighbour_whose_name_contains_a_path_entity_is_never_a_clue() -> None:
+    named = Edge("mesh:S", "causes", "mesh:XS", 9.0)  # the best-evidenced neighbour
+    entities = {**ENTITIES, "mesh:XS": EntityInfo("Xitis Syndrome", "disease")}
+    plan = plan_question(subgraph(edges=(*EDGES, named)), "sg1", entities)
+    assert "mesh:XS" not in {c.target for c in plan.clues["mesh:S"]}
+    assert "Xitis" not in render(plan).question
+
+
 def test_plans_are_refused_with_the_reason() -> None:
     with pytest.raises(PlanError, match="1 hop"):
         plan_question(subgraph(path=PATH[:2]), "sg1", ENTITIES)
@@ -66,6 +76,22 @@ def test_uniqueness_is_checked_hop_by_hop_in_the_graph_store(seed_graph: GraphSt
     reason = check_unique(plan, graph_step(seed_graph, graph_id(SEED)))
     assert reason is not None and reason.startswith("not_unique: 2 entities fit")
     assert "chem:U" in reason
+
+
+def test_an_ambiguous_answer_gets_the_clues_that_make_it_unique(
+    seed_graph: GraphStore,
+) -> None:
+    write_graph(seed_graph, (*EDGES, AMBIGUOUS))  # Betanib inhibits Deltoid too
+    corpus, task = Corpus(), GenTask(SEED, "cardiology", subgraph(), "sg1", rng_seed=0)
+    steps = graph_steps(seed_graph)
+    [plain] = RulesGenerator(corpus).generate([task])
+    [clued] = RulesGenerator(corpus, steps=steps).generate([task])
+    assert not isinstance(plain, str) and not isinstance(clued, str)
+    assert (validate(plain, corpus, steps(SEED), Bounds()) or "").startswith("not_unique")
+    assert validate(clued, corpus, steps(SEED), Bounds()) is None
+    assert clued.item.question.endswith(
+        "C inhibits which chemical (one that is increased by Omegacillin)?"
+    )
 
 
 def test_leaks_non_answers_and_lengths_are_refused() -> None:
