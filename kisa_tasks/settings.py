@@ -83,11 +83,24 @@ class RaySettings(BaseModel):
     )
 
 
+class SolverEndpoint(BaseModel):
+    """One more OpenAI-compatible model for difficulty calibration."""
+
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+
+
 class QASettings(BaseModel):
     solvers: list[Literal["retrieval", "llm"]] = Field(
         default=["retrieval"],
         description="Difficulty calibration solvers: 'retrieval' (offline BM25) and/or "
         "'llm' (the configured endpoint).",
+    )
+    llm_solvers: list[SolverEndpoint] = Field(
+        default=[],
+        description='Further solver models, e.g. KISA_QA__LLM_SOLVERS=\'[{"base_url": '
+        '"http://host:8000/v1", "model": "qwen"}]\'; each asked solver_attempts times.',
     )
     solver_attempts: int = Field(default=3, ge=1, le=20, description="Tries per LLM solver.")
     max_solver_accuracy: float = Field(

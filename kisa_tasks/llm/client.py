@@ -269,14 +269,18 @@ class LLMClient:
 
 def client_from_settings(settings: KisaSettings, **overrides: Any) -> LLMClient:
     """The client for the configured endpoint (``KISA_LLM__*`` or the ``kisa_llm``
-    Airflow connection), with its response cache under the state directory."""
+    Airflow connection), with its response cache under the state directory.
+    ``base_url`` and ``model`` overrides name another endpoint with the same
+    limits (a calibration solver)."""
     llm = settings.llm
-    base_url = settings.require(
+    base_url = overrides.pop("base_url", None) or settings.require(
         llm.base_url,
         "KISA_LLM__BASE_URL",
         "an OpenAI-compatible endpoint, e.g. http://host:8000/v1",
     )
-    model = settings.require(llm.model, "KISA_LLM__MODEL", "the model name the endpoint serves")
+    model = overrides.pop("model", None) or settings.require(
+        llm.model, "KISA_LLM__MODEL", "the model name the endpoint serves"
+    )
     options: dict[str, Any] = {
         "api_key": llm.api_key.get_secret_value() if llm.api_key else "not-needed",
         "timeout_s": llm.timeout_s,

@@ -23,6 +23,7 @@ import kisa_tasks.ingest.abstracts
 import kisa_tasks.subgraphs.stage  # noqa: F401 - registers the upstream schemas
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
 from kisa_tasks.graph import GraphStore, open_graph_store
+from kisa_tasks.llm.client import client_from_settings
 from kisa_tasks.qa.calibrate import LLMSolver, RetrievalSolver, Solver
 from kisa_tasks.qa.dedup import deduplicate
 from kisa_tasks.qa.formats import to_reference
@@ -99,8 +100,6 @@ def make_solvers(
 
             solvers.append(RetrievalSolver(index, corpus.entities_in, info))
         else:
-            from kisa_tasks.llm.client import client_from_settings
-
             solvers.append(
                 LLMSolver(
                     functools.partial(client_from_settings, settings),
@@ -108,6 +107,22 @@ def make_solvers(
                     name=f"llm:{settings.llm.model}",
                 )
             )
+    for endpoint in settings.qa.llm_solvers:
+        solvers.append(
+            LLMSolver(
+                functools.partial(
+                    client_from_settings,
+                    settings,
+                    base_url=endpoint.base_url,
+                    model=endpoint.model,
+                    api_key=(
+                        endpoint.api_key.get_secret_value() if endpoint.api_key else "not-needed"
+                    ),
+                ),
+                attempts=settings.qa.solver_attempts,
+                name=f"llm:{endpoint.model}",
+            )
+        )
     return solvers
 
 
@@ -120,7 +135,6 @@ def make_generator(
 ) -> Generator:
     if backend == "rules":
         return RulesGenerator(corpus, config, steps)
-    from kisa_tasks.llm.client import client_from_settings
     from kisa_tasks.qa.llm_generate import LLMGenerator
 
     return LLMGenerator(functools.partial(client_from_settings, settings), corpus, config)

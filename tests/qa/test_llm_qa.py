@@ -14,7 +14,9 @@ from kisa_tasks.llm.client import LLMClient
 from kisa_tasks.qa.calibrate import LLMSolver
 from kisa_tasks.qa.generate import GenTask, QAConfig, RulesGenerator, synthesise
 from kisa_tasks.qa.llm_generate import PROMPT_VERSION, LLMGenerator
+from kisa_tasks.qa.stage import make_solvers
 from kisa_tasks.qa.validate import graph_step
+from kisa_tasks.settings import KisaSettings, load_settings
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
 
 from .conftest import SEED, Corpus, subgraph
@@ -120,3 +122,24 @@ def test_solver_failures_are_never_counted_as_calibrated(seed_graph: GraphStore)
     [(_, reason, item)] = outcome.rejected
     assert reason == "uncalibrated: no solver answered"
     assert item is not None and item.solver_answers == 0
+
+
+def test_further_solver_endpoints_come_from_settings(
+    settings: KisaSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeOpenAI() as server:
+        server.responder = lambda body: ("answer", json.dumps({"answer": "Deltoid"}))
+        endpoints = json.dumps([{"base_url": server.base_url, "model": "judge-a"}])
+        monkeypatch.setenv("KISA_QA__LLM_SOLVERS", endpoints)
+        monkeypatch.setenv("KISA_QA__SOLVERS", "[]")
+        monkeypatch.setenv("KISA_QA__SOLVER_ATTEMPTS", "2")
+        configured = load_settings(home=settings.home)
+        [solver] = make_solvers(configured, index=None, corpus=None)  # type: ignore[arg-type]
+        item = RulesGenerator(Corpus()).generate(
+            [GenTask(SEED, "cardiology", subgraph(), "sg1", rng_seed=0)]
+        )[0]
+        assert not isinstance(item, str)
+        answers = solver.answer_all([item.item], {item.item.qa_id: "chemical"})
+        models = {r["model"] for r in server.requests}
+    assert solver.name == "llm:judge-a" and models == {"judge-a"}
+    assert answers == {item.item.qa_id: ["Deltoid", "Deltoid"]}
