@@ -6,12 +6,15 @@ kisa services status            every endpoint and its state
 kisa services up airflow        plus a real Airflow 3 (UI) on loopback
 kisa demo                       services up, then one pipeline run
 kisa qa --seed ENTITY           one seed through graph -> sample -> QA, printed
+kisa qa-import FILE --run R     a reference-format QA JSONL as a run's qa/ partition
+kisa qa-export FILE --run R     a run's qa/ partition as reference-format JSONL
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -178,6 +181,44 @@ def qa(
             out.print(f"  {placeholder:14} {value}")
     if not result.outcome.items:
         raise typer.Exit(1)
+
+
+@app.command("qa-import")
+def qa_import(
+    path: Annotated[Path, typer.Argument(help="reference-format QA JSONL")],
+    run: Annotated[str, typer.Option(help="run id to file the items under")],
+    specialty: Annotated[str, typer.Option()] = "cardiology",
+) -> None:
+    """Commit outside QA items (MedResearcher-R1 JSONL) as a run's qa/ partition."""
+    from kisa_tasks.artefacts import ArtefactStore
+    from kisa_tasks.qa.stage import import_qa
+
+    try:
+        store = ArtefactStore.from_settings(load_settings())
+        result = import_qa(store, path, specialty=specialty, run_id=run)
+    except (OSError, SettingsError) as exc:
+        _fail(exc)
+    out.print(f"committed {result['uri']}: {result['items']} items, "
+              f"{result['rejected']} lines refused (reasons in rejected/qa/)")  # fmt: skip
+
+
+@app.command("qa-export")
+def qa_export(
+    path: Annotated[Path, typer.Argument(help="JSONL file to write")],
+    run: Annotated[str, typer.Option(help="pipeline run id")],
+    specialty: Annotated[str, typer.Option()] = "cardiology",
+) -> None:
+    """Write a run's qa/ partition in the reference JSONL format."""
+    from kisa_tasks.artefacts import ArtefactStore
+    from kisa_tasks.artefacts.store import NotCommittedError
+    from kisa_tasks.qa.stage import export_qa
+
+    try:
+        store = ArtefactStore.from_settings(load_settings())
+        n = export_qa(store, path, specialty=specialty, run_id=run)
+    except (OSError, SettingsError, NotCommittedError) as exc:
+        _fail(exc)
+    out.print(f"wrote {n} QA items to {path}")
 
 
 if __name__ == "__main__":

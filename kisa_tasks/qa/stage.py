@@ -16,6 +16,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import kisa_tasks.extract.mentions
@@ -26,7 +27,7 @@ from kisa_tasks.graph import GraphStore, open_graph_store
 from kisa_tasks.llm.client import client_from_settings
 from kisa_tasks.qa.calibrate import LLMSolver, RetrievalSolver, Solver
 from kisa_tasks.qa.dedup import deduplicate
-from kisa_tasks.qa.formats import to_reference
+from kisa_tasks.qa.formats import read_jsonl, to_reference
 from kisa_tasks.qa.generate import Generator, GenTask, QAConfig, RulesGenerator, synthesise
 from kisa_tasks.qa.records import QAItem, to_table
 from kisa_tasks.qa.validate import Bounds, StepFn, graph_steps
@@ -207,6 +208,26 @@ def run_qa(
     counts = qa_counts(outcome.counts, kept, duplicates, len(rows))
     log.info("qa %s: %s", specialty, counts)
     return {"uri": store.uri(partition.prefix), "export": export, "counts": counts}
+
+
+def import_qa(store: ArtefactStore, path: Path, *, specialty: str, run_id: str) -> dict[str, Any]:
+    """Commit a reference-format JSONL file as the ``qa`` partition of
+    (specialty, run), so outside QA sets enter the later stages; malformed
+    lines go to ``rejected/qa/`` with their line number and reason."""
+    items, refused = read_jsonl(path, specialty)
+    rejected = [
+        Rejection(f"line {r.line}", r.reason, {"line": r.line, "text": r.text}) for r in refused
+    ]
+    partition = Partition("qa", specialty, run_id)
+    store.write(partition, [to_table(items)], rejected)
+    return {"uri": store.uri(partition.prefix), "items": len(items), "rejected": len(rejected)}
+
+
+def export_qa(store: ArtefactStore, path: Path, *, specialty: str, run_id: str) -> int:
+    """Write a committed ``qa`` partition as reference-format JSONL."""
+    table = store.read(Partition("qa", specialty, run_id))
+    path.write_bytes(export_jsonl([QAItem.from_row(r) for r in table.to_pylist()], run_id))
+    return int(table.num_rows)
 
 
 def _graph_loader(store: GraphStore) -> Callable[[str], KnowledgeGraph]:

@@ -6,9 +6,12 @@ import dataclasses
 import json
 from pathlib import Path
 
+from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.qa.dedup import deduplicate
 from kisa_tasks.qa.formats import read_jsonl, write_jsonl
 from kisa_tasks.qa.records import QAItem, to_table
+from kisa_tasks.qa.stage import export_qa, import_qa
+from kisa_tasks.settings import KisaSettings
 
 REFERENCE = (
     Path(__file__).parent.parent / "fixtures" / "reference" / "medresearcher_qa_sample.jsonl"
@@ -91,3 +94,22 @@ def test_duplicates_keep_the_hardest_item_whatever_the_order() -> None:
         assert {i.qa_id for i in kept} == {hard.qa_id, other.qa_id}
         reasons = sorted(r.split(":")[0] for _, r in dropped)
         assert reasons == ["duplicate", "near_duplicate"]
+
+
+def test_an_outside_qa_set_enters_as_a_qa_partition_and_leaves_again(
+    settings: KisaSettings, tmp_path: Path
+) -> None:
+    lines = REFERENCE.read_text(encoding="utf-8").splitlines()
+    source = tmp_path / "outside.jsonl"
+    source.write_text("\n".join([*lines, "{broken"]) + "\n", encoding="utf-8")
+    store = ArtefactStore.from_settings(settings)
+    result = import_qa(store, source, specialty="pulmonology", run_id="import-1")
+    assert (result["items"], result["rejected"]) == (1, 1)
+    partition = Partition("qa", "pulmonology", "import-1")
+    [rejected] = store.read_rejected(partition).to_pylist()
+    assert rejected["record_key"] == "line 2" and "JSONDecodeError" in rejected["reason"]
+    out = tmp_path / "out.jsonl"
+    assert export_qa(store, out, specialty="pulmonology", run_id="import-1") == 1
+    items, _ = read_jsonl(out, "pulmonology")
+    assert items == [QAItem.from_row(r) for r in store.read(partition).to_pylist()]
+    assert items[0].answer == "肺炎链球菌"
