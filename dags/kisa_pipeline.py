@@ -65,7 +65,15 @@ What runs today (the stages land one by one; nothing here pretends):
    Items go to `qa/`, every refused candidate to `rejected/qa/` with its
    reason, the reference JSONL export to `exports/qa/`; counts as `qa.*`.
 
-Not built yet: everything after QA (trajectories, training).
+11. **trajectories** rolls out an agent on every QA item, guided by the
+   masked reasoning path or exploring from the question alone (seeded 7:3),
+   with real tool calls (`search`, `medical_search`, `visit`) on the corpus
+   search engine (`offline`: a scripted researcher; `llm`: the model writing
+   ReAct turns); judged against the answer and aliases and filtered with
+   recorded reasons. Kept rollouts go to `trajectories/`, the others to
+   `rejected/trajectories/`; counts as `trajectories.*`.
+
+Not built yet: SFT export, quality gates, training.
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -255,6 +263,24 @@ def kisa_pipeline() -> None:
             rng_seed=config["seed"],
         )
 
+    @task
+    def trajectories(
+        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.stages import run_stage
+
+        from kisa_tasks.agent.stage import run_trajectories
+        from kisa_tasks.run_config import stage_backend
+
+        return run_stage(
+            "trajectories",
+            run_trajectories,
+            config,
+            tracking,
+            backend=stage_backend(config["backend"], "trajectories"),
+            rng_seed=config["seed"],
+        )
+
     config = resolve_config()
     tracking = open_tracking(config, check_platform())
     extracted = extract(config, tracking, ingest(config, tracking))
@@ -263,7 +289,7 @@ def kisa_pipeline() -> None:
         config, tracking, seeds(config, tracking, stats(config, tracking, canonical))
     )
     built = graph_shard.partial(config=config, tracking=tracking).expand(spec=planned)
-    qa(config, tracking, graphs(config, tracking, built))
+    trajectories(config, tracking, qa(config, tracking, graphs(config, tracking, built)))
 
 
 pipeline = kisa_pipeline()

@@ -23,8 +23,20 @@ SAMPLING_STRATEGIES = (
 BACKENDS = ("offline", "llm")
 # What the run-level backend choice means for each stage that has backends.
 STAGE_BACKENDS = {
-    "offline": {"extract": "lexicon", "canonicalise": "rules", "graphs": "rules", "qa": "rules"},
-    "llm": {"extract": "llm", "canonicalise": "llm", "graphs": "llm", "qa": "llm"},
+    "offline": {
+        "extract": "lexicon",
+        "canonicalise": "rules",
+        "graphs": "rules",
+        "qa": "rules",
+        "trajectories": "rules",
+    },
+    "llm": {
+        "extract": "llm",
+        "canonicalise": "llm",
+        "graphs": "llm",
+        "qa": "llm",
+        "trajectories": "llm",
+    },
 }
 
 

@@ -120,6 +120,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "graph_shard": "success",
         "graphs": "success",
         "qa": "success",
+        "trajectories": "success",
     }
     shard_tis = [ti for ti in dag_run.get_task_instances() if ti.task_id == "graph_shard"]
     assert len(shard_tis) > 1  # seeds fanned out over mapped tasks
@@ -169,6 +170,14 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     triples = store.read(Partition("triples", "oncology", dag_run.run_id))
     assert set(triples.column("seed").to_pylist()) == set(subgraphs.column("seed").to_pylist())
     _check_qa(store, run.data.metrics, subgraphs, dag_run.run_id)
+    # Every QA item is rolled out once and accounted for: kept or rejected with a reason.
+    partition = Partition("trajectories", "oncology", dag_run.run_id)
+    kept = store.read(partition)
+    dropped = store.read_rejected(partition)
+    qa_items = store.read(Partition("qa", "oncology", dag_run.run_id)).num_rows
+    assert kept.num_rows + dropped.num_rows == qa_items
+    assert run.data.metrics["trajectories.rollouts"] == qa_items
+    assert all(":" in r for r in dropped.column("reason").to_pylist())
 
     # The same inputs give the same artefacts: a second run commits equal tables.
     again = dagbag.get_dag("kisa_pipeline").test(
@@ -176,7 +185,8 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     )
     assert again.run_id != dag_run.run_id
     stages = (
-        "abstracts", "mentions", "entities", "entity_stats", "seeds", "triples", "subgraphs", "qa"
+        "abstracts", "mentions", "entities", "entity_stats", "seeds", "triples", "subgraphs", "qa",
+        "trajectories",
     )  # fmt: skip
     for stage in stages:
         first = store.read(Partition(stage, "oncology", dag_run.run_id))

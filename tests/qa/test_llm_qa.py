@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fakes.openai_server import FakeOpenAI
+from qa_world import SEED, Corpus, subgraph
 
 from kisa_tasks.graph import GraphStore
 from kisa_tasks.llm.client import LLMClient
@@ -18,8 +19,6 @@ from kisa_tasks.qa.stage import make_solvers
 from kisa_tasks.qa.validate import graph_step
 from kisa_tasks.settings import KisaSettings, load_settings
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
-
-from .conftest import SEED, Corpus, subgraph
 
 
 def _context(body: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from qa_world import AMBIGUOUS, EDGES, ENTITIES, PATH, SEED, Corpus, subgraph, write_graph
 
 from kisa_tasks.graph import GraphStore
 from kisa_tasks.qa.generate import GenTask, QAConfig, RulesGenerator, synthesise, validate
@@ -22,8 +23,6 @@ from kisa_tasks.qa.validate import (
 )
 from kisa_tasks.subgraphs.graph import Edge, EntityInfo
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
-
-from .conftest import AMBIGUOUS, EDGES, ENTITIES, PATH, SEED, Corpus, subgraph, write_graph
 
 
 def test_the_plan_walks_the_path_and_pins_the_anchor_with_off_path_clues() -> None:

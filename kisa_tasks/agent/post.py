@@ -1,0 +1,58 @@
+"""Post-processing of rollouts: the correctness judge and the filters.
+
+The judge compares the whole answer with the item's answer and aliases after
+normalisation (``qa.calibrate.is_correct``), so "vitamin A" is never read as
+option "A". Filters give every rejected trajectory its reason; explore
+rollouts are kept only when judged correct, like guided ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kisa_tasks.agent.loop import Rollout
+from kisa_tasks.agent.react import parse_turn
+from kisa_tasks.qa.calibrate import is_correct
+from kisa_tasks.qa.records import QAItem
+
+MIN_TOOL_CALLS = 1
+
+
+@dataclass(frozen=True)
+class Filters:
+    min_tool_calls: int = MIN_TOOL_CALLS
+    max_chars: int = 60_000  # of the whole conversation
+
+
+def judge(rollout: Rollout, item: QAItem) -> bool:
+    return rollout.answer is not None and is_correct(rollout.answer, item)
+
+
+def calls_answered_in_order(rollout: Rollout) -> bool:
+    """Every tool call is followed by exactly one response, in order."""
+    messages = rollout.messages[2:]
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        calls = len(parse_turn(message["content"]).calls)
+        following = messages[i + 1]["content"] if i + 1 < len(messages) else ""
+        if calls and following.count("<tool_response>") != calls:
+            return False
+    return True
+
+
+def reject_reason(rollout: Rollout, correct: bool, filters: Filters) -> str | None:
+    if rollout.termination != "answered":
+        return f"terminated: {rollout.termination} ({rollout.detail})"
+    if rollout.tool_calls < filters.min_tool_calls:
+        return f"too_few_tool_calls: {rollout.tool_calls} < {filters.min_tool_calls}"
+    if rollout.tool_errors:
+        return f"tool_error: {rollout.tool_errors[0]}"
+    if not calls_answered_in_order(rollout):
+        return "unanswered_tool_call: a call without exactly one response"
+    size = sum(len(m["content"]) for m in rollout.messages)
+    if size > filters.max_chars:
+        return f"too_long: {size} characters > {filters.max_chars}"
+    if not correct:
+        return f"incorrect: answered {rollout.answer!r}"
+    return None

@@ -1,0 +1,94 @@
+"""The ReAct text protocol of the training data (the reference format):
+assistant turns hold ``<think>``, then one or more ``<tool_call>`` JSON
+objects or one ``<answer>``; tool outputs come back in a user turn as
+``<tool_response>`` blocks, one per call, in call order.
+
+``parse_turn`` reads an assistant turn and says what is wrong with it rather
+than guessing: a malformed tool call is reported, not repaired.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_THINK = re.compile(r"<think>(.*?)</think>", re.S)
+_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Turn:
+    think: str = ""
+    calls: tuple[ToolCall, ...] = ()
+    answers: tuple[str, ...] = ()
+    errors: tuple[str, ...] = field(default=())  # "malformed_tool_call: ..."
+
+
+def parse_turn(text: str) -> Turn:
+    think = " ".join(m.strip() for m in _THINK.findall(text))
+    calls: list[ToolCall] = []
+    errors: list[str] = []
+    for raw in _CALL.findall(text):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors.append(f"malformed_tool_call: invalid JSON ({exc.msg})")
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            errors.append("malformed_tool_call: needs an object with a string 'name'")
+            continue
+        arguments = data.get("arguments", {})
+        if isinstance(arguments, str):  # some models send the arguments as a JSON string
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                errors.append("malformed_tool_call: 'arguments' is not JSON")
+                continue
+        if not isinstance(arguments, dict):
+            errors.append("malformed_tool_call: 'arguments' must be an object")
+            continue
+        calls.append(ToolCall(data["name"], arguments))
+    answers = tuple(a.strip() for a in _ANSWER.findall(text))
+    return Turn(think, tuple(calls), answers, tuple(errors))
+
+
+def render_call(call: ToolCall) -> str:
+    body = json.dumps({"name": call.name, "arguments": dict(call.arguments)}, ensure_ascii=False)
+    return f"<tool_call>\n{body}\n</tool_call>"
+
+
+def render_turn(think: str, calls: Sequence[ToolCall] = (), answer: str | None = None) -> str:
+    parts = [f"<think>\n{think}\n</think>"]
+    parts += [render_call(c) for c in calls]
+    if answer is not None:
+        parts.append(f"<answer>\n{answer}\n</answer>")
+    return "\n".join(parts)
+
+
+def render_responses(outputs: Sequence[str]) -> str:
+    return "\n".join(f"<tool_response>\n{o}\n</tool_response>" for o in outputs)
+
+
+def tools_prompt(schemas: Sequence[Mapping[str, Any]], question: str) -> str:
+    """The user turn that opens a ReAct trajectory: the tools and the question."""
+    tools = "\n".join(json.dumps(s["function"], ensure_ascii=False, indent=2) for s in schemas)
+    return (
+        "A conversation between User and Assistant. The user asks a question, and the "
+        "assistant solves it by calling one or more of the following tools.\n"
+        f"<tools>\n{tools}\n</tools>\n\n"
+        "The assistant thinks inside <think> </think>, calls a tool with "
+        '<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>, reads the result in '
+        "<tool_response> </tool_response>, and gives the final answer inside "
+        "<answer> </answer>.\n\n"
+        f"User: {question}"
+    )

@@ -1,0 +1,216 @@
+"""The ``rules`` researcher: an offline policy that does real research.
+
+Guided, it follows the masked hints hop by hop: for the first entity it
+searches each clue and reads the hits; for each hop it searches the current
+entity with the hop's relation in two sources (``search`` and
+``medical_search``), reads the best hits with the hop as the goal, and keeps
+the entity of the hop's type that the evidence mentions most, preferring one
+both sources agree on. Explore, it searches the question alone. Every thought
+is templated from what the last tool outputs said; every observation is the
+real output of the call before it. Entities in a document are read from the
+corpus's entity mentions (the same extraction the pipeline ran).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+
+from kisa_tasks.agent.loop import Message
+from kisa_tasks.agent.react import ToolCall, render_turn
+from kisa_tasks.qa.templates import TYPE_NOUNS
+from kisa_tasks.qa.text import mentions
+
+Script = Generator[str, str, None]
+_NOUN_TYPES = {noun: kind for kind, noun in TYPE_NOUNS.items()}
+_RESPONSE = re.compile(r"<tool_response>\n?(.*?)\n?</tool_response>", re.S)
+_PMID = re.compile(r"PMID (\d+)")
+_NAMES = re.compile(r"[A-Z][\w/-]+(?: [A-Z0-9][\w/-]+)*")  # capitalised names in a clue
+READ_PER_STEP = 3
+
+
+@dataclass(frozen=True)
+class Hop:
+    phrase: str
+    type: str
+    clues: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    anchor_type: str
+    anchor_clues: tuple[str, ...]
+    hops: tuple[Hop, ...]
+
+
+def entity_type(noun: str) -> str:
+    return _NOUN_TYPES.get(noun.strip(), noun.strip())
+
+
+def parse_hints(hints: str) -> Plan | None:
+    """The steps of ``rules-v1`` hints (as ``mtg.masked_hints`` writes them);
+    None for hints in any other shape (then the researcher explores)."""
+    anchor = re.search(r"Identify Entity A: the (.+?) that satisfies (.+?); ", hints)
+    if anchor is None:
+        return None
+    hops = [
+        Hop(phrase, entity_type(noun), tuple(re.findall(r"\[(.+?)\]", confirmed or "")))
+        for phrase, noun, confirmed in re.findall(
+            r"follow '(.+?)' to the (.+?) (?:Entity [A-Z]|the target)(?:, confirmed by (.+?))?"
+            r"(?:; this is the answer)?\.",
+            hints,
+        )
+    ]
+    clues = tuple(re.findall(r"\[(.+?)\]", anchor.group(2)))
+    if not hops or not clues:
+        return None
+    return Plan(entity_type(anchor.group(1)), clues, tuple(hops))
+
+
+def responses(observation: str) -> list[str]:
+    return _RESPONSE.findall(observation)
+
+
+def pmids_in(text: str) -> list[str]:
+    return list(dict.fromkeys(_PMID.findall(text)))
+
+
+@dataclass
+class Researcher:
+    """Reads documents: ``entities_in(pmid)`` -> entity ids, ``info(id)`` ->
+    (name, type), ``aliases(id)`` -> other ways the text writes it."""
+
+    entities_in: Callable[[str], Sequence[str]]
+    info: Callable[[str], tuple[str, str]]
+    aliases: Callable[[str], Sequence[str]] = lambda entity: ()
+
+    def _written(self, entity: str, text: str) -> bool:
+        name = self.info(entity)[0]
+        return any(len(s) >= 3 and mentions(text, s) for s in (name, *self.aliases(entity)))
+
+    def candidates(
+        self,
+        observations: Sequence[str],
+        wanted_type: str,
+        exclude: set[str],
+        near: Sequence[str] = (),
+    ) -> Counter[str]:
+        """Names of entities of ``wanted_type`` written in the evidence
+        sentences of the tool outputs, once per sentence; with ``near``, only
+        in sentences that also name one of those (the entity a hop starts
+        from, or a clue's entity), as a reader would check the relation."""
+        found: Counter[str] = Counter()
+        for output in observations:
+            pmids = pmids_in(output)
+            if not pmids or "Nothing in this document" in output:
+                continue
+            sentences = [line[2:] for line in output.splitlines() if line.startswith("- ")]
+            sentences = sentences or [output]
+            wanted = [
+                e for e in dict.fromkeys(self.entities_in(pmids[0]))
+                if self.info(e)[1] == wanted_type and self.info(e)[0].casefold() not in exclude
+            ]  # fmt: skip
+            for sentence in sentences:
+                if near and not any(mentions(sentence, n) for n in near):
+                    continue
+                for entity in wanted:
+                    if self._written(entity, sentence):
+                        found[self.info(entity)[0]] += 1
+        return found
+
+    def read(self, observation: str, goal: str) -> list[ToolCall]:
+        pmids = [p for r in responses(observation) for p in pmids_in(r)]
+        ranked = [p for p, _ in Counter(pmids).most_common(READ_PER_STEP)]
+        return [ToolCall("visit", {"pmid": p, "goal": goal}) for p in ranked]
+
+    def guided(self, plan: Plan) -> Script:
+        anchor: Counter[str] = Counter()
+        every = [n for clue in plan.anchor_clues for n in _NAMES.findall(clue)]
+        named = {n.casefold() for n in every}
+        # All clues at once first (abstracts naming several clue entities are
+        # the best evidence), then each clue on its own.
+        queries = [" ".join(every)] if len(plan.anchor_clues) > 1 else []
+        queries += [" ".join(_NAMES.findall(c)) or c for c in plan.anchor_clues]
+        for query in queries:
+            observation = yield render_turn(
+                f"Entity A is a {plan.anchor_type} that "
+                f"{' and '.join(plan.anchor_clues)}. I search for {query}.",
+                [ToolCall("search", {"query": [query]})],
+            )
+            reads = self.read(observation, query)
+            if not reads:
+                continue
+            observation = yield render_turn(
+                "I read the most relevant hits to see which entity they support.", reads
+            )
+            anchor.update(self.candidates(responses(observation), plan.anchor_type, named, every))
+        if not anchor:
+            yield render_turn("No entity fits the clues; I cannot go on.", answer="not found")
+            return
+        current = min(anchor, key=lambda n: (-anchor[n], n))
+        path = {current.casefold()}
+        for letter, hop in zip("BCDEFGH", plan.hops, strict=False):
+            goal = f"{current} {hop.phrase}"
+            observation = yield render_turn(
+                f"Entity {chr(ord(letter) - 1)} is most likely {current}. Next: what "
+                f"{hop.type} does it relate to ('{hop.phrase}')? I check two sources.",
+                [
+                    ToolCall("search", {"query": [current]}),
+                    ToolCall("medical_search", {"query": [goal]}),
+                ],
+            )
+            reads = self.read(observation, goal)
+            if not reads:
+                break
+            observation = yield render_turn(
+                "I read the best hits with this hop as the goal.", reads
+            )
+            read = responses(observation)
+            found = self.candidates(read, hop.type, path, [current])
+            # A clue confirms: sentences that also name the clue's entity count again.
+            names = [n for clue in hop.clues for n in _NAMES.findall(clue)]
+            if names:
+                found.update(self.candidates(read, hop.type, path, names))
+            if not found:
+                break
+            current = min(found, key=lambda n: (-found[n], n))
+            path.add(current.casefold())
+        else:
+            yield render_turn(f"Following every hop, the target is {current}.", answer=current)
+            return
+        yield render_turn(
+            f"The evidence ran out at '{hop.phrase}'; my best candidate is {current}.",
+            answer=current,
+        )
+
+    def explore(self, question: str) -> Script:
+        asked = re.search(r"which ([a-z ]+?)(?: \(|\?)", question)
+        wanted = entity_type(asked.group(1)) if asked else ""
+        query = re.sub(r"\([A-Z]\)|\b[A-Z]\b", " ", question)
+        observation = yield render_turn(
+            "I start from the question itself and search the literature.",
+            [ToolCall("search", {"query": [" ".join(query.split())[:300]]})],
+        )
+        reads = self.read(observation, question[:200])
+        if reads:
+            observation = yield render_turn("I read the most relevant hits.", reads)
+        named = {n.casefold() for n in _NAMES.findall(question)}
+        found = self.candidates(responses(observation), wanted, named) if wanted else Counter()
+        answer = min(found, key=lambda n: (-found[n], n)) if found else "not found"
+        yield render_turn(f"The documents point most often to {answer}.", answer=answer)
+
+
+class ScriptPolicy:
+    """A script as a ``Policy``: each call sends the last observation in."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.started = False
+
+    def __call__(self, messages: Sequence[Message]) -> str:
+        if not self.started:
+            self.started = True
+            return next(self.script)
+        return self.script.send(messages[-1]["content"])

@@ -1,0 +1,206 @@
+"""The agent's tools: an OpenAI function schema and an executor each, run
+with a timeout and a cap on the result's size; a tool that raises, hangs or
+is unknown gives a structured tool error, never an exception in the loop.
+
+- ``search``: batched general search (the corpus index in embedded mode;
+  another ``SearchSource`` in production).
+- ``medical_search``: the medical retrieval engine, with year filters.
+- ``visit``: read one document by PMID; with a ``goal``, only the sentences
+  most relevant to it (extractive selection in ``rules`` mode).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kisa_tasks.qa.text import normalise
+from kisa_tasks.retrieval.index import SearchFilters, SearchHit
+from kisa_tasks.triples.rules import sentence_spans
+
+MAX_RESULT_CHARS = 4000
+TOOL_TIMEOUT_S = 20.0
+HITS_PER_QUERY = 5
+EVIDENCE_SENTENCES = 3
+
+
+class Searcher(Protocol):
+    def search(
+        self, query: str, k: int = 10, filters: SearchFilters | None = None
+    ) -> list[SearchHit]: ...
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    name: str
+    arguments: Mapping[str, Any]
+    output: str
+    error: str | None = None  # "timeout: ...", "unknown_tool: ...", "tool_error: ..."
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    run: Callable[[Mapping[str, Any]], str]
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI function-calling schema."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+
+def _hits_text(query: str, hits: Sequence[SearchHit]) -> str:
+    if not hits:
+        return f"A search for '{query}' found no results."
+    lines = [f"A search for '{query}' found {len(hits)} results:"]
+    for i, hit in enumerate(hits, start=1):
+        year = f" ({hit.pub_year})" if hit.pub_year else ""
+        lines.append(f"{i}. [{hit.title}]{year} PMID {hit.doc_id}\n{hit.snippet}")
+    return "\n\n".join(lines)
+
+
+def _queries(arguments: Mapping[str, Any]) -> list[str]:
+    query = arguments.get("query")
+    queries = [query] if isinstance(query, str) else query
+    if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
+        raise ValueError("'query' must be a string or a non-empty list of strings")
+    return [q for q in queries if q.strip()][:5]
+
+
+def search_tool(searcher: Searcher, name: str = "search", description: str = "") -> Tool:
+    def run(arguments: Mapping[str, Any]) -> str:
+        filters = None
+        if "year_from" in arguments or "year_to" in arguments:
+            filters = SearchFilters(arguments.get("year_from"), arguments.get("year_to"))
+        return "\n=======\n".join(
+            _hits_text(q, searcher.search(q, k=HITS_PER_QUERY, filters=filters))
+            for q in _queries(arguments)
+        )
+
+    properties: dict[str, Any] = {
+        "query": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "One or more complementary queries, searched together.",
+        }
+    }
+    if name == "medical_search":
+        properties["year_from"] = {"type": "integer", "description": "earliest publication year"}
+        properties["year_to"] = {"type": "integer", "description": "latest publication year"}
+    return Tool(
+        name,
+        description or "Search the literature; returns titles, PMIDs and snippets per query.",
+        {"type": "object", "properties": properties, "required": ["query"]},
+        run,
+    )
+
+
+def relevant_sentences(text: str, goal: str, n: int = EVIDENCE_SENTENCES) -> list[str]:
+    """The ``n`` sentences sharing most words with ``goal``, in text order."""
+    from bm25s.stopwords import STOPWORDS_EN
+
+    def words(t: str) -> set[str]:
+        return set(normalise(t).split()) - set(STOPWORDS_EN)
+
+    wanted = words(goal)
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    overlap = [len(wanted & words(s)) for s in sentences]
+    scored = sorted(range(len(sentences)), key=lambda i: (-overlap[i], i))
+    return [sentences[i] for i in sorted(i for i in scored[:n] if overlap[i])]
+
+
+def visit_tool(documents: Callable[[str], tuple[str, str] | None]) -> Tool:
+    """``documents(pmid)`` gives (title, text) or None."""
+
+    def run(arguments: Mapping[str, Any]) -> str:
+        pmid = str(arguments.get("pmid", "")).strip()
+        if not re.fullmatch(r"\d{1,9}", pmid):
+            raise ValueError("'pmid' must be a PubMed id (digits)")
+        found = documents(pmid)
+        if found is None:
+            return f"PMID {pmid}: no such document in the collection."
+        title, text = found
+        goal = str(arguments.get("goal") or "").strip()
+        if not goal:
+            return f"PMID {pmid}: {title}\n{text}"
+        evidence = relevant_sentences(f"{title}. {text}", goal)
+        if not evidence:
+            return f"PMID {pmid}: {title}\nNothing in this document about: {goal}"
+        return f"PMID {pmid}: {title}\nEvidence for '{goal}':\n" + "\n".join(
+            f"- {s}" for s in evidence
+        )
+
+    return Tool(
+        "visit",
+        "Read a document by PMID; with a goal, only the evidence relevant to the goal.",
+        {
+            "type": "object",
+            "properties": {
+                "pmid": {"type": "string", "description": "PubMed id"},
+                "goal": {"type": "string", "description": "what to look for"},
+            },
+            "required": ["pmid"],
+        },
+        run,
+    )
+
+
+@dataclass
+class Toolbox:
+    tools: Mapping[str, Tool]
+    timeout_s: float = TOOL_TIMEOUT_S
+    max_chars: int = MAX_RESULT_CHARS
+    _pool: concurrent.futures.ThreadPoolExecutor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(max_workers=8)
+    )
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [t.schema() for t in self.tools.values()]
+
+    def call(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
+        tool = self.tools.get(name)
+        if tool is None:
+            known = ", ".join(sorted(self.tools))
+            return ToolResult(name, arguments, "", f"unknown_tool: {name!r}; known: {known}")
+        future = self._pool.submit(tool.run, arguments)
+        try:
+            output = future.result(timeout=self.timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            return ToolResult(name, arguments, "", f"timeout: no result in {self.timeout_s:g}s")
+        except Exception as exc:  # noqa: BLE001 - any tool failure becomes a tool error
+            return ToolResult(name, arguments, "", f"tool_error: {type(exc).__name__}: {exc}")
+        if len(output) > self.max_chars:
+            output = output[: self.max_chars] + f"\n[truncated at {self.max_chars} characters]"
+        return ToolResult(name, arguments, output)
+
+    def call_all(self, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> list[ToolResult]:
+        """Parallel calls; results in call order. (Waiting happens on threads
+        of their own, so a hung tool never holds a slot a later call needs.)"""
+        if not calls:
+            return []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(calls)) as waiting:
+            return list(waiting.map(lambda c: self.call(*c), calls))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def tool_error_text(result: ToolResult) -> str:
+    return json.dumps({"error": result.error}, ensure_ascii=False)

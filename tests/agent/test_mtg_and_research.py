@@ -1,0 +1,112 @@
+"""Masked guidance never names a path entity; the scripted researcher finds
+the answer with real tool calls on a real BM25 index; the judge and filters
+say why a rollout is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyarrow as pa
+from qa_world import ENTITIES, PATH, SEED, Corpus, subgraph
+from records import citation
+
+from kisa_tasks.agent.loop import Limits, Rollout, run_agent
+from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guidance, masked_hints, mode_for, question_text
+from kisa_tasks.agent.post import Filters, judge, reject_reason
+from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
+from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
+from kisa_tasks.ingest.abstracts import to_tables
+from kisa_tasks.qa.generate import GenTask, RulesGenerator
+from kisa_tasks.qa.records import QAItem
+from kisa_tasks.retrieval.index import CorpusIndex
+
+DOCS = {
+    "11": ("Alphamab for seedosis", "Seedosis was treated with alphamab in ten patients."),
+    "12": ("Seedosis outcomes", "Seedosis causes xitis in most adults."),
+    "13": ("Xitis therapy", "Xitis was treated with betanib and improved."),
+    "14": ("Betanib pharmacology", "Betanib inhibits gammatoxin release in the liver."),
+    "15": ("Neuroflex", "Neuroflex is associated with seedosis."),
+    "16": ("Omegacillin", "Omegacillin increases gammatoxin."),
+}
+MENTIONS = {
+    "11": ["db:D1", "mesh:S"],
+    "12": ["mesh:S", "mesh:X"],
+    "13": ["mesh:X", "db:D2"],
+    "14": ["db:D2", "chem:T"],
+    "15": ["mesh:N1", "mesh:S"],
+    "16": ["db:D3", "chem:T"],
+}
+
+
+def _item() -> QAItem:
+    task = GenTask(SEED, "cardiology", subgraph(), "sg1", rng_seed=0)
+    [candidate] = RulesGenerator(Corpus()).generate([task])
+    assert not isinstance(candidate, str)
+    return candidate.item
+
+
+def _toolbox() -> Toolbox:
+    cites = [citation(p, t, a) for p, (t, a) in DOCS.items()]
+    index = CorpusIndex.build(pa.concat_tables(list(to_tables(cites))))
+    return Toolbox(
+        {
+            "search": search_tool(index),
+            "medical_search": search_tool(index, "medical_search"),
+            "visit": visit_tool(DOCS.get),
+        }
+    )
+
+
+def _researcher() -> Researcher:
+    return Researcher(
+        lambda pmid: MENTIONS.get(pmid, []),
+        lambda e: (ENTITIES[e].name, ENTITIES[e].type),
+    )
+
+
+def test_hints_mask_every_path_entity_and_keep_the_clues() -> None:
+    item = _item()
+    hints = masked_hints(item)
+    for node in PATH:
+        assert ENTITIES[node].name not in hints
+    assert "Entity A" in hints and "the target" in hints and "[is treated with Alphamab]" in hints
+    guided = [s for s in range(200) if mode_for(item.qa_id, s) == "guided"]
+    assert 120 <= len(guided) <= 160  # about 7 in 10, seeded per item
+    assert mode_for(item.qa_id, 3) == mode_for(item.qa_id, 3)
+    explore_seed = next(s for s in range(200) if mode_for(item.qa_id, s) == "explore")
+    assert question_text(item, guidance(item, explore_seed)) == item.question
+
+
+def test_the_guided_researcher_walks_the_hops_with_real_tool_calls() -> None:
+    item = _item()
+    plan = parse_hints(masked_hints(item))
+    assert plan is not None and [h.phrase for h in plan.hops] == [
+        "causes", "is treated with", "inhibits"
+    ]  # fmt: skip
+    toolbox = _toolbox()
+    try:
+        rollout = run_agent(
+            ScriptPolicy(_researcher().guided(plan)), toolbox, SYSTEM_PROMPT, item.question,
+            Limits(max_turns=24),
+        )  # fmt: skip
+    finally:
+        toolbox.close()
+    assert rollout.termination == "answered" and rollout.answer == "Gammatoxin"
+    assert judge(rollout, item) and reject_reason(rollout, True, Filters()) is None
+    # Every observation is the output of the calls just before it.
+    assert rollout.tool_calls >= 4 and "PMID 14" in rollout.messages[-2]["content"]
+
+
+def test_refusals_name_their_reason() -> None:
+    item = _item()
+    base = Rollout([{"role": "system", "content": ""}, {"role": "user", "content": ""}])
+    answered = dataclasses.replace(base, termination="answered", answer="Vitamin A", tool_calls=2)
+    wrong = dataclasses.replace(answered, answer="A")
+    assert not judge(wrong, item)
+    assert (reject_reason(wrong, False, Filters()) or "").startswith("incorrect")
+    failed = dataclasses.replace(answered, tool_errors=["timeout: no result in 20s"])
+    assert (reject_reason(failed, True, Filters()) or "").startswith("tool_error")
+    idle = dataclasses.replace(answered, tool_calls=0)
+    assert (reject_reason(idle, True, Filters()) or "").startswith("too_few_tool_calls")
+    stuck = dataclasses.replace(base, termination="max_turns", detail="no answer in 3 turns")
+    assert reject_reason(stuck, False, Filters()) == "terminated: max_turns (no answer in 3 turns)"
