@@ -137,8 +137,8 @@ def demo(
     out.print(f"MLflow run:  {manifest['mlflow_run_url']}")
     out.print(f"took {result.seconds}s. Airflow UI: `make up`; stop everything: `make down`.")
     out.print(
-        "Stages after QA synthesis (trajectories, quality gates, training) are not "
-        "built yet; the DAG wires only what exists. One seed by hand: kisa qa --seed NAME"
+        "Not built yet: the SFT export, quality gates and training; the DAG wires only "
+        "what exists. One seed by hand: kisa qa --seed NAME"
     )
 
 
