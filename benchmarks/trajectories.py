@@ -66,7 +66,7 @@ def main() -> None:
                            researcher.explore(item.question)):  # fmt: skip
                 if script is None:
                     continue
-                limits = Limits(max_turns=24, max_tool_calls=40)
+                limits = Limits(max_turns=30, max_tool_calls=80)
                 policy = ScriptPolicy(script)
                 rollout = run_agent(policy, toolbox, SYSTEM_PROMPT, item.question, limits)
                 calls += rollout.tool_calls

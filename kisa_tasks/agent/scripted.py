@@ -20,15 +20,16 @@ from dataclasses import dataclass
 
 from kisa_tasks.agent.loop import Message
 from kisa_tasks.agent.react import ToolCall, render_turn
-from kisa_tasks.qa.templates import TYPE_NOUNS
+from kisa_tasks.qa.templates import PHRASES, TYPE_NOUNS
 from kisa_tasks.qa.text import mentions
+from kisa_tasks.triples.rules import CUES
 
 Script = Generator[str, str, None]
 _NOUN_TYPES = {noun: kind for kind, noun in TYPE_NOUNS.items()}
 _RESPONSE = re.compile(r"<tool_response>\n?(.*?)\n?</tool_response>", re.S)
 _PMID = re.compile(r"PMID (\d+)")
 _NAMES = re.compile(r"[A-Z][\w/-]+(?: [A-Z0-9][\w/-]+)*")  # capitalised names in a clue
-READ_PER_STEP = 3
+READ_PER_STEP = 6
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,25 @@ class Plan:
     anchor_type: str
     anchor_clues: tuple[str, ...]
     hops: tuple[Hop, ...]
+
+
+def relation_of(text: str) -> str | None:
+    """The relation type a hop phrase or clue starts with ("is treated with
+    X" -> treats), from the question templates' phrases."""
+    best = None
+    for relation, phrases in PHRASES.items():
+        for phrase in phrases:
+            if text.startswith(phrase) and (best is None or len(phrase) > best[1]):
+                best = (relation, len(phrase))
+    return best[0] if best else None
+
+
+def expresses(sentence: str, relation: str | None) -> bool:
+    """Whether a sentence has a cue word of the relation (the same cues the
+    rules extractor reads), as a reader checks a claim against the text."""
+    if relation is None:
+        return True
+    return any(c.relation_type == relation and c.pattern.search(sentence) for c in CUES)
 
 
 def entity_type(noun: str) -> str:
@@ -96,11 +116,14 @@ class Researcher:
         wanted_type: str,
         exclude: set[str],
         near: Sequence[str] = (),
+        relation: str | None = None,
     ) -> Counter[str]:
         """Names of entities of ``wanted_type`` written in the evidence
         sentences of the tool outputs, once per sentence; with ``near``, only
         in sentences that also name one of those (the entity a hop starts
-        from, or a clue's entity), as a reader would check the relation."""
+        from, or a clue's entity); with ``relation``, only in sentences with
+        a cue of it. Names containing an excluded one ("Venous Thrombosis"
+        after "Thrombosis") are the same thing again, not a next hop."""
         found: Counter[str] = Counter()
         for output in observations:
             pmids = pmids_in(output)
@@ -115,9 +138,14 @@ class Researcher:
             for sentence in sentences:
                 if near and not any(mentions(sentence, n) for n in near):
                     continue
+                if not expresses(sentence, relation):
+                    continue
                 for entity in wanted:
+                    name = self.info(entity)[0]
+                    if any(mentions(name, x) for x in exclude):
+                        continue
                     if self._written(entity, sentence):
-                        found[self.info(entity)[0]] += 1
+                        found[name] += 1
         return found
 
     def read(self, observation: str, goal: str) -> list[ToolCall]:
@@ -145,7 +173,16 @@ class Researcher:
             observation = yield render_turn(
                 "I read the most relevant hits to see which entity they support.", reads
             )
-            anchor.update(self.candidates(responses(observation), plan.anchor_type, named, every))
+            for clue in plan.anchor_clues:
+                anchor.update(
+                    self.candidates(
+                        responses(observation),
+                        plan.anchor_type,
+                        named,
+                        _NAMES.findall(clue),
+                        relation_of(clue),
+                    )
+                )
         if not anchor:
             yield render_turn("No entity fits the clues; I cannot go on.", answer="not found")
             return
@@ -168,7 +205,7 @@ class Researcher:
                 "I read the best hits with this hop as the goal.", reads
             )
             read = responses(observation)
-            found = self.candidates(read, hop.type, path, [current])
+            found = self.candidates(read, hop.type, path, [current], relation_of(hop.phrase))
             # A clue confirms: sentences that also name the clue's entity count again.
             names = [n for clue in hop.clues for n in _NAMES.findall(clue)]
             if names:

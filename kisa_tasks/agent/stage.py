@@ -123,7 +123,7 @@ def run_trajectories(
     """One rollout per committed QA item of this run and specialty."""
     if backend not in AGENT_BACKENDS:
         raise ValueError(f"unknown agent backend {backend!r}; accepted: {AGENT_BACKENDS}")
-    limits = limits or Limits(max_turns=24, max_tool_calls=40)
+    limits = limits or Limits(max_turns=30, max_tool_calls=80)
     store = ArtefactStore.from_settings(settings)
     items = [QAItem.from_row(r) for r in store.read(Partition("qa", specialty, run_id)).to_pylist()]
     corpus, _ = load_corpus(store, specialty, run_id)

@@ -24,7 +24,7 @@ from kisa_tasks.triples.rules import sentence_spans
 
 MAX_RESULT_CHARS = 4000
 TOOL_TIMEOUT_S = 20.0
-HITS_PER_QUERY = 5
+HITS_PER_QUERY = 10
 EVIDENCE_SENTENCES = 3
 
 
