@@ -73,7 +73,12 @@ What runs today (the stages land one by one; nothing here pretends):
    recorded reasons. Kept rollouts go to `trajectories/`, the others to
    `rejected/trajectories/`; counts as `trajectories.*`.
 
-Not built yet: SFT export, quality gates, training.
+12. **sft_export** turns kept trajectories into SFT examples (`sft/`): ReAct
+   messages with a token-level loss mask under the training tokenizer
+   (SmolLM2's, from the bundled GGUF), the OpenAI tool-call form, and a
+   seeded 5 % of tool outputs blanked (recorded); counts as `sft.*`.
+
+Not built yet: quality gates, training.
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -281,6 +286,16 @@ def kisa_pipeline() -> None:
             rng_seed=config["seed"],
         )
 
+    @task
+    def sft_export(
+        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.stages import run_stage
+
+        from kisa_tasks.sft.stage import run_sft_export
+
+        return run_stage("sft", run_sft_export, config, tracking, rng_seed=config["seed"])
+
     config = resolve_config()
     tracking = open_tracking(config, check_platform())
     extracted = extract(config, tracking, ingest(config, tracking))
@@ -289,7 +304,8 @@ def kisa_pipeline() -> None:
         config, tracking, seeds(config, tracking, stats(config, tracking, canonical))
     )
     built = graph_shard.partial(config=config, tracking=tracking).expand(spec=planned)
-    trajectories(config, tracking, qa(config, tracking, graphs(config, tracking, built)))
+    rolled = trajectories(config, tracking, qa(config, tracking, graphs(config, tracking, built)))
+    sft_export(config, tracking, rolled)
 
 
 pipeline = kisa_pipeline()

@@ -121,6 +121,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "graphs": "success",
         "qa": "success",
         "trajectories": "success",
+        "sft_export": "success",
     }
     shard_tis = [ti for ti in dag_run.get_task_instances() if ti.task_id == "graph_shard"]
     assert len(shard_tis) > 1  # seeds fanned out over mapped tasks
@@ -178,6 +179,8 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert kept.num_rows + dropped.num_rows == qa_items
     assert run.data.metrics["trajectories.rollouts"] == qa_items
     assert all(":" in r for r in dropped.column("reason").to_pylist())
+    sft = store.read(Partition("sft", "oncology", dag_run.run_id))
+    assert sft.num_rows == kept.num_rows == run.data.metrics["sft.examples"]
 
     # The same inputs give the same artefacts: a second run commits equal tables.
     again = dagbag.get_dag("kisa_pipeline").test(

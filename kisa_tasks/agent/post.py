@@ -2,18 +2,26 @@
 
 The judge compares the whole answer with the item's answer and aliases after
 normalisation (``qa.calibrate.is_correct``), so "vitamin A" is never read as
-option "A". Filters give every rejected trajectory its reason; explore
-rollouts are kept only when judged correct, like guided ones.
+option "A". An answer written as prose (as outside trajectories are) is
+judged by its emphasised spans (``**...**``): one of at least two words
+whose words all occur in an accepted answer counts ("Jim Douglas" for "jim
+douglas race car driver"; "vitamin A" never for "vitamin B"). Anything else
+is incorrect; an LLM judge for the undecided cases is not built yet.
+Filters give every rejected trajectory its reason; explore rollouts are kept
+only when judged correct, like guided ones.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kisa_tasks.agent.loop import Rollout
 from kisa_tasks.agent.react import parse_turn
 from kisa_tasks.qa.calibrate import is_correct
 from kisa_tasks.qa.records import QAItem
+from kisa_tasks.qa.text import normalise
 
 MIN_TOOL_CALLS = 1
 
@@ -24,8 +32,26 @@ class Filters:
     max_chars: int = 60_000  # of the whole conversation
 
 
+def matches(given: str, accepted: Sequence[str]) -> bool:
+    """Whole-answer match, or an emphasised span of 2+ words inside an accepted answer."""
+    wanted = {normalise(a) for a in accepted} - {""}
+    if normalise(given) in wanted:
+        return True
+    for span in re.findall(r"\*\*(.+?)\*\*", given):
+        words = normalise(span).split()
+        if normalise(span) in wanted:
+            return True
+        if len(words) >= 2 and any(set(words) <= set(a.split()) for a in wanted):
+            return True
+    return False
+
+
 def judge(rollout: Rollout, item: QAItem) -> bool:
-    return rollout.answer is not None and is_correct(rollout.answer, item)
+    if rollout.answer is None:
+        return False
+    return is_correct(rollout.answer, item) or matches(
+        rollout.answer, [item.answer, *item.answer_aliases]
+    )
 
 
 def calls_answered_in_order(rollout: Rollout) -> bool:

@@ -1,0 +1,77 @@
+"""Outside trajectories in the ReAct format (the reference
+``react_trajectory_sample.jsonl``) brought in and put through the same
+termination rules, judge and filters as ours."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kisa_tasks.agent.loop import Rollout
+from kisa_tasks.agent.post import Filters, matches, reject_reason
+from kisa_tasks.agent.react import parse_turn
+
+
+@dataclass(frozen=True)
+class Verdict:
+    line: int
+    rollout: Rollout
+    accepted: tuple[str, ...]
+    correct: bool
+    reason: str | None  # None: it would be kept
+
+
+def replay(messages: list[dict[str, str]]) -> Rollout:
+    """The rollout the messages record, ended as our loop would have ended it."""
+    rollout = Rollout([dict(m) for m in messages])
+    for message in messages:
+        if message["role"] != "assistant":
+            continue
+        turn = parse_turn(message["content"])
+        rollout.tool_calls += len(turn.calls)
+        if turn.errors:
+            rollout.termination, rollout.detail = "malformed_tool_call", turn.errors[0]
+            return rollout
+        if len(turn.answers) > 1 or (turn.answers and turn.calls):
+            rollout.termination = "answered_twice"
+            rollout.detail = "more than one final action in a turn"
+            return rollout
+        if turn.answers:
+            rollout.termination, rollout.answer = "answered", turn.answers[0]
+            return rollout
+    rollout.termination, rollout.detail = "no_action", "the conversation ends without an answer"
+    return rollout
+
+
+def accepted_answers(row: dict[str, Any]) -> tuple[str, ...]:
+    answer = row.get("answer")
+    flat: list[str] = []
+    stack = [answer]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            flat.append(value)
+        elif isinstance(value, list):
+            stack.extend(reversed(value))
+    return tuple(flat)
+
+
+def judge_external(path: Path, filters: Filters | None = None) -> list[Verdict]:
+    filters = filters or Filters()
+    verdicts = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            rollout = replay(row["messages"])
+            accepted = accepted_answers(row)
+            correct = rollout.answer is not None and matches(rollout.answer, accepted)
+            verdicts.append(
+                Verdict(
+                    number, rollout, accepted, correct, reject_reason(rollout, correct, filters)
+                )
+            )
+    return verdicts

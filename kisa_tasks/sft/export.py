@@ -1,0 +1,129 @@
+"""Trajectories as SFT examples: ReAct chat messages with a token-level loss
+mask, and the same conversation in OpenAI tool-call format.
+
+The mask trains the assistant turns (their text and the end-of-turn token,
+so the model learns to stop) and nothing else: not the system prompt, not
+the question, not a tool output. It is computed on the training tokenizer's
+own chat template: each assistant turn is found verbatim in the rendered
+text, and a token is trained exactly when its character span lies inside
+one. Tool-failure simulation blanks a seeded share of tool outputs in the
+SFT copy and records which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kisa_tasks.agent.react import parse_turn
+
+Message = dict[str, str]
+BLANK_SHARE = 0.05
+BLANKED = "[the tool returned nothing]"
+_RESPONSE = re.compile(r"(<tool_response>\n?)(.*?)(\n?</tool_response>)", re.S)
+
+
+@dataclass(frozen=True)
+class Masked:
+    input_ids: list[int]
+    loss_mask: list[int]  # 1: trained (assistant), 0: context
+
+    @property
+    def trained(self) -> int:
+        return sum(self.loss_mask)
+
+
+def assistant_spans(text: str, messages: Sequence[Message], end: str) -> list[tuple[int, int]]:
+    """Character spans of each assistant turn's content plus its end token in
+    the rendered chat ``text``, found in order."""
+    spans = []
+    cursor = 0
+    for message in messages:
+        if message["role"] != "assistant":
+            continue
+        start = text.find(message["content"], cursor)
+        if start < 0:
+            raise ValueError("an assistant turn is not verbatim in the chat template's text")
+        stop = start + len(message["content"])
+        if text.startswith(end, stop):
+            stop += len(end)
+        spans.append((start, stop))
+        cursor = stop
+    return spans
+
+
+def loss_mask(tokenizer: Any, messages: Sequence[Message]) -> Masked:
+    text = tokenizer.apply_chat_template(list(messages), tokenize=False)
+    spans = assistant_spans(text, messages, tokenizer.eos_token or "")
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    mask = [
+        int(any(a <= start and stop <= b for a, b in spans) and stop > start)
+        for start, stop in encoded["offset_mapping"]
+    ]
+    return Masked(list(encoded["input_ids"]), mask)
+
+
+def blank_tool_outputs(
+    messages: Sequence[Message], key: str, seed: int, share: float = BLANK_SHARE
+) -> tuple[list[Message], list[int]]:
+    """A copy with about ``share`` of the tool outputs replaced by an empty
+    result (seeded by trajectory and run seed); the indices blanked, counting
+    tool outputs from 0 across the conversation."""
+    out: list[Message] = []
+    blanked: list[int] = []
+    index = 0
+    for message in messages:
+        if message["role"] != "user" or "<tool_response>" not in message["content"]:
+            out.append(dict(message))
+            continue
+
+        def blank(match: re.Match[str]) -> str:
+            nonlocal index
+            draw = hashlib.sha256(f"{seed}|{key}|{index}".encode()).digest()
+            chosen = int.from_bytes(draw[:8], "big") / 2**64 < share
+            if chosen:
+                blanked.append(index)
+            index += 1
+            return match.group(1) + (BLANKED if chosen else match.group(2)) + match.group(3)
+
+        out.append({"role": "user", "content": _RESPONSE.sub(blank, message["content"])})
+    return out, blanked
+
+
+def openai_messages(messages: Sequence[Message], question: str) -> list[dict[str, Any]]:
+    """The ReAct conversation in OpenAI tool-call format: thoughts as content,
+    calls as ``tool_calls``, each output a ``tool`` message with its call id."""
+    out: list[dict[str, Any]] = [dict(messages[0]), {"role": "user", "content": question}]
+    pending: list[str] = []
+    for turn_no, message in enumerate(messages[2:], start=1):
+        if message["role"] == "assistant":
+            turn = parse_turn(message["content"])
+            entry: dict[str, Any] = {"role": "assistant", "content": turn.think}
+            if turn.calls:
+                pending = [f"call_{turn_no}_{k}" for k in range(len(turn.calls))]
+                entry["tool_calls"] = [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {
+                            "name": call.name,
+                            "arguments": json.dumps(dict(call.arguments), ensure_ascii=False),
+                        },
+                    }
+                    for call_id, call in zip(pending, turn.calls, strict=True)
+                ]
+            if turn.answers:
+                entry["content"] = turn.answers[0]
+                entry["reasoning"] = turn.think
+            out.append(entry)
+        else:
+            outputs = [m.group(2) for m in _RESPONSE.finditer(message["content"])]
+            out += [
+                {"role": "tool", "tool_call_id": call_id, "content": output}
+                for call_id, output in zip(pending, outputs, strict=False)
+            ]
+    return out
