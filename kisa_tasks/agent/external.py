@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kisa_tasks.agent.loop import Rollout
+from kisa_tasks.agent.loop import Rollout, turn_ending
 from kisa_tasks.agent.post import Filters, matches, reject_reason
 from kisa_tasks.agent.react import parse_turn
 
@@ -31,15 +31,10 @@ def replay(messages: list[dict[str, str]]) -> Rollout:
             continue
         turn = parse_turn(message["content"])
         rollout.tool_calls += len(turn.calls)
-        if turn.errors:
-            rollout.termination, rollout.detail = "malformed_tool_call", turn.errors[0]
-            return rollout
-        if len(turn.answers) > 1 or (turn.answers and turn.calls):
-            rollout.termination = "answered_twice"
-            rollout.detail = "more than one final action in a turn"
-            return rollout
-        if turn.answers:
-            rollout.termination, rollout.answer = "answered", turn.answers[0]
+        ending = turn_ending(turn)
+        if ending is not None:
+            rollout.termination, rollout.detail = ending
+            rollout.answer = turn.answers[0] if ending[0] == "answered" else None
             return rollout
     rollout.termination, rollout.detail = "no_action", "the conversation ends without an answer"
     return rollout

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kisa_tasks.agent.react import ToolCall, parse_turn, render_responses, tools_prompt
+from kisa_tasks.agent.react import ToolCall, Turn, parse_turn, render_responses, tools_prompt
 from kisa_tasks.agent.tools import Toolbox, tool_error_text
 
 Message = dict[str, str]
@@ -88,13 +88,10 @@ def run_agent(
             return _end(rollout, "policy_error", f"{type(exc).__name__}: {exc}")
         messages.append({"role": "assistant", "content": text})
         turn = parse_turn(text)
-        if turn.errors:
-            return _end(rollout, "malformed_tool_call", turn.errors[0])
-        if len(turn.answers) > 1 or (turn.answers and turn.calls):
-            return _end(rollout, "answered_twice", "more than one final action in a turn")
-        if turn.answers:
-            rollout.answer = turn.answers[0]
-            return _end(rollout, "answered", "")
+        ending = turn_ending(turn)
+        if ending is not None:
+            rollout.answer = turn.answers[0] if ending[0] == "answered" else None
+            return _end(rollout, *ending)
         if not turn.calls:
             return _end(rollout, "no_action", "neither a tool call nor an answer")
         keys = [_key(c) for c in turn.calls]
@@ -109,6 +106,17 @@ def run_agent(
         outputs = [r.output if r.ok else tool_error_text(r) for r in results]
         messages.append({"role": "user", "content": render_responses(outputs)})
     return _end(rollout, "max_turns", f"no answer in {limits.max_turns} turns")
+
+
+def turn_ending(turn: Turn) -> tuple[str, str] | None:
+    """(label, detail) when this assistant turn ends the rollout."""
+    if turn.errors:
+        return "malformed_tool_call", turn.errors[0]
+    if len(turn.answers) > 1 or (turn.answers and turn.calls):
+        return "answered_twice", "more than one final action in a turn"
+    if turn.answers:
+        return "answered", ""
+    return None
 
 
 def _key(call: ToolCall) -> str:
