@@ -80,5 +80,58 @@ def main() -> None:
           f"{calls / n:.1f} tool calls each; outcomes {dict(outcomes)}")  # fmt: skip
 
 
+def llm_throughput(rollouts: int = 160, concurrency: int = 16, latency_s: float = 0.2) -> None:
+    """``llm`` mode against a local server answering after ``latency_s``: each
+    rollout is 3 model turns (two tool calls, then the answer), so the ideal
+    is ``concurrency / (3 * latency_s)`` rollouts/s."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+    from fakes.openai_server import FakeOpenAI
+
+    from kisa_tasks.agent.react import ToolCall, render_turn
+    from kisa_tasks.agent.stage import Job, LLMPolicy, roll_out
+    from kisa_tasks.agent.tools import Tool
+    from kisa_tasks.llm.client import LLMClient
+    from kisa_tasks.llm.sync import LLMGateway
+
+    def reply(body: dict) -> tuple[str, str]:
+        turns = sum(1 for m in body["messages"] if m["role"] == "assistant")
+        if turns < 2:
+            return ("answer", render_turn("look", [ToolCall("lookup", {"x": turns})]))
+        return ("answer", render_turn("done", answer="X"))
+
+    params = {"type": "object", "properties": {"x": {"type": "integer"}}}
+    toolbox = Toolbox({"lookup": Tool("lookup", "look up", params, lambda a: f"r{a['x']}")})
+    with FakeOpenAI() as server:
+        server.responder = reply
+        server.latency_s = latency_s
+
+        def make() -> LLMClient:
+            return LLMClient(base_url=server.base_url, model="bench", max_attempts=1,
+                             max_concurrency=concurrency)  # fmt: skip
+
+        item = None
+        with LLMGateway(make) as gateway:
+            from kisa_tasks.qa.records import QAItem
+
+            item = QAItem(seed="s", seed_name="s", specialty="cardiology", strategy="max_chain",
+                          subgraph_id="", question="q", answer="X", answer_id="", answer_aliases=(),
+                          reasoning_path="", entity_mapping=(), path=(), paradigm="", generator="",
+                          prompt_version="")  # fmt: skip
+            jobs = [Job(item, "explore", f"q{i}", LLMPolicy(gateway)) for i in range(rollouts)]
+            start = time.perf_counter()
+            done = roll_out(jobs, toolbox, Limits(max_turns=5), concurrency)
+            took = time.perf_counter() - start
+    toolbox.close()
+    answered = sum(r.termination == "answered" for r in done)
+    ideal = concurrency / (3 * latency_s)
+    print(f"llm: {rollouts} rollouts ({answered} answered), {concurrency} at once, "
+          f"{latency_s * 1000:.0f} ms per model turn: {rollouts / took:.1f} rollouts/s, "
+          f"ideal {ideal:.1f}: {rollouts / took / ideal:.0%}")  # fmt: skip
+
+
 if __name__ == "__main__":
     main()
+    llm_throughput()

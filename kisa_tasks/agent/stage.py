@@ -11,13 +11,15 @@ conversation, so a reviewer sees why.
 
 from __future__ import annotations
 
-import asyncio
+import concurrent.futures
 import functools
 import hashlib
 import logging
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -28,14 +30,12 @@ from kisa_tasks.agent.post import Filters, judge, reject_reason
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
 from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
+from kisa_tasks.llm.sync import LLMGateway
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.stage import load_corpus
 from kisa_tasks.retrieval.store import ensure_index
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
-
-if TYPE_CHECKING:
-    from kisa_tasks.llm.client import LLMClient
 
 AGENT_BACKENDS = ("rules", "llm")
 log = logging.getLogger(__name__)
@@ -71,25 +71,50 @@ def trajectory_id(qa_id: str, mode: str, policy: str, seed: int) -> str:
 
 
 class LLMPolicy:
-    """The configured model writes each ReAct turn (text protocol)."""
+    """The configured model writes each ReAct turn (text protocol), through
+    one gateway shared by all rollouts (one concurrency cap, one QPS limit)."""
 
-    def __init__(self, make_client: Callable[[], LLMClient]) -> None:
-        self.make_client = make_client
+    def __init__(self, gateway: LLMGateway, max_tokens: int = 1024) -> None:
+        self.gateway = gateway
+        self.max_tokens = max_tokens
 
     def __call__(self, messages: Sequence[Message]) -> str:
         from kisa_tasks.llm.client import Sampling
 
-        async def one() -> str:
-            client = self.make_client()
-            try:
-                result = await client.complete(
-                    list(messages), sampling=Sampling(temperature=0.0, max_tokens=1024)
-                )
-                return result.text
-            finally:
-                await client.aclose()
+        sampling = Sampling(temperature=0.0, max_tokens=self.max_tokens)
+        return self.gateway.complete(list(messages), sampling=sampling).text
 
-        return asyncio.run(one())
+
+@dataclass(frozen=True)
+class Job:
+    item: QAItem
+    mode: str
+    question: str
+    policy: Policy
+
+
+def roll_out(
+    jobs: Sequence[Job], toolbox: Toolbox, limits: Limits, concurrency: int = 1
+) -> list[Rollout]:
+    """Rollouts in job order; ``concurrency`` at once (threads: the model
+    and the tools wait on I/O; the scripted researcher runs one at a time)."""
+
+    done = 0
+    lock = threading.Lock()
+
+    def one(job: Job) -> Rollout:
+        nonlocal done
+        rollout = run_agent(job.policy, toolbox, SYSTEM_PROMPT, job.question, limits)
+        with lock:
+            done += 1
+            if done % 20 == 0 or done == len(jobs):
+                log.info("trajectories: %d/%d rolled out", done, len(jobs))
+        return rollout
+
+    if concurrency <= 1:
+        return [one(job) for job in jobs]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(one, jobs))
 
 
 def rollout_row(
@@ -119,6 +144,7 @@ def run_trajectories(
     rng_seed: int = 0,
     guided_share: float = GUIDED_SHARE,
     limits: Limits | None = None,
+    concurrency: int = 16,
 ) -> dict[str, Any]:
     """One rollout per committed QA item of this run and specialty."""
     if backend not in AGENT_BACKENDS:
@@ -145,36 +171,40 @@ def run_trajectories(
         return (known.name, known.type) if known else (entity, "")
 
     researcher = Researcher(corpus.entities_in, info, corpus.aliases)
-    llm_policy: Policy | None = None
+    gateway = None
     policy_name = "rules"
     if backend == "llm":
         from kisa_tasks.llm.client import client_from_settings
 
-        llm_policy = LLMPolicy(functools.partial(client_from_settings, settings))
+        gateway = LLMGateway(functools.partial(client_from_settings, settings))
         policy_name = f"llm:{settings.llm.model}"
+    jobs = []
+    for item in items:
+        hints = guidance(item, rng_seed, guided_share)
+        policy = (
+            LLMPolicy(gateway) if gateway else _scripted(researcher, item, hints.text, hints.mode)
+        )
+        jobs.append(Job(item, hints.mode, question_text(item, hints), policy))
+    try:
+        rollouts = roll_out(jobs, toolbox, limits, concurrency if gateway else 1)
+    finally:
+        toolbox.close()
+        if gateway is not None:
+            gateway.close()
     kept: list[dict[str, Any]] = []
     rejected: list[Rejection] = []
     counts: Counter[str] = Counter()
-    try:
-        for i, item in enumerate(items, start=1):
-            hints = guidance(item, rng_seed, guided_share)
-            policy = llm_policy or _scripted(researcher, item, hints.text, hints.mode)
-            rollout = run_agent(policy, toolbox, SYSTEM_PROMPT, question_text(item, hints), limits)
-            row = rollout_row(item, hints.mode, policy_name, rng_seed, rollout)
-            correct = judge(rollout, item)
-            reason = reject_reason(rollout, correct, Filters())
-            counts.update({f"mode_{hints.mode}": 1, f"termination_{rollout.termination}": 1,
-                           "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
-            if reason is None:
-                kept.append(row)
-            else:
-                counts[f"rejected_{reason.split(':', 1)[0]}"] += 1
-                rejected.append(Rejection(row["trajectory_id"], reason, row))
-            if i % 20 == 0 or i == len(items):
-                log.info("trajectories %s: %d/%d rolled out, %d kept", specialty, i,
-                         len(items), len(kept))  # fmt: skip
-    finally:
-        toolbox.close()
+    for job, rollout in zip(jobs, rollouts, strict=True):
+        row = rollout_row(job.item, job.mode, policy_name, rng_seed, rollout)
+        correct = judge(rollout, job.item)
+        reason = reject_reason(rollout, correct, Filters())
+        counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
+                       "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
+        if reason is None:
+            kept.append(row)
+        else:
+            counts[f"rejected_{reason.split(':', 1)[0]}"] += 1
+            rejected.append(Rejection(row["trajectory_id"], reason, row))
     partition = Partition("trajectories", specialty, run_id)
     store.write(partition, [pa.Table.from_pylist(kept, schema=TRAJECTORIES_SCHEMA)], rejected)
     result: dict[str, Any] = dict(sorted(counts.items()))

@@ -19,6 +19,7 @@ class FakeOpenAI:
         # order meaningless): body -> (kind, arg) as in ``script``.
         self.responder: Callable[[dict[str, Any]], tuple[str, Any]] | None = None
         self.default_answer = '{"entities": []}'
+        self.latency_s = 0.0  # added to every answer (a model that takes its time)
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
         self._lock = threading.Lock()
@@ -42,6 +43,8 @@ class FakeOpenAI:
                 if kind == "status":
                     self._send(arg, {"error": {"message": f"injected {arg}", "type": "x"}})
                     return
+                if server.latency_s:
+                    time.sleep(server.latency_s)
                 if kind == "slow":
                     time.sleep(arg)
                 answer = arg if kind == "answer" else server.default_answer

@@ -1,0 +1,88 @@
+"""LLM rollouts against a small real OpenAI-compatible server: a batch with a
+good model, a model that never answers, one that writes broken tool calls,
+one that answers twice and an endpoint that fails; each gets its label and
+none stops the batch. Rollouts run concurrently through one gateway."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fakes.openai_server import FakeOpenAI
+
+from kisa_tasks.agent.loop import Limits
+from kisa_tasks.agent.react import ToolCall, render_turn
+from kisa_tasks.agent.stage import Job, LLMPolicy, roll_out
+from kisa_tasks.agent.tools import Tool, Toolbox
+from kisa_tasks.llm.client import LLMClient
+from kisa_tasks.llm.sync import LLMGateway
+from kisa_tasks.qa.records import QAItem
+
+BEHAVIOURS = ("good", "never", "broken", "twice", "down")
+
+
+def _reply(body: dict[str, Any]) -> tuple[str, Any]:
+    question = body["messages"][1]["content"]
+    behaviour = next(b for b in BEHAVIOURS if f"[{b}]" in question)
+    turns = sum(1 for m in body["messages"] if m["role"] == "assistant")
+    if behaviour == "down":
+        return ("status", 500)
+    if behaviour == "broken":
+        return ("answer", "<think>x</think><tool_call>{'name': 'lookup'}</tool_call>")
+    if behaviour == "twice":
+        return ("answer", "<think>x</think><answer>A</answer><answer>B</answer>")
+    if behaviour == "never" or turns == 0:
+        call = ToolCall("lookup", {"x": f"turn {turns}"})
+        return ("answer", render_turn(f"look up turn {turns}", [call]))
+    return ("answer", render_turn("found it", answer="Gammatoxin"))
+
+
+def qa_item() -> QAItem:
+    return QAItem(
+        seed="mesh:S", seed_name="Seedosis", specialty="cardiology", strategy="max_chain",
+        subgraph_id="sg1", question="Which chemical?", answer="Gammatoxin", answer_id="chem:T",
+        answer_aliases=(), reasoning_path="", entity_mapping=(), path=("mesh:S", "chem:T"),
+        paradigm="multi_hop_chain", generator="rules", prompt_version="rules-v1",
+    )  # fmt: skip
+
+
+def _toolbox() -> Toolbox:
+    def lookup(arguments: Mapping[str, Any]) -> str:
+        return f"result for {arguments.get('x')}"
+
+    params = {"type": "object", "properties": {"x": {"type": "string"}}}
+    return Toolbox({"lookup": Tool("lookup", "look something up", params, lookup)})
+
+
+def test_a_mixed_batch_gets_one_label_each_and_finishes() -> None:
+    with FakeOpenAI() as server:
+        server.responder = _reply
+        make = lambda: LLMClient(  # noqa: E731
+            base_url=server.base_url, model="fake", max_attempts=1, max_concurrency=16
+        )
+        toolbox = _toolbox()
+        with LLMGateway(make) as gateway:
+            jobs = [
+                Job(qa_item(), "explore", f"question [{b}] {i}", LLMPolicy(gateway))
+                for i in range(4)
+                for b in BEHAVIOURS
+            ]
+            rollouts = roll_out(jobs, toolbox, Limits(max_turns=4), concurrency=8)
+        toolbox.close()
+    labels = {job.question: r.termination for job, r in zip(jobs, rollouts, strict=True)}
+    expected = {
+        "good": "answered",
+        "never": "max_turns",
+        "broken": "malformed_tool_call",
+        "twice": "answered_twice",
+        "down": "policy_error",
+    }
+    for question, label in labels.items():
+        behaviour = question.split("[")[1].split("]")[0]
+        assert label == expected[behaviour], question
+    good = [r for j, r in zip(jobs, rollouts, strict=True) if "[good]" in j.question]
+    assert all(r.answer == "Gammatoxin" and r.tool_calls == 1 for r in good)
+    # Each observation is the real output of the call before it.
+    assert "result for turn 0" in good[0].messages[3]["content"]
+    assert json.loads(json.dumps(good[0].messages))  # plain, serialisable messages
