@@ -5,8 +5,11 @@ normalisation (``qa.calibrate.is_correct``), so "vitamin A" is never read as
 option "A". An answer written as prose (as outside trajectories are) is
 judged by its emphasised spans (``**...**``): one of at least two words
 whose words all occur in an accepted answer counts ("Jim Douglas" for "jim
-douglas race car driver"; "vitamin A" never for "vitamin B"). Anything else
-is incorrect; an LLM judge for the undecided cases is not built yet.
+douglas race car driver"; "vitamin A" never for "vitamin B"). With a model
+configured, what that rejects goes to the LLM judge, whose verdict is a JSON
+enum (``correct`` / ``incorrect``): the answer's text is never searched for a
+verdict letter, so "vitamin A" or "hepatitis B" cannot pass as one. A judge
+call that fails leaves the rollout unjudged (refused, asked again on rerun).
 Filters give every rejected trajectory its reason; explore rollouts are kept
 only when judged correct, like guided ones.
 """
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 from kisa_tasks.agent.loop import Rollout
 from kisa_tasks.agent.react import parse_turn
+from kisa_tasks.llm.sync import LLMGateway
 from kisa_tasks.qa.calibrate import is_correct
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.text import normalise
@@ -44,6 +48,39 @@ def matches(given: str, accepted: Sequence[str]) -> bool:
         if len(words) >= 2 and any(set(words) <= set(a.split()) for a in wanted):
             return True
     return False
+
+
+JUDGE_PROMPT = (
+    "You check answers to medical research questions. Decide whether the candidate "
+    "answer names the same entity as the reference answer (synonyms, abbreviations and "
+    "extra explanation are fine; a different or more general entity is not). Reply with "
+    'JSON: {"verdict": "correct" or "incorrect", "reason": "<one sentence>"}.'
+)
+JUDGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "verdict": {"type": "string", "enum": ["correct", "incorrect"]},
+        "reason": {"type": "string", "maxLength": 300},
+    },
+    "required": ["verdict"],
+    "additionalProperties": False,
+}
+
+
+def llm_judge(gateway: LLMGateway, question: str, accepted: Sequence[str], given: str) -> bool:
+    """The model's verdict; raises ``LLMError`` when it cannot be had."""
+    from kisa_tasks.llm.client import Sampling
+
+    content = (
+        f"Question: {question}\nReference answer: {' / '.join(accepted)}\nCandidate answer: {given}"
+    )
+    result = gateway.complete(
+        [{"role": "system", "content": JUDGE_PROMPT}, {"role": "user", "content": content}],
+        sampling=Sampling(temperature=0.0, max_tokens=200),
+        schema=JUDGE_SCHEMA,
+    )
+    verdict = (result.data or {}).get("verdict")  # validated against JUDGE_SCHEMA
+    return bool(verdict == "correct")
 
 
 def judge(rollout: Rollout, item: QAItem) -> bool:

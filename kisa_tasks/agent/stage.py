@@ -26,7 +26,7 @@ import pyarrow as pa
 import kisa_tasks.qa.records  # noqa: F401 - registers the qa schema
 from kisa_tasks.agent.loop import Limits, Message, Policy, Rollout, run_agent
 from kisa_tasks.agent.mtg import GUIDED_SHARE, SYSTEM_PROMPT, guidance, question_text
-from kisa_tasks.agent.post import Filters, judge, reject_reason
+from kisa_tasks.agent.post import Filters, judge, llm_judge, reject_reason
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
 from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
@@ -185,19 +185,21 @@ def run_trajectories(
             LLMPolicy(gateway) if gateway else _scripted(researcher, item, hints.text, hints.mode)
         )
         jobs.append(Job(item, hints.mode, question_text(item, hints), policy))
+    kept: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
+    counts: Counter[str] = Counter()
     try:
         rollouts = roll_out(jobs, toolbox, limits, concurrency if gateway else 1)
+        verdicts = [
+            judged(gateway, job, rollout) for job, rollout in zip(jobs, rollouts, strict=True)
+        ]
     finally:
         toolbox.close()
         if gateway is not None:
             gateway.close()
-    kept: list[dict[str, Any]] = []
-    rejected: list[Rejection] = []
-    counts: Counter[str] = Counter()
-    for job, rollout in zip(jobs, rollouts, strict=True):
+    for job, rollout, (correct, failure) in zip(jobs, rollouts, verdicts, strict=True):
         row = rollout_row(job.item, job.mode, policy_name, rng_seed, rollout)
-        correct = judge(rollout, job.item)
-        reason = reject_reason(rollout, correct, Filters())
+        reason = failure or reject_reason(rollout, correct, Filters())
         counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
                        "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
         if reason is None:
@@ -214,6 +216,20 @@ def run_trajectories(
         result["mean_tool_calls"] = round(counts["tool_calls"] / len(items), 3)
     log.info("trajectories %s: %s", specialty, result)
     return {"uri": store.uri(partition.prefix), "counts": result}
+
+
+def judged(gateway: LLMGateway | None, job: Job, rollout: Rollout) -> tuple[bool, str | None]:
+    """(correct, why it could not be judged): the rules judge, then the LLM
+    judge for what the rules reject when a model is configured."""
+    if judge(rollout, job.item) or gateway is None or rollout.answer is None:
+        return judge(rollout, job.item), None
+    from kisa_tasks.llm.client import LLMError
+
+    accepted = [job.item.answer, *job.item.answer_aliases]
+    try:
+        return llm_judge(gateway, job.item.question, accepted, rollout.answer), None
+    except LLMError as exc:
+        return False, f"judge_failed: {exc}"
 
 
 def _scripted(researcher: Researcher, item: QAItem, hints: str, mode: str) -> Policy:

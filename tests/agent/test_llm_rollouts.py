@@ -9,13 +9,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
 from fakes.openai_server import FakeOpenAI
 
 from kisa_tasks.agent.loop import Limits
+from kisa_tasks.agent.post import llm_judge
 from kisa_tasks.agent.react import ToolCall, render_turn
 from kisa_tasks.agent.stage import Job, LLMPolicy, roll_out
 from kisa_tasks.agent.tools import Tool, Toolbox
-from kisa_tasks.llm.client import LLMClient
+from kisa_tasks.llm.client import LLMClient, LLMError
 from kisa_tasks.llm.sync import LLMGateway
 from kisa_tasks.qa.records import QAItem
 
@@ -86,3 +88,26 @@ def test_a_mixed_batch_gets_one_label_each_and_finishes() -> None:
     # Each observation is the real output of the call before it.
     assert "result for turn 0" in good[0].messages[3]["content"]
     assert json.loads(json.dumps(good[0].messages))  # plain, serialisable messages
+
+
+def test_the_llm_judge_reads_only_its_verdict_field() -> None:
+    replies = {
+        "Vitamin A": {"verdict": "incorrect", "reason": "A is not B"},
+        "hepatitis B virus": {"verdict": "correct", "reason": "the same, with more words"},
+    }
+
+    def answer(body: dict[str, Any]) -> tuple[str, Any]:
+        candidate = body["messages"][1]["content"].rsplit("Candidate answer: ", 1)[1]
+        if candidate == "garbled":
+            return ("answer", "Verdict: A")  # not the JSON asked for, even after repair
+        return ("answer", json.dumps(replies[candidate]))
+
+    with FakeOpenAI() as server:
+        server.responder = answer
+        make = lambda: LLMClient(base_url=server.base_url, model="judge", max_attempts=1)  # noqa: E731
+        with LLMGateway(make) as gateway:
+            # The answer text starts with "A" and the reason says "A": neither is a verdict.
+            assert not llm_judge(gateway, "Which vitamin?", ["vitamin B"], "Vitamin A")
+            assert llm_judge(gateway, "Which virus?", ["hepatitis B"], "hepatitis B virus")
+            with pytest.raises(LLMError):
+                llm_judge(gateway, "Which?", ["x"], "garbled")
