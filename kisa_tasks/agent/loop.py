@@ -9,7 +9,8 @@ feeds the outputs back. Every way a rollout ends has a label:
 - ``malformed_tool_call``: a tool call that is not valid JSON of the right shape;
 - ``no_action``: a turn with neither a tool call nor an answer;
 - ``loop_detected``: the same tool with the same arguments again;
-- ``max_turns`` / ``max_tool_calls`` / ``timeout``: a limit reached;
+- ``max_turns`` / ``max_tool_calls`` / ``max_tokens`` / ``timeout``: a limit
+  reached (tokens counted by the caller's tokenizer, the training one);
 - ``policy_error``: the model could not be asked (the reason is kept).
 
 Unknown tools, tools that raise and tools that hang are answered with a
@@ -38,6 +39,7 @@ TERMINATIONS = (
     "loop_detected",
     "max_turns",
     "max_tool_calls",
+    "max_tokens",
     "timeout",
     "policy_error",
 )
@@ -48,6 +50,7 @@ class Limits:
     max_turns: int = 12
     max_tool_calls: int = 30
     max_seconds: float = 120.0
+    max_tokens: int = 32_000  # the whole conversation, when a token counter is given
 
 
 @dataclass
@@ -71,6 +74,7 @@ def run_agent(
     question: str,
     limits: Limits = Limits(),
     clock: Callable[[], float] = time.monotonic,
+    count_tokens: Callable[[str], int] | None = None,
 ) -> Rollout:
     messages: list[Message] = [
         {"role": "system", "content": system},
@@ -87,6 +91,10 @@ def run_agent(
         except Exception as exc:  # noqa: BLE001 - any policy failure ends this rollout only
             return _end(rollout, "policy_error", f"{type(exc).__name__}: {exc}")
         messages.append({"role": "assistant", "content": text})
+        if count_tokens is not None:
+            used = sum(count_tokens(m["content"]) for m in messages)
+            if used > limits.max_tokens:
+                return _end(rollout, "max_tokens", f"{used} tokens > {limits.max_tokens}")
         turn = parse_turn(text)
         ending = turn_ending(turn)
         if ending is not None:

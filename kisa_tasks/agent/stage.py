@@ -17,7 +17,7 @@ import hashlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +94,11 @@ class Job:
 
 
 def roll_out(
-    jobs: Sequence[Job], toolbox: Toolbox, limits: Limits, concurrency: int = 1
+    jobs: Sequence[Job],
+    toolbox: Toolbox,
+    limits: Limits,
+    concurrency: int = 1,
+    count_tokens: Callable[[str], int] | None = None,
 ) -> list[Rollout]:
     """Rollouts in job order; ``concurrency`` at once (threads: the model
     and the tools wait on I/O; the scripted researcher runs one at a time)."""
@@ -104,7 +108,9 @@ def roll_out(
 
     def one(job: Job) -> Rollout:
         nonlocal done
-        rollout = run_agent(job.policy, toolbox, SYSTEM_PROMPT, job.question, limits)
+        rollout = run_agent(
+            job.policy, toolbox, SYSTEM_PROMPT, job.question, limits, count_tokens=count_tokens
+        )
         with lock:
             done += 1
             if done % 20 == 0 or done == len(jobs):
@@ -173,11 +179,18 @@ def run_trajectories(
     researcher = Researcher(corpus.entities_in, info, corpus.aliases)
     gateway = None
     policy_name = "rules"
-    if backend == "llm":
+    count_tokens = None
+    if backend == "llm" and items:  # nothing to load for an empty QA set
         from kisa_tasks.llm.client import client_from_settings
+        from kisa_tasks.sft.tokenizer import training_tokenizer
 
         gateway = LLMGateway(functools.partial(client_from_settings, settings))
         policy_name = f"llm:{settings.llm.model}"
+        tokenizer = training_tokenizer(settings.home / "tokenizers")
+
+        def count_tokens(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     jobs = []
     for item in items:
         hints = guidance(item, rng_seed, guided_share)
@@ -189,7 +202,7 @@ def run_trajectories(
     rejected: list[Rejection] = []
     counts: Counter[str] = Counter()
     try:
-        rollouts = roll_out(jobs, toolbox, limits, concurrency if gateway else 1)
+        rollouts = roll_out(jobs, toolbox, limits, concurrency if gateway else 1, count_tokens)
         verdicts = [
             judged(gateway, job, rollout) for job, rollout in zip(jobs, rollouts, strict=True)
         ]

@@ -122,3 +122,11 @@ def test_arguments_sent_as_a_json_string_are_read() -> None:
     turn = parse_turn('<tool_call>{"name": "echo", "arguments": "{\\"x\\": \\"1\\"}"}</tool_call>')
     assert turn.calls == (ToolCall("echo", {"x": "1"}),) and not turn.errors
     assert json.loads(json.dumps(dict(turn.calls[0].arguments))) == {"x": "1"}
+
+
+def test_a_conversation_over_the_token_budget_ends(toolbox: Toolbox) -> None:
+    words = lambda text: len(text.split())  # noqa: E731 - the stage passes the training tokenizer's
+    long_turn = render_turn("word " * 50, [_call("echo")])
+    rollout = run_agent(_script(long_turn), toolbox, "sys", "q?", Limits(max_tokens=40),
+                        count_tokens=words)  # fmt: skip
+    assert rollout.termination == "max_tokens" and "> 40" in rollout.detail
