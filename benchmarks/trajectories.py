@@ -17,7 +17,8 @@ from collections import Counter
 from kisa_tasks.agent.loop import Limits, run_agent
 from kisa_tasks.agent.mtg import SYSTEM_PROMPT, masked_hints
 from kisa_tasks.agent.post import Filters, judge, reject_reason
-from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
+from kisa_tasks.agent.scripted import ScriptPolicy, parse_hints
+from kisa_tasks.agent.stage import corpus_researcher
 from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.qa.one_seed import latest_run
@@ -44,11 +45,7 @@ def main() -> None:
     documents = {r["pmid"]: (r["title"] or "", r["abstract"] or "") for r in rows}
     loaded = time.perf_counter() - start
 
-    def info(entity: str) -> tuple[str, str]:
-        known = corpus.entities.get(entity)
-        return (known.name, known.type) if known else (entity, "")
-
-    researcher = Researcher(corpus.entities_in, info, corpus.aliases)
+    researcher = corpus_researcher(corpus)
     toolbox = Toolbox(
         {
             "search": search_tool(index),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from kisa_tasks.agent.loop import Message
 from kisa_tasks.agent.react import ToolCall, render_turn
+from kisa_tasks.agent.tools import MAX_HITS, MAX_VISITS, SEPARATOR
 from kisa_tasks.qa.templates import PHRASES, TYPE_NOUNS
 from kisa_tasks.qa.text import mentions
 from kisa_tasks.triples.rules import CUES
@@ -29,7 +30,8 @@ _NOUN_TYPES = {noun: kind for kind, noun in TYPE_NOUNS.items()}
 _RESPONSE = re.compile(r"<tool_response>\n?(.*?)\n?</tool_response>", re.S)
 _PMID = re.compile(r"PMID (\d+)")
 _NAMES = re.compile(r"[A-Z][\w/-]+(?: [A-Z0-9][\w/-]+)*")  # capitalised names in a clue
-READ_PER_STEP = 6
+READ_BATCHES = 3  # batched visits per hop (10 documents each)
+CONFIRMED = 100  # weight of a candidate a clue confirms
 
 
 @dataclass(frozen=True)
@@ -46,15 +48,21 @@ class Plan:
     hops: tuple[Hop, ...]
 
 
+def direction_of(text: str) -> tuple[str, bool | None] | None:
+    """(relation type, walked along the stored edge?) of a hop phrase or clue
+    ("is treated with X" -> treats, against the edge); None for the direction
+    of a symmetric relation. From the question templates' phrases."""
+    best: tuple[str, bool | None, int] | None = None
+    for relation, (active, passive) in PHRASES.items():
+        for phrase, outgoing in ((active, True), (passive, False)):
+            if text.startswith(phrase) and (best is None or len(phrase) > best[2]):
+                best = (relation, None if active == passive else outgoing, len(phrase))
+    return (best[0], best[1]) if best else None
+
+
 def relation_of(text: str) -> str | None:
-    """The relation type a hop phrase or clue starts with ("is treated with
-    X" -> treats), from the question templates' phrases."""
-    best = None
-    for relation, phrases in PHRASES.items():
-        for phrase in phrases:
-            if text.startswith(phrase) and (best is None or len(phrase) > best[1]):
-                best = (relation, len(phrase))
-    return best[0] if best else None
+    found = direction_of(text)
+    return found[0] if found else None
 
 
 def expresses(sentence: str, relation: str | None) -> bool:
@@ -89,8 +97,18 @@ def parse_hints(hints: str) -> Plan | None:
     return Plan(entity_type(anchor.group(1)), clues, tuple(hops))
 
 
+def _reverse(step: tuple[str, bool | None] | None) -> tuple[str, bool | None] | None:
+    """A clue read from its named entity's side: "A is treated with X" means
+    X treats A, so from X the edge is walked the other way."""
+    if step is None or step[1] is None:
+        return step
+    return step[0], not step[1]
+
+
 def responses(observation: str) -> list[str]:
-    return _RESPONSE.findall(observation)
+    """The parts of the last tool outputs: one per response, and one per
+    document or query of a batched response."""
+    return [part for r in _RESPONSE.findall(observation) for part in r.split(SEPARATOR)]
 
 
 def pmids_in(text: str) -> list[str]:
@@ -105,6 +123,56 @@ class Researcher:
     entities_in: Callable[[str], Sequence[str]]
     info: Callable[[str], tuple[str, str]]
     aliases: Callable[[str], Sequence[str]] = lambda entity: ()
+    # With these the researcher reads typed relations in the documents it
+    # visited (the rules reader the pipeline uses) instead of co-mentions:
+    # pmid -> (head id, relation type, tail id); a name -> its entity id.
+    relations_in: Callable[[str], Sequence[tuple[str, str, str]]] | None = None
+    resolve: Callable[[str], str | None] = lambda name: None
+
+    def related(
+        self,
+        observations: Sequence[str],
+        sources: Sequence[str],
+        step: tuple[str, bool | None] | None,
+        wanted_type: str,
+        exclude: set[str],
+    ) -> Counter[str]:
+        """Names of ``wanted_type`` entities the visited documents relate to
+        one of ``sources`` by ``step`` (relation, direction from the source)."""
+        found: Counter[str] = Counter()
+        if self.relations_in is None or step is None:
+            return found
+        relation, outgoing = step
+        ids = {i for i in map(self.resolve, sources) if i is not None}
+        for output in observations:
+            pmids = pmids_in(output)
+            if not pmids:
+                continue
+            for head, kind, tail in self.relations_in(pmids[0]):
+                if kind != relation:
+                    continue
+                for source, other, forward in ((head, tail, True), (tail, head, False)):
+                    if source not in ids or (outgoing is not None and forward != outgoing):
+                        continue
+                    name, other_type = self.info(other)
+                    if other_type == wanted_type and name.casefold() not in exclude:
+                        found[name] += 1
+        return found
+
+    def evidence(
+        self,
+        observations: Sequence[str],
+        sources: Sequence[str],
+        step: tuple[str, bool | None] | None,
+        wanted_type: str,
+        exclude: set[str],
+    ) -> Counter[str]:
+        """Typed relations when the researcher can read them, else co-mentions
+        in evidence sentences with a cue of the relation."""
+        if self.relations_in is not None:
+            return self.related(observations, sources, step, wanted_type, exclude)
+        relation = step[0] if step else None
+        return self.candidates(observations, wanted_type, exclude, sources, relation)
 
     def _written(self, entity: str, text: str) -> bool:
         name = self.info(entity)[0]
@@ -148,10 +216,13 @@ class Researcher:
                         found[name] += 1
         return found
 
-    def read(self, observation: str, goal: str) -> list[ToolCall]:
+    def read(self, observation: str, goal: str, batch: int = 0) -> list[ToolCall]:
+        """One batched visit of the ``batch``-th ten hits (found in both
+        sources first, then by rank)."""
         pmids = [p for r in responses(observation) for p in pmids_in(r)]
-        ranked = [p for p, _ in Counter(pmids).most_common(READ_PER_STEP)]
-        return [ToolCall("visit", {"pmid": p, "goal": goal}) for p in ranked]
+        ranked = [p for p, _ in Counter(pmids).most_common()]
+        chosen = ranked[batch * MAX_VISITS : (batch + 1) * MAX_VISITS]
+        return [ToolCall("visit", {"pmid": chosen, "goal": goal})] if chosen else []
 
     def guided(self, plan: Plan) -> Script:
         anchor: Counter[str] = Counter()
@@ -165,7 +236,7 @@ class Researcher:
             observation = yield render_turn(
                 f"Entity A is a {plan.anchor_type} that "
                 f"{' and '.join(plan.anchor_clues)}. I search for {query}.",
-                [ToolCall("search", {"query": [query]})],
+                [ToolCall("search", {"query": [query], "k": MAX_HITS})],
             )
             reads = self.read(observation, query)
             if not reads:
@@ -175,12 +246,12 @@ class Researcher:
             )
             for clue in plan.anchor_clues:
                 anchor.update(
-                    self.candidates(
+                    self.evidence(
                         responses(observation),
+                        _NAMES.findall(clue),
+                        _reverse(direction_of(clue)),
                         plan.anchor_type,
                         named,
-                        _NAMES.findall(clue),
-                        relation_of(clue),
                     )
                 )
         if not anchor:
@@ -194,22 +265,48 @@ class Researcher:
                 f"Entity {chr(ord(letter) - 1)} is most likely {current}. Next: what "
                 f"{hop.type} does it relate to ('{hop.phrase}')? I check two sources.",
                 [
-                    ToolCall("search", {"query": [current]}),
+                    ToolCall("search", {"query": [current], "k": MAX_HITS}),
                     ToolCall("medical_search", {"query": [goal]}),
                 ],
             )
-            reads = self.read(observation, goal)
-            if not reads:
-                break
-            observation = yield render_turn(
-                "I read the best hits with this hop as the goal.", reads
-            )
-            read = responses(observation)
-            found = self.candidates(read, hop.type, path, [current], relation_of(hop.phrase))
-            # A clue confirms: sentences that also name the clue's entity count again.
-            names = [n for clue in hop.clues for n in _NAMES.findall(clue)]
-            if names:
-                found.update(self.candidates(read, hop.type, path, names))
+            hits = observation
+            found: Counter[str] = Counter()
+            read: list[str] = []
+            for batch in range(READ_BATCHES):
+                reads = self.read(hits, goal, batch)
+                if not reads:
+                    break
+                observation = yield render_turn(
+                    "I read the best hits with this hop as the goal."
+                    if batch == 0
+                    else "I read the next hits to see every candidate.",
+                    reads,
+                )
+                read += responses(observation)
+                found.update(
+                    self.evidence(
+                        responses(observation), [current], direction_of(hop.phrase), hop.type, path
+                    )
+                )
+            # A clue decides between candidates: search its entity, read, and
+            # the candidate it confirms wins.
+            for clue in hop.clues if len(found) > 1 else ():
+                names = _NAMES.findall(clue)
+                if not names:
+                    continue
+                observation = yield render_turn(
+                    f"Several candidates fit. The next entity also {clue}; I check that.",
+                    [ToolCall("search", {"query": [" ".join(names)], "k": MAX_HITS})],
+                )
+                reads = self.read(observation, clue)
+                if not reads:
+                    continue
+                observation = yield render_turn("I read what the clue's search found.", reads)
+                confirmed = self.evidence(
+                    responses(observation) + read, names, _reverse(direction_of(clue)),
+                    hop.type, path,
+                )  # fmt: skip
+                found.update({n: CONFIRMED for n in confirmed if n in found})
             if not found:
                 break
             current = min(found, key=lambda n: (-found[n], n))

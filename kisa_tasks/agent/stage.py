@@ -36,6 +36,7 @@ from kisa_tasks.qa.stage import load_corpus
 from kisa_tasks.retrieval.store import ensure_index
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
+from kisa_tasks.triples.evidence import EvidenceCorpus
 
 AGENT_BACKENDS = ("rules", "llm")
 log = logging.getLogger(__name__)
@@ -141,6 +142,26 @@ def rollout_row(
     }
 
 
+def corpus_researcher(corpus: EvidenceCorpus) -> Researcher:
+    """The scripted researcher reading the corpus: entity mentions, names, and
+    typed relations by the rules reader, only of documents it visits."""
+    by_name: dict[str, str] = {}
+    for entity, known in sorted(corpus.entities.items()):
+        by_name.setdefault(known.name.casefold(), entity)
+
+    def info(entity: str) -> tuple[str, str]:
+        known = corpus.entities.get(entity)
+        return (known.name, known.type) if known else (entity, "")
+
+    return Researcher(
+        corpus.entities_in,
+        info,
+        corpus.aliases,
+        relations_in=lambda pmid: [(t.head, t.relation_type, t.tail) for t in corpus.triples(pmid)],
+        resolve=lambda name: by_name.get(name.casefold()),
+    )
+
+
 def run_trajectories(
     settings: KisaSettings,
     *,
@@ -172,11 +193,7 @@ def run_trajectories(
         }
     )  # fmt: skip
 
-    def info(entity: str) -> tuple[str, str]:
-        known = corpus.entities.get(entity)
-        return (known.name, known.type) if known else (entity, "")
-
-    researcher = Researcher(corpus.entities_in, info, corpus.aliases)
+    researcher = corpus_researcher(corpus)
     gateway = None
     policy_name = "rules"
     count_tokens = None

@@ -25,6 +25,9 @@ from kisa_tasks.triples.rules import sentence_spans
 MAX_RESULT_CHARS = 4000
 TOOL_TIMEOUT_S = 20.0
 HITS_PER_QUERY = 10
+MAX_HITS = 25
+MAX_VISITS = 10  # documents one visit call reads
+SEPARATOR = "\n=======\n"  # between the parts of a batched result
 EVIDENCE_SENTENCES = 3
 
 
@@ -52,6 +55,7 @@ class Tool:
     description: str
     parameters: Mapping[str, Any]
     run: Callable[[Mapping[str, Any]], str]
+    max_chars: int | None = None  # this tool's result cap, over the toolbox's
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function-calling schema."""
@@ -88,9 +92,11 @@ def search_tool(searcher: Searcher, name: str = "search", description: str = "")
         filters = None
         if "year_from" in arguments or "year_to" in arguments:
             filters = SearchFilters(arguments.get("year_from"), arguments.get("year_to"))
-        return "\n=======\n".join(
-            _hits_text(q, searcher.search(q, k=HITS_PER_QUERY, filters=filters))
-            for q in _queries(arguments)
+        k = arguments.get("k", HITS_PER_QUERY)
+        if not isinstance(k, int) or not 1 <= k <= MAX_HITS:
+            raise ValueError(f"'k' must be an integer from 1 to {MAX_HITS}")
+        return SEPARATOR.join(
+            _hits_text(q, searcher.search(q, k=k, filters=filters)) for q in _queries(arguments)
         )
 
     properties: dict[str, Any] = {
@@ -98,7 +104,8 @@ def search_tool(searcher: Searcher, name: str = "search", description: str = "")
             "type": "array",
             "items": {"type": "string"},
             "description": "One or more complementary queries, searched together.",
-        }
+        },
+        "k": {"type": "integer", "description": f"results per query, 1-{MAX_HITS} (default 10)"},
     }
     if name == "medical_search":
         properties["year_from"] = {"type": "integer", "description": "earliest publication year"}
@@ -128,36 +135,52 @@ def relevant_sentences(text: str, goal: str, n: int = EVIDENCE_SENTENCES) -> lis
 def visit_tool(documents: Callable[[str], tuple[str, str] | None]) -> Tool:
     """``documents(pmid)`` gives (title, text) or None."""
 
-    def run(arguments: Mapping[str, Any]) -> str:
-        pmid = str(arguments.get("pmid", "")).strip()
-        if not re.fullmatch(r"\d{1,9}", pmid):
-            raise ValueError("'pmid' must be a PubMed id (digits)")
+    def read(pmid: str, goal: str, sentences: int) -> str:
         found = documents(pmid)
         if found is None:
             return f"PMID {pmid}: no such document in the collection."
         title, text = found
-        goal = str(arguments.get("goal") or "").strip()
         if not goal:
             return f"PMID {pmid}: {title}\n{text}"
-        evidence = relevant_sentences(f"{title}. {text}", goal)
+        evidence = relevant_sentences(f"{title}. {text}", goal, sentences)
         if not evidence:
             return f"PMID {pmid}: {title}\nNothing in this document about: {goal}"
         return f"PMID {pmid}: {title}\nEvidence for '{goal}':\n" + "\n".join(
             f"- {s}" for s in evidence
         )
 
+    def run(arguments: Mapping[str, Any]) -> str:
+        given = arguments.get("pmid", "")
+        pmids = [str(p).strip() for p in (given if isinstance(given, list) else [given])]
+        if (
+            not pmids
+            or len(pmids) > MAX_VISITS
+            or not all(re.fullmatch(r"\d{1,9}", p) for p in pmids)
+        ):
+            raise ValueError(f"'pmid' must be a PubMed id or a list of 1-{MAX_VISITS} of them")
+        goal = str(arguments.get("goal") or "").strip()
+        # Fewer sentences each when many documents are read at once.
+        sentences = EVIDENCE_SENTENCES if len(pmids) == 1 else 2
+        return SEPARATOR.join(read(p, goal, sentences) for p in pmids)
+
     return Tool(
         "visit",
-        "Read a document by PMID; with a goal, only the evidence relevant to the goal.",
+        "Read documents by PMID (one, or a list of up to 10); with a goal, only the "
+        "evidence relevant to the goal.",
         {
             "type": "object",
             "properties": {
-                "pmid": {"type": "string", "description": "PubMed id"},
+                "pmid": {
+                    "type": ["string", "array"],
+                    "items": {"type": "string"},
+                    "description": "PubMed id, or a list of them",
+                },
                 "goal": {"type": "string", "description": "what to look for"},
             },
             "required": ["pmid"],
         },
         run,
+        max_chars=12_000,
     )
 
 
@@ -186,8 +209,9 @@ class Toolbox:
             return ToolResult(name, arguments, "", f"timeout: no result in {self.timeout_s:g}s")
         except Exception as exc:  # noqa: BLE001 - any tool failure becomes a tool error
             return ToolResult(name, arguments, "", f"tool_error: {type(exc).__name__}: {exc}")
-        if len(output) > self.max_chars:
-            output = output[: self.max_chars] + f"\n[truncated at {self.max_chars} characters]"
+        cap = tool.max_chars or self.max_chars
+        if len(output) > cap:
+            output = output[:cap] + f"\n[truncated at {cap} characters]"
         return ToolResult(name, arguments, output)
 
     def call_all(self, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> list[ToolResult]:

@@ -45,14 +45,14 @@ def _item() -> QAItem:
     return candidate.item
 
 
-def _toolbox() -> Toolbox:
-    cites = [citation(p, t, a) for p, (t, a) in DOCS.items()]
+def _toolbox(docs: dict[str, tuple[str, str]] = DOCS) -> Toolbox:
+    cites = [citation(p, t, a) for p, (t, a) in docs.items()]
     index = CorpusIndex.build(pa.concat_tables(list(to_tables(cites))))
     return Toolbox(
         {
             "search": search_tool(index),
             "medical_search": search_tool(index, "medical_search"),
-            "visit": visit_tool(DOCS.get),
+            "visit": visit_tool(docs.get),
         }
     )
 
@@ -95,6 +95,43 @@ def test_the_guided_researcher_walks_the_hops_with_real_tool_calls() -> None:
     assert judge(rollout, item) and reject_reason(rollout, True, Filters()) is None
     # Every observation is the output of the calls just before it.
     assert rollout.tool_calls >= 4 and "PMID 14" in rollout.messages[-2]["content"]
+
+
+RELATIONS = {
+    "11": [("db:D1", "treats", "mesh:S")],
+    "12": [("mesh:S", "causes", "mesh:X")],
+    "13": [("db:D2", "treats", "mesh:X")],
+    "14": [("db:D2", "inhibits", "chem:T")],
+    "15": [("mesh:S", "associated_with", "mesh:N1")],
+    "16": [("db:D3", "increases", "chem:T")],
+    # The other way round: Deltoid inhibits Betanib, so it is no answer to
+    # "Betanib inhibits which chemical?" (and sorts before Gammatoxin).
+    "17": [("chem:U", "inhibits", "db:D2")],
+}
+
+
+def test_the_researcher_reads_relations_in_the_right_direction() -> None:
+    item = _item()
+    plan = parse_hints(masked_hints(item))
+    assert plan is not None
+    docs = {**DOCS, "17": ("Deltoid", "Deltoid inhibits betanib uptake.")}
+    mentions = {**MENTIONS, "17": ["chem:U", "db:D2"]}
+    names = {info.name.casefold(): entity for entity, info in ENTITIES.items()}
+    researcher = Researcher(
+        lambda pmid: mentions.get(pmid, []),
+        lambda e: (ENTITIES[e].name, ENTITIES[e].type),
+        relations_in=lambda pmid: RELATIONS.get(pmid, []),
+        resolve=lambda name: names.get(name.casefold()),
+    )
+    toolbox = _toolbox(docs)
+    try:
+        rollout = run_agent(
+            ScriptPolicy(researcher.guided(plan)), toolbox, SYSTEM_PROMPT, item.question,
+            Limits(max_turns=30, max_tool_calls=80),
+        )  # fmt: skip
+    finally:
+        toolbox.close()
+    assert rollout.answer == "Gammatoxin" and judge(rollout, item)
 
 
 def test_refusals_name_their_reason() -> None:
