@@ -8,6 +8,7 @@ kisa demo                       services up, then one pipeline run
 kisa qa --seed ENTITY           one seed through graph -> sample -> QA, printed
 kisa qa-import FILE --run R     a reference-format QA JSONL as a run's qa/ partition
 kisa qa-export FILE --run R     a run's qa/ partition as reference-format JSONL
+kisa trajectories-import FILE --run R   outside ReAct trajectories, judged and filtered
 """
 
 from __future__ import annotations
@@ -219,6 +220,26 @@ def qa_export(
     except (OSError, SettingsError, NotCommittedError) as exc:
         _fail(exc)
     out.print(f"wrote {n} QA items to {path}")
+
+
+@app.command("trajectories-import")
+def trajectories_import(
+    path: Annotated[Path, typer.Argument(help="ReAct trajectories JSONL (reference format)")],
+    run: Annotated[str, typer.Option(help="run id to file them under")],
+    specialty: Annotated[str, typer.Option()] = "cardiology",
+) -> None:
+    """Judge and filter outside ReAct trajectories like ours; commit them as a
+    run's trajectories/ partition (kept) and rejected/trajectories/ (with reasons)."""
+    from kisa_tasks.agent.stage import import_trajectories
+    from kisa_tasks.artefacts import ArtefactStore
+
+    try:
+        store = ArtefactStore.from_settings(load_settings())
+        result = import_trajectories(store, path, specialty=specialty, run_id=run)
+    except (OSError, ValueError, KeyError, SettingsError) as exc:
+        _fail(exc)
+    out.print(f"committed {result['uri']}: {result['kept']} kept, "
+              f"{result['rejected']} refused (reasons in rejected/trajectories/)")  # fmt: skip
 
 
 if __name__ == "__main__":

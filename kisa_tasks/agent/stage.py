@@ -14,16 +14,19 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import hashlib
+import json
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 import kisa_tasks.qa.records  # noqa: F401 - registers the qa schema
+from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.loop import Limits, Message, Policy, Rollout, run_agent
 from kisa_tasks.agent.mtg import GUIDED_SHARE, SYSTEM_PROMPT, guidance, question_text
 from kisa_tasks.agent.post import Filters, judge, llm_judge, reject_reason
@@ -260,6 +263,40 @@ def judged(gateway: LLMGateway | None, job: Job, rollout: Rollout) -> tuple[bool
         return llm_judge(gateway, job.item.question, accepted, rollout.answer), None
     except LLMError as exc:
         return False, f"judge_failed: {exc}"
+
+
+def import_trajectories(
+    store: ArtefactStore, path: Path, *, specialty: str, run_id: str
+) -> dict[str, Any]:
+    """Commit outside ReAct trajectories as the ``trajectories`` partition of
+    (specialty, run): replayed and judged like ours, kept ones in the table
+    (so ``sft_export`` can take them), the others rejected with the reason."""
+    kept: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
+    for verdict in judge_external(path):
+        rollout = verdict.rollout
+        key = hashlib.sha256(json.dumps(rollout.messages, sort_keys=True).encode()).hexdigest()
+        trajectory = key[:16]
+        row: dict[str, Any] = {
+            "trajectory_id": trajectory,
+            "qa_id": f"import:{path.name}:{verdict.line}",
+            "seed": "",
+            "specialty": specialty,
+            "mode": "import",
+            "policy": "import",
+            "messages": rollout.messages,
+            "answer": rollout.answer or "",
+            "termination": rollout.termination,
+            "tool_calls": rollout.tool_calls,
+            "turns": rollout.turns,
+        }
+        if verdict.reason is None:
+            kept.append(row)
+        else:
+            rejected.append(Rejection(trajectory, verdict.reason, row))
+    partition = Partition("trajectories", specialty, run_id)
+    store.write(partition, [pa.Table.from_pylist(kept, schema=TRAJECTORIES_SCHEMA)], rejected)
+    return {"uri": store.uri(partition.prefix), "kept": len(kept), "rejected": len(rejected)}
 
 
 def _scripted(researcher: Researcher, item: QAItem, hints: str, mode: str) -> Policy:

@@ -15,7 +15,6 @@ from typing import Any
 import pyarrow as pa
 
 import kisa_tasks.agent.stage  # noqa: F401 - registers the trajectories schema
-from kisa_tasks.agent.mtg import SYSTEM_PROMPT
 from kisa_tasks.artefacts import ArtefactStore, Partition, register_stage
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.settings import KisaSettings
@@ -48,6 +47,13 @@ SFT_SCHEMA = register_stage(
 )
 
 
+def asked(messages: list[dict[str, str]]) -> str:
+    """The question of a ReAct conversation: what follows the last "User: "
+    of its opening user turn (the tools prompt's layout)."""
+    opening = messages[1]["content"] if len(messages) > 1 else ""
+    return opening.rsplit("User: ", 1)[-1].strip()
+
+
 def sft_row(
     tokenizer: Any, trajectory: dict[str, Any], question: str, rng_seed: int, share: float
 ) -> dict[str, Any]:
@@ -78,15 +84,17 @@ def run_sft_export(
 ) -> dict[str, Any]:
     store = ArtefactStore.from_settings(settings)
     trajectories = store.read(Partition("trajectories", specialty, run_id)).to_pylist()
-    questions = {
-        row["qa_id"]: QAItem.from_row(row).question
-        for row in store.read(Partition("qa", specialty, run_id)).to_pylist()
-    }
+    qa = Partition("qa", specialty, run_id)
+    questions = (  # an imported run may have trajectories and no QA items
+        {r["qa_id"]: QAItem.from_row(r).question for r in store.read(qa).to_pylist()}
+        if store.is_committed(qa)
+        else {}
+    )
     rows = []
     if trajectories:  # the tokenizer takes seconds to load: only when there is work
         tokenizer = training_tokenizer(settings.home / "tokenizers")
         for trajectory in trajectories:
-            question = questions.get(trajectory["qa_id"], "")
+            question = questions.get(trajectory["qa_id"]) or asked(trajectory["messages"])
             rows.append(sft_row(tokenizer, trajectory, question, rng_seed, blank_share))
     partition = Partition("sft", specialty, run_id)
     store.write(partition, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)])
@@ -96,5 +104,5 @@ def run_sft_export(
         "tokens": sum(len(r["input_ids"]) for r in rows),
         "blanked_tool_outputs": sum(len(r["blanked_tool_outputs"]) for r in rows),
     }
-    log.info("sft %s: %s (system prompt %d chars)", specialty, counts, len(SYSTEM_PROMPT))
+    log.info("sft %s: %s", specialty, counts)
     return {"uri": store.uri(partition.prefix), "counts": counts}

@@ -13,7 +13,7 @@ import pytest
 
 from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.react import ToolCall, render_responses, render_turn
-from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA
+from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA, import_trajectories
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.sft.export import BLANKED, blank_tool_outputs, loss_mask, openai_messages
@@ -134,3 +134,18 @@ def test_outside_react_trajectories_get_sensible_verdicts() -> None:
     assert [v.correct for v in verdicts] == [False, True, True]
     assert [v.reason is None for v in verdicts] == [False, True, True]
     assert (verdicts[0].reason or "").startswith("incorrect")
+
+
+def test_outside_trajectories_enter_and_become_sft_examples(settings: KisaSettings) -> None:
+    store = ArtefactStore.from_settings(settings)
+    result = import_trajectories(
+        store, REFERENCE / "react_trajectory_sample.jsonl", specialty="cardiology", run_id="imp-1"
+    )
+    assert (result["kept"], result["rejected"]) == (2, 1)
+    [refused] = store.read_rejected(Partition("trajectories", "cardiology", "imp-1")).to_pylist()
+    assert refused["reason"].startswith("incorrect")
+    run_sft_export(settings, specialty="cardiology", run_id="imp-1", blank_share=0.0)
+    examples = store.read(Partition("sft", "cardiology", "imp-1")).to_pylist()
+    assert len(examples) == 2 and all(e["trained_tokens"] > 0 for e in examples)
+    first = json.loads(examples[0]["openai_messages_json"])
+    assert first[1]["role"] == "user" and "Ambridge" in first[1]["content"] + first[-1]["content"]
