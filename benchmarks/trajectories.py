@@ -87,8 +87,9 @@ def llm_throughput(rollouts: int = 160, concurrency: int = 16, latency_s: float 
     sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
     from fakes.openai_server import FakeOpenAI
 
+    from kisa_tasks.agent.policies import LLMPolicy
     from kisa_tasks.agent.react import ToolCall, render_turn
-    from kisa_tasks.agent.stage import Job, LLMPolicy, roll_out
+    from kisa_tasks.agent.stage import Job, roll_out
     from kisa_tasks.agent.tools import Tool
     from kisa_tasks.llm.client import LLMClient
     from kisa_tasks.llm.sync import LLMGateway

@@ -18,6 +18,7 @@ from typing import Any
 _THINK = re.compile(r"<think>(.*?)</think>", re.S)
 _CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+RESPONSE_BLOCK = re.compile(r"(<tool_response>\n?)(.*?)(\n?</tool_response>)", re.S)
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,45 @@ def tools_prompt(schemas: Sequence[Mapping[str, Any]], question: str) -> str:
         "<answer> </answer>.\n\n"
         f"User: {question}"
     )
+
+
+def asked(messages: Sequence[Mapping[str, str]]) -> str:
+    """The question of a ReAct conversation: what follows the last "User: "
+    of its opening user turn (the ``tools_prompt`` layout)."""
+    opening = messages[1]["content"] if len(messages) > 1 else ""
+    return opening.rsplit("User: ", 1)[-1].strip()
+
+
+def openai_messages(messages: Sequence[Mapping[str, str]], question: str) -> list[dict[str, Any]]:
+    """The ReAct conversation in OpenAI tool-call format: thoughts as content,
+    calls as ``tool_calls``, each output a ``tool`` message with its call id."""
+    out: list[dict[str, Any]] = [dict(messages[0]), {"role": "user", "content": question}]
+    pending: list[str] = []
+    for turn_no, message in enumerate(messages[2:], start=1):
+        if message["role"] == "assistant":
+            turn = parse_turn(message["content"])
+            entry: dict[str, Any] = {"role": "assistant", "content": turn.think}
+            if turn.calls:
+                pending = [f"call_{turn_no}_{k}" for k in range(len(turn.calls))]
+                entry["tool_calls"] = [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {
+                            "name": call.name,
+                            "arguments": json.dumps(dict(call.arguments), ensure_ascii=False),
+                        },
+                    }
+                    for call_id, call in zip(pending, turn.calls, strict=True)
+                ]
+            if turn.answers:
+                entry["content"] = turn.answers[0]
+                entry["reasoning"] = turn.think
+            out.append(entry)
+        else:
+            outputs = [m.group(2) for m in RESPONSE_BLOCK.finditer(message["content"])]
+            out += [
+                {"role": "tool", "tool_call_id": call_id, "content": output}
+                for call_id, output in zip(pending, outputs, strict=False)
+            ]
+    return out

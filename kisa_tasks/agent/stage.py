@@ -27,8 +27,9 @@ import pyarrow as pa
 
 import kisa_tasks.qa.records  # noqa: F401 - registers the qa schema
 from kisa_tasks.agent.external import judge_external
-from kisa_tasks.agent.loop import Limits, Message, Policy, Rollout, run_agent
+from kisa_tasks.agent.loop import Limits, Policy, Rollout, run_agent
 from kisa_tasks.agent.mtg import GUIDED_SHARE, SYSTEM_PROMPT, guidance, question_text
+from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
 from kisa_tasks.agent.post import Filters, judge, llm_judge, reject_reason
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
 from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
@@ -42,6 +43,7 @@ from kisa_tasks.specialties import WHOLE_CORPUS
 from kisa_tasks.triples.evidence import EvidenceCorpus
 
 AGENT_BACKENDS = ("rules", "llm")
+PROTOCOLS = ("react", "tool_calls")  # how an llm policy talks to the model
 log = logging.getLogger(__name__)
 
 _MESSAGE = pa.struct(
@@ -72,21 +74,6 @@ TRAJECTORIES_SCHEMA = register_stage(
 
 def trajectory_id(qa_id: str, mode: str, policy: str, seed: int) -> str:
     return hashlib.sha256(f"{qa_id}|{mode}|{policy}|{seed}".encode()).hexdigest()[:16]
-
-
-class LLMPolicy:
-    """The configured model writes each ReAct turn (text protocol), through
-    one gateway shared by all rollouts (one concurrency cap, one QPS limit)."""
-
-    def __init__(self, gateway: LLMGateway, max_tokens: int = 1024) -> None:
-        self.gateway = gateway
-        self.max_tokens = max_tokens
-
-    def __call__(self, messages: Sequence[Message]) -> str:
-        from kisa_tasks.llm.client import Sampling
-
-        sampling = Sampling(temperature=0.0, max_tokens=self.max_tokens)
-        return self.gateway.complete(list(messages), sampling=sampling).text
 
 
 @dataclass(frozen=True)
@@ -175,10 +162,13 @@ def run_trajectories(
     guided_share: float = GUIDED_SHARE,
     limits: Limits | None = None,
     concurrency: int = 16,
+    protocol: str = "react",
 ) -> dict[str, Any]:
     """One rollout per committed QA item of this run and specialty."""
     if backend not in AGENT_BACKENDS:
         raise ValueError(f"unknown agent backend {backend!r}; accepted: {AGENT_BACKENDS}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; accepted: {PROTOCOLS}")
     limits = limits or Limits(max_turns=30, max_tool_calls=80)
     store = ArtefactStore.from_settings(settings)
     items = [QAItem.from_row(r) for r in store.read(Partition("qa", specialty, run_id)).to_pylist()]
@@ -214,9 +204,13 @@ def run_trajectories(
     jobs = []
     for item in items:
         hints = guidance(item, rng_seed, guided_share)
-        policy = (
-            LLMPolicy(gateway) if gateway else _scripted(researcher, item, hints.text, hints.mode)
-        )
+        policy: Policy
+        if gateway is None:
+            policy = _scripted(researcher, item, hints.text, hints.mode)
+        elif protocol == "tool_calls":
+            policy = ToolCallPolicy(gateway, toolbox.schemas())
+        else:
+            policy = LLMPolicy(gateway)
         jobs.append(Job(item, hints.mode, question_text(item, hints), policy))
     kept: list[dict[str, Any]] = []
     rejected: list[Rejection] = []

@@ -118,10 +118,22 @@ class ResponseCache:
 
 
 def cache_key(
-    model: str, messages: Sequence[Message], sampling: Sampling, schema: Mapping[str, Any] | None
+    model: str,
+    messages: Sequence[Message],
+    sampling: Sampling,
+    schema: Mapping[str, Any] | None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": list(messages),
+        "sampling": vars(sampling),
+        "schema": schema,
+    }
+    if tools is not None:  # only then: the keys of plain requests stay what they were
+        request["tools"] = list(tools)
     payload = json.dumps(
-        {"model": model, "messages": list(messages), "sampling": vars(sampling), "schema": schema},
+        request,
         sort_keys=True,
         ensure_ascii=False,
         default=str,
@@ -174,6 +186,26 @@ class LLMClient:
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
         self._bucket = TokenBucket(self.qps, burst=max(1, int(self.qps) or 1))
 
+    async def complete_with_tools(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        sampling: Sampling | None = None,
+    ) -> LLMResult:
+        """One chat completion in the native tool-call protocol; ``data`` is
+        ``{"content": str, "tool_calls": [{"id", "name", "arguments"}]}`` with
+        the arguments as the model wrote them (a JSON string, maybe broken)."""
+        sampling = sampling or Sampling()
+        key = cache_key(self.model, messages, sampling, None, tools)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            self.usage.cache_hits += 1
+            return LLMResult(hit, json.loads(hit), cached=True, key=key)
+        text = await self._call(messages, sampling, None, tools)
+        if self.cache is not None:
+            self.cache.put(key, text)
+        return LLMResult(text, json.loads(text), cached=False, key=key)
+
     async def complete(
         self,
         messages: Sequence[Message],
@@ -215,8 +247,13 @@ class LLMClient:
         return LLMResult(text, data, cached=False, key=key)
 
     async def _call(
-        self, messages: Sequence[Message], sampling: Sampling, schema: Mapping[str, Any] | None
+        self,
+        messages: Sequence[Message],
+        sampling: Sampling,
+        schema: Mapping[str, Any] | None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> str:
+        """The completion's text; with ``tools``, its content and tool calls as JSON."""
         import openai
 
         kwargs: dict[str, Any] = {
@@ -233,6 +270,8 @@ class LLMClient:
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "schema": dict(schema)},
             }
+        if tools is not None:
+            kwargs["tools"] = list(tools)
         last_error = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
             async with self._semaphore:
@@ -251,8 +290,18 @@ class LLMClient:
                     if response.usage is not None:
                         self.usage.prompt_tokens += response.usage.prompt_tokens or 0
                         self.usage.completion_tokens += response.usage.completion_tokens or 0
-                    content = response.choices[0].message.content if response.choices else None
-                    if content is None:
+                    message = response.choices[0].message if response.choices else None
+                    content = message.content if message is not None else None
+                    if tools is not None and message is not None:
+                        calls = [
+                            {"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+                            for c in message.tool_calls or ()
+                            if c.type == "function"
+                        ]
+                        if content is not None or calls:
+                            return json.dumps({"content": content or "", "tool_calls": calls})
+                        last_error = "empty completion"
+                    elif content is None:
                         last_error = "empty completion"
                     else:
                         return str(content)

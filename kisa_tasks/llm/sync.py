@@ -37,6 +37,16 @@ class LLMGateway:
         call = self.client.complete(messages, sampling=sampling, schema=schema)
         return asyncio.run_coroutine_threadsafe(call, self._loop).result()
 
+    def complete_with_tools(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        sampling: Sampling | None = None,
+    ) -> LLMResult:
+        call = self.client.complete_with_tools(messages, tools, sampling=sampling)
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
+
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.client.aclose(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)

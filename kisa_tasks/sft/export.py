@@ -13,18 +13,16 @@ SFT copy and records which.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kisa_tasks.agent.react import parse_turn
+from kisa_tasks.agent.react import RESPONSE_BLOCK as _RESPONSE
 
 Message = dict[str, str]
 BLANK_SHARE = 0.05
 BLANKED = "[the tool returned nothing]"
-_RESPONSE = re.compile(r"(<tool_response>\n?)(.*?)(\n?</tool_response>)", re.S)
 
 
 @dataclass(frozen=True)
@@ -92,38 +90,3 @@ def blank_tool_outputs(
 
         out.append({"role": "user", "content": _RESPONSE.sub(blank, message["content"])})
     return out, blanked
-
-
-def openai_messages(messages: Sequence[Message], question: str) -> list[dict[str, Any]]:
-    """The ReAct conversation in OpenAI tool-call format: thoughts as content,
-    calls as ``tool_calls``, each output a ``tool`` message with its call id."""
-    out: list[dict[str, Any]] = [dict(messages[0]), {"role": "user", "content": question}]
-    pending: list[str] = []
-    for turn_no, message in enumerate(messages[2:], start=1):
-        if message["role"] == "assistant":
-            turn = parse_turn(message["content"])
-            entry: dict[str, Any] = {"role": "assistant", "content": turn.think}
-            if turn.calls:
-                pending = [f"call_{turn_no}_{k}" for k in range(len(turn.calls))]
-                entry["tool_calls"] = [
-                    {
-                        "id": call_id,
-                        "type": "function",
-                        "function": {
-                            "name": call.name,
-                            "arguments": json.dumps(dict(call.arguments), ensure_ascii=False),
-                        },
-                    }
-                    for call_id, call in zip(pending, turn.calls, strict=True)
-                ]
-            if turn.answers:
-                entry["content"] = turn.answers[0]
-                entry["reasoning"] = turn.think
-            out.append(entry)
-        else:
-            outputs = [m.group(2) for m in _RESPONSE.finditer(message["content"])]
-            out += [
-                {"role": "tool", "tool_call_id": call_id, "content": output}
-                for call_id, output in zip(pending, outputs, strict=False)
-            ]
-    return out

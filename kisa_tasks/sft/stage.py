@@ -15,10 +15,11 @@ from typing import Any
 import pyarrow as pa
 
 import kisa_tasks.agent.stage  # noqa: F401 - registers the trajectories schema
+from kisa_tasks.agent.react import asked, openai_messages
 from kisa_tasks.artefacts import ArtefactStore, Partition, register_stage
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.settings import KisaSettings
-from kisa_tasks.sft.export import BLANK_SHARE, blank_tool_outputs, loss_mask, openai_messages
+from kisa_tasks.sft.export import BLANK_SHARE, blank_tool_outputs, loss_mask
 from kisa_tasks.sft.tokenizer import TOKENIZER_NAME, training_tokenizer
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,6 @@ SFT_SCHEMA = register_stage(
         ]
     ),
 )
-
-
-def asked(messages: list[dict[str, str]]) -> str:
-    """The question of a ReAct conversation: what follows the last "User: "
-    of its opening user turn (the tools prompt's layout)."""
-    opening = messages[1]["content"] if len(messages) > 1 else ""
-    return opening.rsplit("User: ", 1)[-1].strip()
 
 
 def sft_row(

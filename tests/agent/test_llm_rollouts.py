@@ -13,9 +13,10 @@ import pytest
 from fakes.openai_server import FakeOpenAI
 
 from kisa_tasks.agent.loop import Limits
+from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
 from kisa_tasks.agent.post import llm_judge
 from kisa_tasks.agent.react import ToolCall, render_turn
-from kisa_tasks.agent.stage import Job, LLMPolicy, roll_out
+from kisa_tasks.agent.stage import Job, roll_out
 from kisa_tasks.agent.tools import Tool, Toolbox
 from kisa_tasks.llm.client import LLMClient, LLMError
 from kisa_tasks.llm.sync import LLMGateway
@@ -111,3 +112,41 @@ def test_the_llm_judge_reads_only_its_verdict_field() -> None:
             assert llm_judge(gateway, "Which virus?", ["hepatitis B"], "hepatitis B virus")
             with pytest.raises(LLMError):
                 llm_judge(gateway, "Which?", ["x"], "garbled")
+
+
+def test_the_native_tool_call_protocol_records_the_same_react_trajectory() -> None:
+    def native(body: dict[str, Any]) -> tuple[str, Any]:
+        assert [t["function"]["name"] for t in body["tools"]] == ["lookup"]
+        tool_messages = [m for m in body["messages"] if m["role"] == "tool"]
+        if "[broken]" in body["messages"][1]["content"]:
+            call = {"id": "c1", "type": "function",
+                    "function": {"name": "lookup", "arguments": "{not json"}}  # fmt: skip
+            return ("message", {"content": None, "tool_calls": [call]})
+        if not tool_messages:
+            call = {"id": "c1", "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"x": "b12"}'}}  # fmt: skip
+            return ("message", {"content": "I look it up.", "tool_calls": [call]})
+        # The tool output came back as a tool message answering the call by id.
+        assert tool_messages == [{"role": "tool", "tool_call_id": "call_1_0",
+                                  "content": "result for b12"}]  # fmt: skip
+        return ("message", {"content": "Gammatoxin"})
+
+    with FakeOpenAI() as server:
+        server.responder = native
+        make = lambda: LLMClient(base_url=server.base_url, model="native", max_attempts=1)  # noqa: E731
+        toolbox = _toolbox()
+        with LLMGateway(make) as gateway:
+            policy = ToolCallPolicy(gateway, toolbox.schemas())
+            jobs = [
+                Job(qa_item(), "explore", "Which chemical? [good]", policy),
+                Job(qa_item(), "explore", "Which chemical? [broken]", policy),
+            ]
+            good, broken = roll_out(jobs, toolbox, Limits(max_turns=4))
+        toolbox.close()
+    assert good.termination == "answered" and good.answer == "Gammatoxin"
+    # Recorded in the ReAct format the training data uses.
+    assert (
+        '<tool_call>\n{"name": "lookup", "arguments": {"x": "b12"}}' in good.messages[2]["content"]
+    )
+    assert "<tool_response>\nresult for b12\n</tool_response>" in good.messages[3]["content"]
+    assert broken.termination == "malformed_tool_call"

@@ -48,6 +48,12 @@ class FakeOpenAI:
                 if kind == "slow":
                     time.sleep(arg)
                 answer = arg if kind == "answer" else server.default_answer
+                # ("message", {"content": ..., "tool_calls": [...]}): a native tool-call reply
+                message = (
+                    {"role": "assistant", **arg}
+                    if kind == "message"
+                    else {"role": "assistant", "content": answer}
+                )
                 self._send(
                     200,
                     {
@@ -58,7 +64,7 @@ class FakeOpenAI:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": answer},
+                                "message": message,
                                 "finish_reason": "stop",
                             }
                         ],

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pytest
 
 from kisa_tasks.agent.external import judge_external
-from kisa_tasks.agent.react import ToolCall, render_responses, render_turn
+from kisa_tasks.agent.react import ToolCall, openai_messages, render_responses, render_turn
 from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA, import_trajectories
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.settings import KisaSettings
-from kisa_tasks.sft.export import BLANKED, blank_tool_outputs, loss_mask, openai_messages
+from kisa_tasks.sft.export import BLANKED, blank_tool_outputs, loss_mask
 from kisa_tasks.sft.stage import run_sft_export
 from kisa_tasks.sft.tokenizer import training_tokenizer
 
