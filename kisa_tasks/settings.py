@@ -111,6 +111,18 @@ class QASettings(BaseModel):
     max_hops: int = Field(default=6, ge=1, le=10)
 
 
+class AgentSettings(BaseModel):
+    protocol: Literal["react", "tool_calls"] = Field(
+        default="react",
+        description="How llm rollouts talk to the model: ReAct text turns, or the native "
+        "OpenAI tool-call protocol (recorded as ReAct either way).",
+    )
+    concurrency: int = Field(default=16, ge=1, le=256, description="llm rollouts at once.")
+    guided_share: float = Field(
+        default=0.7, ge=0.0, le=1.0, description="Share of guided (MTG) rollouts."
+    )
+
+
 class LLMSettings(BaseModel):
     base_url: str | None = Field(
         default=None, description="Any OpenAI-compatible endpoint (vLLM, hosted API)."
@@ -188,6 +200,7 @@ class KisaSettings(BaseSettings):
     ray: RaySettings = RaySettings()
     llm: LLMSettings = LLMSettings()
     qa: QASettings = QASettings()
+    agent: AgentSettings = AgentSettings()
     sources: SourceSettings = SourceSettings()
     airflow: AirflowSettings = AirflowSettings()
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import kisa_tasks.qa.records  # noqa: F401 - registers the qa schema
 from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.loop import Limits, Policy, Rollout, run_agent
-from kisa_tasks.agent.mtg import GUIDED_SHARE, SYSTEM_PROMPT, guidance, question_text
+from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guidance, question_text
 from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
 from kisa_tasks.agent.post import Filters, judge, llm_judge, reject_reason
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
@@ -159,12 +159,16 @@ def run_trajectories(
     run_id: str,
     backend: str = "rules",
     rng_seed: int = 0,
-    guided_share: float = GUIDED_SHARE,
+    guided_share: float | None = None,
     limits: Limits | None = None,
-    concurrency: int = 16,
-    protocol: str = "react",
+    concurrency: int | None = None,
+    protocol: str | None = None,
 ) -> dict[str, Any]:
-    """One rollout per committed QA item of this run and specialty."""
+    """One rollout per committed QA item of this run and specialty (mix,
+    concurrency and protocol from ``KISA_AGENT__*`` unless given)."""
+    guided_share = settings.agent.guided_share if guided_share is None else guided_share
+    concurrency = concurrency or settings.agent.concurrency
+    protocol = protocol or settings.agent.protocol
     if backend not in AGENT_BACKENDS:
         raise ValueError(f"unknown agent backend {backend!r}; accepted: {AGENT_BACKENDS}")
     if protocol not in PROTOCOLS:
