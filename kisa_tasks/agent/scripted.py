@@ -30,7 +30,7 @@ _NOUN_TYPES = {noun: kind for kind, noun in TYPE_NOUNS.items()}
 _RESPONSE = re.compile(r"<tool_response>\n?(.*?)\n?</tool_response>", re.S)
 _PMID = re.compile(r"PMID (\d+)")
 _NAMES = re.compile(r"[A-Z][\w/-]+(?: [A-Z0-9][\w/-]+)*")  # capitalised names in a clue
-READ_BATCHES = 3  # batched visits per hop (10 documents each)
+READ_BATCHES = 5  # batched visits per hop (10 documents each)
 CONFIRMED = 100  # weight of a candidate a clue confirms
 
 
@@ -259,6 +259,7 @@ class Researcher:
             return
         current = min(anchor, key=lambda n: (-anchor[n], n))
         path = {current.casefold()}
+        context = list(dict.fromkeys(every))[:4]  # clue entities, for searches in context
         for letter, hop in zip("BCDEFGH", plan.hops, strict=False):
             goal = f"{current} {hop.phrase}"
             observation = yield render_turn(
@@ -266,7 +267,11 @@ class Researcher:
                 f"{hop.type} does it relate to ('{hop.phrase}')? I check two sources.",
                 [
                     ToolCall("search", {"query": [current], "k": MAX_HITS}),
-                    ToolCall("medical_search", {"query": [goal]}),
+                    # With what is known so far: the entities met on the way.
+                    ToolCall(
+                        "medical_search",
+                        {"query": [goal, " ".join([current, *context])], "k": MAX_HITS},
+                    ),
                 ],
             )
             hits = observation
@@ -309,6 +314,7 @@ class Researcher:
                 found.update({n: CONFIRMED for n in confirmed if n in found})
             if not found:
                 break
+            context = [current, *context][:4]
             current = min(found, key=lambda n: (-found[n], n))
             path.add(current.casefold())
         else:

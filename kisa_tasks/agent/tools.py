@@ -26,6 +26,9 @@ MAX_RESULT_CHARS = 4000
 TOOL_TIMEOUT_S = 20.0
 HITS_PER_QUERY = 10
 MAX_HITS = 25
+# Room for MAX_HITS hits (about 400 characters each) of two queries: a cut
+# result would hide the PMIDs the agent asked for.
+SEARCH_MAX_CHARS = 24_000
 MAX_VISITS = 10  # documents one visit call reads
 SEPARATOR = "\n=======\n"  # between the parts of a batched result
 EVIDENCE_SENTENCES = 3
@@ -115,6 +118,7 @@ def search_tool(searcher: Searcher, name: str = "search", description: str = "")
         description or "Search the literature; returns titles, PMIDs and snippets per query.",
         {"type": "object", "properties": properties, "required": ["query"]},
         run,
+        max_chars=SEARCH_MAX_CHARS,
     )
 
 
