@@ -121,6 +121,10 @@ class AgentSettings(BaseModel):
     guided_share: float = Field(
         default=0.7, ge=0.0, le=1.0, description="Share of guided (MTG) rollouts."
     )
+    rewrite_thoughts: bool = Field(
+        default=True,
+        description="llm mode: rewrite kept trajectories' thoughts (prompt rewrite-v1).",
+    )
 
 
 class LLMSettings(BaseModel):

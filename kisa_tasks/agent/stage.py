@@ -31,6 +31,7 @@ from kisa_tasks.agent.loop import Limits, Policy, Rollout, run_agent
 from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guidance, question_text
 from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
 from kisa_tasks.agent.post import Filters, judge, llm_judge, reject_reason
+from kisa_tasks.agent.rewrite import rewrite_thoughts
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
 from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
@@ -67,6 +68,8 @@ TRAJECTORIES_SCHEMA = register_stage(
             pa.field("termination", pa.string(), nullable=False),
             pa.field("tool_calls", pa.int32(), nullable=False),
             pa.field("turns", pa.int32(), nullable=False),
+            # The conversation as rolled out, when ``messages`` has rewritten thoughts.
+            pa.field("raw_messages", pa.list_(_MESSAGE), nullable=True),
         ]
     ),
 )
@@ -129,6 +132,7 @@ def rollout_row(
         "termination": rollout.termination,
         "tool_calls": rollout.tool_calls,
         "turns": rollout.turns,
+        "raw_messages": None,
     }
 
 
@@ -221,23 +225,27 @@ def run_trajectories(
     counts: Counter[str] = Counter()
     try:
         rollouts = roll_out(jobs, toolbox, limits, concurrency if gateway else 1, count_tokens)
-        verdicts = [
-            judged(gateway, job, rollout) for job, rollout in zip(jobs, rollouts, strict=True)
-        ]
+        for job, rollout in zip(jobs, rollouts, strict=True):
+            correct, failure = judged(gateway, job, rollout)
+            row = rollout_row(job.item, job.mode, policy_name, rng_seed, rollout)
+            reason = failure or reject_reason(rollout, correct, Filters())
+            counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
+                           "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
+            if reason is not None:
+                counts[f"rejected_{reason.split(':', 1)[0]}"] += 1
+                rejected.append(Rejection(row["trajectory_id"], reason, row))
+                continue
+            if gateway is not None and settings.agent.rewrite_thoughts:
+                # Tool calls and answers stay as they were, so the verdict holds.
+                edited = rewrite_thoughts(gateway, rollout.messages)
+                row.update(messages=edited.messages, raw_messages=rollout.messages)
+                counts["thoughts_rewritten"] += edited.rewritten
+                counts["thoughts_rewrite_failed"] += edited.failed
+            kept.append(row)
     finally:
         toolbox.close()
         if gateway is not None:
             gateway.close()
-    for job, rollout, (correct, failure) in zip(jobs, rollouts, verdicts, strict=True):
-        row = rollout_row(job.item, job.mode, policy_name, rng_seed, rollout)
-        reason = failure or reject_reason(rollout, correct, Filters())
-        counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
-                       "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
-        if reason is None:
-            kept.append(row)
-        else:
-            counts[f"rejected_{reason.split(':', 1)[0]}"] += 1
-            rejected.append(Rejection(row["trajectory_id"], reason, row))
     partition = Partition("trajectories", specialty, run_id)
     store.write(partition, [pa.Table.from_pylist(kept, schema=TRAJECTORIES_SCHEMA)], rejected)
     result: dict[str, Any] = dict(sorted(counts.items()))
@@ -287,6 +295,7 @@ def import_trajectories(
             "termination": rollout.termination,
             "tool_calls": rollout.tool_calls,
             "turns": rollout.turns,
+            "raw_messages": None,
         }
         if verdict.reason is None:
             kept.append(row)

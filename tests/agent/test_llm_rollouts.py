@@ -16,6 +16,7 @@ from kisa_tasks.agent.loop import Limits
 from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
 from kisa_tasks.agent.post import llm_judge
 from kisa_tasks.agent.react import ToolCall, render_turn
+from kisa_tasks.agent.rewrite import rewrite_thoughts
 from kisa_tasks.agent.stage import Job, roll_out
 from kisa_tasks.agent.tools import Tool, Toolbox
 from kisa_tasks.llm.client import LLMClient, LLMError
@@ -150,3 +151,34 @@ def test_the_native_tool_call_protocol_records_the_same_react_trajectory() -> No
     )
     assert "<tool_response>\nresult for b12\n</tool_response>" in good.messages[3]["content"]
     assert broken.termination == "malformed_tool_call"
+
+
+def test_rewriting_changes_thoughts_only_and_keeps_them_when_it_fails() -> None:
+    messages = [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "User: Which chemical?"},
+        {
+            "role": "assistant",
+            "content": render_turn("look up b12", [ToolCall("lookup", {"x": "b12"})]),
+        },
+        {"role": "user", "content": "<tool_response>\nresult for b12\n</tool_response>"},
+        {"role": "assistant", "content": render_turn("it is gammatoxin", answer="Gammatoxin")},
+    ]
+
+    def rewrite(body: dict[str, Any]) -> tuple[str, Any]:
+        thought = body["messages"][1]["content"].rsplit("The agent's thought:\n", 1)[1]
+        if thought == "it is gammatoxin":
+            return ("status", 500)  # this rewrite fails: the thought stays
+        return ("answer", json.dumps({"thought": f"I should check: {thought}."}))
+
+    with FakeOpenAI() as server:
+        server.responder = rewrite
+        make = lambda: LLMClient(base_url=server.base_url, model="editor", max_attempts=1)  # noqa: E731
+        with LLMGateway(make) as gateway:
+            edited = rewrite_thoughts(gateway, messages)
+    assert (edited.rewritten, edited.failed) == (1, 1)
+    first = edited.messages[2]["content"]
+    assert first.startswith("<think>\nI should check: look up b12.\n</think>")
+    # The tool call is byte for byte the original; the failed turn is untouched.
+    assert first.endswith(messages[2]["content"].split("</think>", 1)[1])
+    assert edited.messages[4] == messages[4] and edited.messages[3] == messages[3]
