@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -156,32 +156,34 @@ def corpus_researcher(corpus: EvidenceCorpus) -> Researcher:
     )
 
 
-def run_trajectories(
-    settings: KisaSettings,
-    *,
-    specialty: str,
-    run_id: str,
-    backend: str = "rules",
-    rng_seed: int = 0,
-    guided_share: float | None = None,
-    limits: Limits | None = None,
-    concurrency: int | None = None,
-    protocol: str | None = None,
+@dataclass(frozen=True)
+class RolloutConfig:
+    specialty: str
+    run_id: str
+    backend: str = "rules"
+    rng_seed: int = 0
+    guided_share: float = 0.7
+    limits: Limits = field(default_factory=lambda: Limits(max_turns=30, max_tool_calls=80))
+    concurrency: int = 16
+    protocol: str = "react"
+
+
+def rollout_shard(
+    settings: KisaSettings, config: RolloutConfig, shard: int = 0, shards: int = 1
 ) -> dict[str, Any]:
-    """One rollout per committed QA item of this run and specialty (mix,
-    concurrency and protocol from ``KISA_AGENT__*`` unless given)."""
-    guided_share = settings.agent.guided_share if guided_share is None else guided_share
-    concurrency = concurrency or settings.agent.concurrency
-    protocol = protocol or settings.agent.protocol
-    if backend not in AGENT_BACKENDS:
-        raise ValueError(f"unknown agent backend {backend!r}; accepted: {AGENT_BACKENDS}")
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; accepted: {PROTOCOLS}")
-    limits = limits or Limits(max_turns=30, max_tool_calls=80)
+    """Rollouts of every ``shards``-th QA item from ``shard``, judged and
+    filtered: ``kept`` and ``rejected`` as (item position, row[, reason])."""
     store = ArtefactStore.from_settings(settings)
-    items = [QAItem.from_row(r) for r in store.read(Partition("qa", specialty, run_id)).to_pylist()]
-    corpus, _ = load_corpus(store, specialty, run_id)
-    abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
+    qa = store.read(Partition("qa", config.specialty, config.run_id)).to_pylist()
+    positions = list(range(len(qa)))[shard::shards]
+    items = [QAItem.from_row(qa[i]) for i in positions]
+    kept: list[tuple[int, dict[str, Any]]] = []
+    rejected: list[tuple[int, dict[str, Any], str]] = []
+    counts: Counter[str] = Counter()
+    if not items:
+        return {"kept": kept, "rejected": rejected, "counts": dict(counts)}
+    corpus, _ = load_corpus(store, config.specialty, config.run_id)
+    abstracts = Partition("abstracts", WHOLE_CORPUS, config.run_id)
     index = ensure_index(store, abstracts, settings.home / "index-cache").index
     texts = store.read(abstracts).select(["pmid", "title", "abstract"]).to_pylist()
     documents = {r["pmid"]: (r["title"] or "", r["abstract"] or "") for r in texts}
@@ -193,12 +195,11 @@ def run_trajectories(
             "visit": visit_tool(documents.get),
         }
     )  # fmt: skip
-
     researcher = corpus_researcher(corpus)
     gateway = None
     policy_name = "rules"
     count_tokens = None
-    if backend == "llm" and items:  # nothing to load for an empty QA set
+    if config.backend == "llm":
         from kisa_tasks.llm.client import client_from_settings
         from kisa_tasks.sft.tokenizer import training_tokenizer
 
@@ -211,29 +212,27 @@ def run_trajectories(
 
     jobs = []
     for item in items:
-        hints = guidance(item, rng_seed, guided_share)
+        hints = guidance(item, config.rng_seed, config.guided_share)
         policy: Policy
         if gateway is None:
             policy = _scripted(researcher, item, hints.text, hints.mode)
-        elif protocol == "tool_calls":
+        elif config.protocol == "tool_calls":
             policy = ToolCallPolicy(gateway, toolbox.schemas())
         else:
             policy = LLMPolicy(gateway)
         jobs.append(Job(item, hints.mode, question_text(item, hints), policy))
-    kept: list[dict[str, Any]] = []
-    rejected: list[Rejection] = []
-    counts: Counter[str] = Counter()
+    at_once = config.concurrency if gateway else 1
     try:
-        rollouts = roll_out(jobs, toolbox, limits, concurrency if gateway else 1, count_tokens)
-        for job, rollout in zip(jobs, rollouts, strict=True):
+        rollouts = roll_out(jobs, toolbox, config.limits, at_once, count_tokens)
+        for position, job, rollout in zip(positions, jobs, rollouts, strict=True):
             correct, failure = judged(gateway, job, rollout)
-            row = rollout_row(job.item, job.mode, policy_name, rng_seed, rollout)
+            row = rollout_row(job.item, job.mode, policy_name, config.rng_seed, rollout)
             reason = failure or reject_reason(rollout, correct, Filters())
             counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
                            "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
             if reason is not None:
                 counts[f"rejected_{reason.split(':', 1)[0]}"] += 1
-                rejected.append(Rejection(row["trajectory_id"], reason, row))
+                rejected.append((position, row, reason))
                 continue
             if gateway is not None and settings.agent.rewrite_thoughts:
                 # Tool calls and answers stay as they were, so the verdict holds.
@@ -241,20 +240,82 @@ def run_trajectories(
                 row.update(messages=edited.messages, raw_messages=rollout.messages)
                 counts["thoughts_rewritten"] += edited.rewritten
                 counts["thoughts_rewrite_failed"] += edited.failed
-            kept.append(row)
+            kept.append((position, row))
     finally:
         toolbox.close()
         if gateway is not None:
             gateway.close()
+    return {"kept": kept, "rejected": rejected, "counts": dict(counts)}
+
+
+def run_trajectories(
+    settings: KisaSettings,
+    *,
+    specialty: str,
+    run_id: str,
+    backend: str = "rules",
+    rng_seed: int = 0,
+    guided_share: float | None = None,
+    limits: Limits | None = None,
+    concurrency: int | None = None,
+    protocol: str | None = None,
+    ray_workers: int | None = None,
+) -> dict[str, Any]:
+    """One rollout per committed QA item of this run and specialty (mix,
+    concurrency and protocol from ``KISA_AGENT__*`` unless given). With a
+    Ray cluster configured the stage runs there as a job, its items split
+    over ``ray_workers`` tasks; the result is the same as in one process."""
+    if backend not in AGENT_BACKENDS:
+        raise ValueError(f"unknown agent backend {backend!r}; accepted: {AGENT_BACKENDS}")
+    protocol = protocol or settings.agent.protocol
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; accepted: {PROTOCOLS}")
+    if ray_workers is None and settings.ray.address:
+        from kisa_tasks.agent.ray_rollouts import run_as_ray_job
+
+        return run_as_ray_job(settings, specialty=specialty, run_id=run_id, backend=backend,
+                              rng_seed=rng_seed)  # fmt: skip
+    config = RolloutConfig(
+        specialty=specialty,
+        run_id=run_id,
+        backend=backend,
+        rng_seed=rng_seed,
+        guided_share=settings.agent.guided_share if guided_share is None else guided_share,
+        limits=limits or Limits(max_turns=30, max_tool_calls=80),
+        concurrency=concurrency or settings.agent.concurrency,
+        protocol=protocol,
+    )
+    if ray_workers:
+        from kisa_tasks.agent.ray_rollouts import ray_shards
+
+        shards = ray_shards(settings, config, ray_workers)
+    else:
+        shards = [rollout_shard(settings, config)]
+    kept = [row for _, row in sorted((k for s in shards for k in s["kept"]), key=_position)]
+    rejected = [
+        Rejection(row["trajectory_id"], reason, row)
+        for _, row, reason in sorted((r for s in shards for r in s["rejected"]), key=_position)
+    ]
+    counts: Counter[str] = Counter()
+    for shard in shards:
+        counts.update(shard["counts"])
+    store = ArtefactStore.from_settings(settings)
     partition = Partition("trajectories", specialty, run_id)
     store.write(partition, [pa.Table.from_pylist(kept, schema=TRAJECTORIES_SCHEMA)], rejected)
+    rollouts = len(kept) + len(rejected)
     result: dict[str, Any] = dict(sorted(counts.items()))
-    result.update(rollouts=len(items), kept=len(kept))
-    if items:
-        result["accept_rate"] = round(len(kept) / len(items), 4)
-        result["mean_tool_calls"] = round(counts["tool_calls"] / len(items), 3)
+    result.update(rollouts=rollouts, kept=len(kept))
+    if ray_workers:
+        result["ray_workers"] = ray_workers
+    if rollouts:
+        result["accept_rate"] = round(len(kept) / rollouts, 4)
+        result["mean_tool_calls"] = round(counts["tool_calls"] / rollouts, 3)
     log.info("trajectories %s: %s", specialty, result)
     return {"uri": store.uri(partition.prefix), "counts": result}
+
+
+def _position(entry: tuple[Any, ...]) -> int:
+    return int(entry[0])
 
 
 def judged(gateway: LLMGateway | None, job: Job, rollout: Rollout) -> tuple[bool, str | None]:
