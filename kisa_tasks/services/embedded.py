@@ -100,6 +100,9 @@ class EmbeddedService(ABC):
         """Work that needs the running server (creating a database, ...)."""
 
 
+HEALTH_KEY = "_kisa/health"  # the S3 health probe's object
+
+
 class SeaweedS3(EmbeddedService):
     """SeaweedFS ``weed mini``: master, volume, filer and S3 gateway in one process."""
 
@@ -174,7 +177,13 @@ class SeaweedS3(EmbeddedService):
             region_name=self.settings.s3.region,
         )
         client.head_bucket(Bucket=self.settings.s3.bucket)
-        return True
+        # The S3 gateway answers before the volume server has registered with
+        # the master; until then reads of stored objects fail (seen after a
+        # restart). A probe written and read back proves the data path.
+        bucket = self.settings.s3.bucket
+        client.put_object(Bucket=bucket, Key=HEALTH_KEY, Body=b"ok")
+        body = client.get_object(Bucket=bucket, Key=HEALTH_KEY)["Body"].read()
+        return bool(body == b"ok")
 
     def endpoints(self, ports: dict[str, int]) -> dict[str, Any]:
         return {
