@@ -118,13 +118,21 @@ def roll_out(
 
 
 def rollout_row(
-    item: QAItem, mode: str, policy: str, seed: int, rollout: Rollout
+    rollout: Rollout,
+    *,
+    trajectory: str,
+    qa_id: str,
+    seed: str,
+    specialty: str,
+    mode: str,
+    policy: str,
 ) -> dict[str, Any]:
+    """A ``TRAJECTORIES_SCHEMA`` row (ours or an imported one)."""
     return {
-        "trajectory_id": trajectory_id(item.qa_id, mode, policy, seed),
-        "qa_id": item.qa_id,
-        "seed": item.seed,
-        "specialty": item.specialty,
+        "trajectory_id": trajectory,
+        "qa_id": qa_id,
+        "seed": seed,
+        "specialty": specialty,
         "mode": mode,
         "policy": policy,
         "messages": rollout.messages,
@@ -226,7 +234,16 @@ def rollout_shard(
         rollouts = roll_out(jobs, toolbox, config.limits, at_once, count_tokens)
         for position, job, rollout in zip(positions, jobs, rollouts, strict=True):
             correct, failure = judged(gateway, job, rollout)
-            row = rollout_row(job.item, job.mode, policy_name, config.rng_seed, rollout)
+            item = job.item
+            row = rollout_row(
+                rollout,
+                trajectory=trajectory_id(item.qa_id, job.mode, policy_name, config.rng_seed),
+                qa_id=item.qa_id,
+                seed=item.seed,
+                specialty=item.specialty,
+                mode=job.mode,
+                policy=policy_name,
+            )
             reason = failure or reject_reason(rollout, correct, Filters())
             counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
                            "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
@@ -344,20 +361,15 @@ def import_trajectories(
         rollout = verdict.rollout
         key = hashlib.sha256(json.dumps(rollout.messages, sort_keys=True).encode()).hexdigest()
         trajectory = key[:16]
-        row: dict[str, Any] = {
-            "trajectory_id": trajectory,
-            "qa_id": f"import:{path.name}:{verdict.line}",
-            "seed": "",
-            "specialty": specialty,
-            "mode": "import",
-            "policy": "import",
-            "messages": rollout.messages,
-            "answer": rollout.answer or "",
-            "termination": rollout.termination,
-            "tool_calls": rollout.tool_calls,
-            "turns": rollout.turns,
-            "raw_messages": None,
-        }
+        row = rollout_row(
+            rollout,
+            trajectory=trajectory,
+            qa_id=f"import:{path.name}:{verdict.line}",
+            seed="",
+            specialty=specialty,
+            mode="import",
+            policy="import",
+        )
         if verdict.reason is None:
             kept.append(row)
         else:
