@@ -138,7 +138,7 @@ def demo(
     out.print(f"MLflow run:  {manifest['mlflow_run_url']}")
     out.print(f"took {result.seconds}s. Airflow UI: `make up`; stop everything: `make down`.")
     out.print(
-        "Not built yet: the SFT export, quality gates and training; the DAG wires only "
+        "Not built yet: quality gates, training and evaluation; the DAG wires only "
         "what exists. One seed by hand: kisa qa --seed NAME"
     )
 
@@ -230,12 +230,15 @@ def trajectories_import(
 ) -> None:
     """Judge and filter outside ReAct trajectories like ours; commit them as a
     run's trajectories/ partition (kept) and rejected/trajectories/ (with reasons)."""
-    from kisa_tasks.agent.stage import import_trajectories
+    from kisa_tasks.agent.stage import import_trajectories, trajectory_filters
     from kisa_tasks.artefacts import ArtefactStore
 
     try:
-        store = ArtefactStore.from_settings(load_settings())
-        result = import_trajectories(store, path, specialty=specialty, run_id=run)
+        settings = load_settings()
+        store = ArtefactStore.from_settings(settings)
+        result = import_trajectories(
+            store, path, specialty=specialty, run_id=run, filters=trajectory_filters(settings)
+        )
     except (OSError, ValueError, KeyError, SettingsError) as exc:
         _fail(exc)
     out.print(f"committed {result['uri']}: {result['kept']} kept, "

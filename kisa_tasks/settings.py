@@ -125,6 +125,12 @@ class AgentSettings(BaseModel):
         default=True,
         description="llm mode: rewrite kept trajectories' thoughts (prompt rewrite-v1).",
     )
+    max_trajectory_tokens: int = Field(
+        default=32_768,
+        ge=1024,
+        description="Longest kept trajectory, in training-tokenizer tokens (the context "
+        "of the model it trains).",
+    )
 
 
 class LLMSettings(BaseModel):

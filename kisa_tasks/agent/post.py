@@ -16,8 +16,9 @@ only when judged correct, like guided ones.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kisa_tasks.agent.loop import Rollout
@@ -28,12 +29,21 @@ from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.text import normalise
 
 MIN_TOOL_CALLS = 1
+MAX_TOKENS = 32_768
+
+
+def approximate_tokens(text: str) -> int:
+    """A stand-in for the training tokenizer where it is not at hand: 3
+    characters a token, more than BPE tokenizers give on English and PMIDs,
+    so a trajectory it passes is not too long for the real one."""
+    return math.ceil(len(text) / 3)
 
 
 @dataclass(frozen=True)
 class Filters:
     min_tool_calls: int = MIN_TOOL_CALLS
-    max_chars: int = 60_000  # of the whole conversation
+    max_tokens: int = MAX_TOKENS  # of the whole conversation
+    count_tokens: Callable[[str], int] = approximate_tokens
 
 
 def matches(given: str, accepted: Sequence[str]) -> bool:
@@ -113,9 +123,9 @@ def reject_reason(rollout: Rollout, correct: bool, filters: Filters) -> str | No
         return f"tool_error: {rollout.tool_errors[0]}"
     if not calls_answered_in_order(rollout):
         return "unanswered_tool_call: a call without exactly one response"
-    size = sum(len(m["content"]) for m in rollout.messages)
-    if size > filters.max_chars:
-        return f"too_long: {size} characters > {filters.max_chars}"
+    size = sum(filters.count_tokens(m["content"]) for m in rollout.messages)
+    if size > filters.max_tokens:
+        return f"too_long: {size} tokens > {filters.max_tokens}"
     if not correct:
         return f"incorrect: answered {rollout.answer!r}"
     return None

@@ -1,14 +1,18 @@
 """The ``rules`` researcher: an offline policy that does real research.
 
-Guided, it follows the masked hints hop by hop: for the first entity it
-searches each clue and reads the hits; for each hop it searches the current
-entity with the hop's relation in two sources (``search`` and
-``medical_search``), reads the best hits with the hop as the goal, and keeps
-the entity of the hop's type that the evidence mentions most, preferring one
-both sources agree on. Explore, it searches the question alone. Every thought
-is templated from what the last tool outputs said; every observation is the
-real output of the call before it. Entities in a document are read from the
-corpus's entity mentions (the same extraction the pipeline ran).
+Guided, it follows the masked hints hop by hop. Entity A: it searches the
+clues together and then one by one, reads the hits, and ranks candidates by
+how many clues the evidence confirms. Each hop: it searches the current
+entity with the hop's relation (``search``) and with what is known so far
+and its other names (``medical_search``), reads hits in batches until the
+evidence names a candidate (and one batch past it, to see rivals), lets the
+hop's clues decide between candidates, and when a hop finds nothing it goes
+back and tries the previous hop's next candidate. A name that finds nothing
+is searched again under its aliases. Explore, it searches the question
+alone. Every thought is templated from what the last tool outputs said;
+every observation is the real output of the call before it. Entities and
+typed relations in a document are read from the corpus (the same extraction
+the pipeline ran), only for documents the researcher visited.
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ _NOUN_TYPES = {noun: kind for kind, noun in TYPE_NOUNS.items()}
 _RESPONSE = re.compile(r"<tool_response>\n?(.*?)\n?</tool_response>", re.S)
 _PMID = re.compile(r"PMID (\d+)")
 _NAMES = re.compile(r"[A-Z][\w/-]+(?: [A-Z0-9][\w/-]+)*")  # capitalised names in a clue
-READ_BATCHES = 5  # batched visits per hop (10 documents each)
+READ_BATCHES = 5  # batched visits per hop at most (10 documents each)
+# The researcher reads the documents it picks, so it scans titles only.
+SCAN = {"k": MAX_HITS, "snippets": False}
+ANCHOR_BATCHES = 3  # per anchor query, until one names a candidate
+MAX_BACKTRACKS = 2  # dead ends after which the next candidate of a hop is tried
 CONFIRMED = 100  # weight of a candidate a clue confirms
 
 
@@ -103,6 +111,11 @@ def _reverse(step: tuple[str, bool | None] | None) -> tuple[str, bool | None] | 
     if step is None or step[1] is None:
         return step
     return step[0], not step[1]
+
+
+def ranking(scores: Counter[str]) -> list[str]:
+    """Best first; ties by name, so a rollout is the same every time."""
+    return sorted(scores, key=lambda n: (-scores[n], n))
 
 
 def responses(observation: str) -> list[str]:
@@ -224,101 +237,183 @@ class Researcher:
         chosen = ranked[batch * MAX_VISITS : (batch + 1) * MAX_VISITS]
         return [ToolCall("visit", {"pmid": chosen, "goal": goal})] if chosen else []
 
-    def guided(self, plan: Plan) -> Script:
-        anchor: Counter[str] = Counter()
+    def other_names(self, name: str) -> list[str]:
+        """Other ways the literature writes a named entity (for a search
+        that found nothing under its canonical name)."""
+        entity = self.resolve(name)
+        if entity is None:
+            return []
+        return [a for a in self.aliases(entity) if len(a) >= 3 and a.casefold() != name.casefold()]
+
+    def searched(self, thought: str, query: str, names: Sequence[str]) -> Generator[str, str, str]:
+        """A search; when it finds nothing, once more under the names' other
+        names. Sends back the observation with hits (or the last one)."""
+        observation = yield render_turn(thought, [ToolCall("search", {"query": [query], **SCAN})])
+        if pmids_in(observation):
+            return observation
+        synonyms = [a for n in names for a in self.other_names(n)][:4]
+        if not synonyms:
+            return observation
+        return (
+            yield render_turn(
+                f"Nothing under that name; I search its other names: {', '.join(synonyms)}.",
+                [ToolCall("search", {"query": synonyms, **SCAN})],
+            )
+        )
+
+    def anchor(self, plan: Plan) -> Generator[str, str, Counter[str]]:
+        """Candidates for Entity A scored by how many clues the evidence
+        confirms for them, then by how often; stops once one fits every clue."""
         every = [n for clue in plan.anchor_clues for n in _NAMES.findall(clue)]
         named = {n.casefold() for n in every}
+        confirms: dict[str, set[int]] = {}
+        seen: Counter[str] = Counter()
         # All clues at once first (abstracts naming several clue entities are
         # the best evidence), then each clue on its own.
-        queries = [" ".join(every)] if len(plan.anchor_clues) > 1 else []
-        queries += [" ".join(_NAMES.findall(c)) or c for c in plan.anchor_clues]
-        for query in queries:
-            observation = yield render_turn(
-                f"Entity A is a {plan.anchor_type} that "
-                f"{' and '.join(plan.anchor_clues)}. I search for {query}.",
-                [ToolCall("search", {"query": [query], "k": MAX_HITS})],
-            )
-            reads = self.read(observation, query)
-            if not reads:
-                continue
-            observation = yield render_turn(
-                "I read the most relevant hits to see which entity they support.", reads
-            )
-            for clue in plan.anchor_clues:
-                anchor.update(
-                    self.evidence(
-                        responses(observation),
-                        _NAMES.findall(clue),
-                        _reverse(direction_of(clue)),
-                        plan.anchor_type,
-                        named,
-                    )
-                )
-        if not anchor:
-            yield render_turn("No entity fits the clues; I cannot go on.", answer="not found")
-            return
-        current = min(anchor, key=lambda n: (-anchor[n], n))
-        path = {current.casefold()}
-        context = list(dict.fromkeys(every))[:4]  # clue entities, for searches in context
-        for letter, hop in zip("BCDEFGH", plan.hops, strict=False):
-            goal = f"{current} {hop.phrase}"
-            observation = yield render_turn(
-                f"Entity {chr(ord(letter) - 1)} is most likely {current}. Next: what "
-                f"{hop.type} does it relate to ('{hop.phrase}')? I check two sources.",
-                [
-                    ToolCall("search", {"query": [current], "k": MAX_HITS}),
-                    # With what is known so far: the entities met on the way.
-                    ToolCall(
-                        "medical_search",
-                        {"query": [goal, " ".join([current, *context])], "k": MAX_HITS},
-                    ),
-                ],
+        queries = [(" ".join(every), every)] if len(plan.anchor_clues) > 1 else []
+        for clue in plan.anchor_clues:
+            queries.append((" ".join(_NAMES.findall(clue)) or clue, _NAMES.findall(clue)))
+        for query, names in queries:
+            observation = yield from self.searched(
+                f"Entity A is a {plan.anchor_type} that {' and '.join(plan.anchor_clues)}. "
+                f"I search for {query}.",
+                query,
+                names,
             )
             hits = observation
-            found: Counter[str] = Counter()
-            read: list[str] = []
-            for batch in range(READ_BATCHES):
-                reads = self.read(hits, goal, batch)
+            for batch in range(ANCHOR_BATCHES):
+                reads = self.read(hits, query, batch)
                 if not reads:
                     break
                 observation = yield render_turn(
-                    "I read the best hits with this hop as the goal."
+                    "I read the most relevant hits to see which entity they support."
                     if batch == 0
-                    else "I read the next hits to see every candidate.",
+                    else "Nothing decisive yet; I read the next hits.",
                     reads,
                 )
-                read += responses(observation)
-                found.update(
-                    self.evidence(
-                        responses(observation), [current], direction_of(hop.phrase), hop.type, path
-                    )
+                new = False
+                for number, clue in enumerate(plan.anchor_clues):
+                    found = self.evidence(
+                        responses(observation), _NAMES.findall(clue),
+                        _reverse(direction_of(clue)), plan.anchor_type, named,
+                    )  # fmt: skip
+                    for name, count in found.items():
+                        confirms.setdefault(name, set()).add(number)
+                        seen[name] += count
+                        new = True
+                if new:
+                    break
+            if any(len(c) == len(plan.anchor_clues) for c in confirms.values()):
+                break
+        return Counter({n: CONFIRMED * len(c) + seen[n] for n, c in confirms.items()})
+
+    def hop_candidates(
+        self, known: str, current: str, hop: Hop, context: Sequence[str], path: set[str]
+    ) -> Generator[str, str, tuple[Counter[str], list[str]]]:
+        """Search the hop in two sources and read hits until the evidence
+        names a candidate, and one batch past it to see its rivals."""
+        goal = f"{current} {hop.phrase}"
+        queries = [" ".join([current, *context])]
+        if synonyms := self.other_names(current)[:3]:
+            queries.append(" ".join(synonyms))
+        hits = yield render_turn(
+            f"{known} Next: what {hop.type} does {current} relate to ('{hop.phrase}')? "
+            "I check two sources.",
+            [
+                ToolCall("search", {"query": [goal], **SCAN}),
+                # With what is known so far: the entities met on the way.
+                # The names the literature also writes it under.
+                ToolCall("medical_search", {"query": queries, **SCAN}),
+            ],
+        )
+        found: Counter[str] = Counter()
+        read: list[str] = []
+        past = 0
+        for batch in range(READ_BATCHES):
+            reads = self.read(hits, goal, batch)
+            if not reads or past > 1:
+                break
+            observation = yield render_turn(
+                "I read the best hits with this hop as the goal."
+                if batch == 0
+                else "I read the next hits to see every candidate.",
+                reads,
+            )
+            read += responses(observation)
+            found.update(
+                self.evidence(
+                    responses(observation), [current], direction_of(hop.phrase), hop.type, path
                 )
-            # A clue decides between candidates: search its entity, read, and
-            # the candidate it confirms wins.
-            for clue in hop.clues if len(found) > 1 else ():
-                names = _NAMES.findall(clue)
-                if not names:
-                    continue
-                observation = yield render_turn(
-                    f"Several candidates fit. The next entity also {clue}; I check that.",
-                    [ToolCall("search", {"query": [" ".join(names)], "k": MAX_HITS})],
+            )
+            past += bool(found)
+        return found, read
+
+    def confirm(
+        self, letter: str, hop: Hop, found: Counter[str], read: list[str], path: set[str]
+    ) -> Generator[str, str, Counter[str]]:
+        """A clue decides between candidates: search its entity, read, and
+        the candidates it confirms win."""
+        for clue in hop.clues if len(found) > 1 else ():
+            names = _NAMES.findall(clue)
+            if not names:
+                continue
+            observation = yield from self.searched(
+                f"Several candidates fit. Entity {letter} also {clue}; I check that.",
+                " ".join(names),
+                names,
+            )
+            reads = self.read(observation, clue)
+            if not reads:
+                continue
+            observation = yield render_turn("I read what the clue's search found.", reads)
+            confirmed = self.evidence(
+                responses(observation) + read, names, _reverse(direction_of(clue)),
+                hop.type, path,
+            )  # fmt: skip
+            found.update({n: CONFIRMED for n in confirmed if n in found})
+        return found
+
+    def guided(self, plan: Plan) -> Script:
+        anchor = yield from self.anchor(plan)
+        if not anchor:
+            yield render_turn("No entity fits the clues; I cannot go on.", answer="not found")
+            return
+        ranked = ranking(anchor)
+        current, alternatives = ranked[0], ranked[1:]
+        path = {current.casefold()}
+        every = [n for clue in plan.anchor_clues for n in _NAMES.findall(clue)]
+        context = list(dict.fromkeys(every))[:4]  # clue entities, for searches in context
+        conclusion = f"Entity A is most likely {current}."
+        backtracks = 0
+        for number, hop in enumerate(plan.hops):
+            letter = "BCDEFGH"[number]
+            while True:
+                found, read = yield from self.hop_candidates(
+                    conclusion, current, hop, context, path
                 )
-                reads = self.read(observation, clue)
-                if not reads:
-                    continue
-                observation = yield render_turn("I read what the clue's search found.", reads)
-                confirmed = self.evidence(
-                    responses(observation) + read, names, _reverse(direction_of(clue)),
-                    hop.type, path,
-                )  # fmt: skip
-                found.update({n: CONFIRMED for n in confirmed if n in found})
+                found = yield from self.confirm(letter, hop, found, read, path)
+                if found or not alternatives or backtracks >= MAX_BACKTRACKS:
+                    break
+                # A dead end: the entity before it was probably the wrong one.
+                backtracks += 1
+                path.discard(current.casefold())
+                previous, current = current, alternatives.pop(0)
+                path.add(current.casefold())
+                conclusion = (
+                    f"Nothing '{hop.phrase}' from {previous}, so Entity {chr(ord(letter) - 1)} "
+                    f"is more likely the next candidate, {current}."
+                )
             if not found:
                 break
             context = [current, *context][:4]
-            current = min(found, key=lambda n: (-found[n], n))
+            ranked = ranking(found)
+            current, alternatives = ranked[0], ranked[1:]
             path.add(current.casefold())
+            conclusion = f"Entity {letter} is most likely {current}."
         else:
-            yield render_turn(f"Following every hop, the target is {current}.", answer=current)
+            yield render_turn(
+                f"{conclusion} Following every hop, the target is {current}.", answer=current
+            )
             return
         yield render_turn(
             f"The evidence ran out at '{hop.phrase}'; my best candidate is {current}.",

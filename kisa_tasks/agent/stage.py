@@ -206,17 +206,14 @@ def rollout_shard(
     researcher = corpus_researcher(corpus)
     gateway = None
     policy_name = "rules"
+    filters = trajectory_filters(settings)
     count_tokens = None
     if config.backend == "llm":
         from kisa_tasks.llm.client import client_from_settings
-        from kisa_tasks.sft.tokenizer import training_tokenizer
 
         gateway = LLMGateway(functools.partial(client_from_settings, settings))
         policy_name = f"llm:{settings.llm.model}"
-        tokenizer = training_tokenizer(settings.home / "tokenizers")
-
-        def count_tokens(text: str) -> int:
-            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        count_tokens = filters.count_tokens
 
     jobs = []
     for item in items:
@@ -244,7 +241,7 @@ def rollout_shard(
                 mode=job.mode,
                 policy=policy_name,
             )
-            reason = failure or reject_reason(rollout, correct, Filters())
+            reason = failure or reject_reason(rollout, correct, filters)
             counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
                            "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
             if reason is not None:
@@ -263,6 +260,16 @@ def rollout_shard(
         if gateway is not None:
             gateway.close()
     return {"kept": kept, "rejected": rejected, "counts": dict(counts)}
+
+
+def trajectory_filters(settings: KisaSettings) -> Filters:
+    """The filters with lengths in the training tokenizer's tokens."""
+    from kisa_tasks.sft.tokenizer import token_counter
+
+    return Filters(
+        max_tokens=settings.agent.max_trajectory_tokens,
+        count_tokens=token_counter(settings.home / "tokenizers"),
+    )
 
 
 def run_trajectories(
@@ -350,14 +357,19 @@ def judged(gateway: LLMGateway | None, job: Job, rollout: Rollout) -> tuple[bool
 
 
 def import_trajectories(
-    store: ArtefactStore, path: Path, *, specialty: str, run_id: str
+    store: ArtefactStore,
+    path: Path,
+    *,
+    specialty: str,
+    run_id: str,
+    filters: Filters | None = None,
 ) -> dict[str, Any]:
     """Commit outside ReAct trajectories as the ``trajectories`` partition of
     (specialty, run): replayed and judged like ours, kept ones in the table
     (so ``sft_export`` can take them), the others rejected with the reason."""
     kept: list[dict[str, Any]] = []
     rejected: list[Rejection] = []
-    for verdict in judge_external(path):
+    for verdict in judge_external(path, filters):
         rollout = verdict.rollout
         key = hashlib.sha256(json.dumps(rollout.messages, sort_keys=True).encode()).hexdigest()
         trajectory = key[:16]

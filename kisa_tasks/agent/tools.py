@@ -72,14 +72,15 @@ class Tool:
         }
 
 
-def _hits_text(query: str, hits: Sequence[SearchHit]) -> str:
+def _hits_text(query: str, hits: Sequence[SearchHit], snippets: bool = True) -> str:
     if not hits:
         return f"A search for '{query}' found no results."
     lines = [f"A search for '{query}' found {len(hits)} results:"]
     for i, hit in enumerate(hits, start=1):
         year = f" ({hit.pub_year})" if hit.pub_year else ""
-        lines.append(f"{i}. [{hit.title}]{year} PMID {hit.doc_id}\n{hit.snippet}")
-    return "\n\n".join(lines)
+        line = f"{i}. [{hit.title}]{year} PMID {hit.doc_id}"
+        lines.append(f"{line}\n{hit.snippet}" if snippets else line)
+    return ("\n\n" if snippets else "\n").join(lines)
 
 
 def _queries(arguments: Mapping[str, Any]) -> list[str]:
@@ -98,8 +99,12 @@ def search_tool(searcher: Searcher, name: str = "search", description: str = "")
         k = arguments.get("k", HITS_PER_QUERY)
         if not isinstance(k, int) or not 1 <= k <= MAX_HITS:
             raise ValueError(f"'k' must be an integer from 1 to {MAX_HITS}")
+        snippets = arguments.get("snippets", True)
+        if not isinstance(snippets, bool):
+            raise ValueError("'snippets' must be true or false")
         return SEPARATOR.join(
-            _hits_text(q, searcher.search(q, k=k, filters=filters)) for q in _queries(arguments)
+            _hits_text(q, searcher.search(q, k=k, filters=filters), snippets)
+            for q in _queries(arguments)
         )
 
     properties: dict[str, Any] = {
@@ -109,6 +114,10 @@ def search_tool(searcher: Searcher, name: str = "search", description: str = "")
             "description": "One or more complementary queries, searched together.",
         },
         "k": {"type": "integer", "description": f"results per query, 1-{MAX_HITS} (default 10)"},
+        "snippets": {
+            "type": "boolean",
+            "description": "false: titles and PMIDs only, to scan many hits (default true)",
+        },
     }
     if name == "medical_search":
         properties["year_from"] = {"type": "integer", "description": "earliest publication year"}
@@ -163,8 +172,9 @@ def visit_tool(documents: Callable[[str], tuple[str, str] | None]) -> Tool:
         ):
             raise ValueError(f"'pmid' must be a PubMed id or a list of 1-{MAX_VISITS} of them")
         goal = str(arguments.get("goal") or "").strip()
-        # Fewer sentences each when many documents are read at once.
-        sentences = EVIDENCE_SENTENCES if len(pmids) == 1 else 2
+        # Fewer sentences each when many documents are read at once: a batch
+        # is a skim for the one claim each document makes about the goal.
+        sentences = EVIDENCE_SENTENCES if len(pmids) == 1 else 2 if len(pmids) <= 3 else 1
         return SEPARATOR.join(read(p, goal, sentences) for p in pmids)
 
     return Tool(

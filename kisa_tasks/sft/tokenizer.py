@@ -5,6 +5,7 @@ because reading it from the GGUF takes about 17 s."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +34,13 @@ def training_tokenizer(cache_dir: Path) -> Any:
     local.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(local))
     return tokenizer
+
+
+def token_counter(cache_dir: Path) -> Callable[[str], int]:
+    """Tokens of a text as the training tokenizer counts them (no special tokens)."""
+    tokenizer = training_tokenizer(cache_dir)
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return count

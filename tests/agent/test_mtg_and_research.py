@@ -19,6 +19,7 @@ from kisa_tasks.ingest.abstracts import to_tables
 from kisa_tasks.qa.generate import GenTask, RulesGenerator
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.retrieval.index import CorpusIndex
+from kisa_tasks.subgraphs.graph import EntityInfo
 
 DOCS = {
     "11": ("Alphamab for seedosis", "Seedosis was treated with alphamab in ten patients."),
@@ -134,6 +135,82 @@ def test_the_researcher_reads_relations_in_the_right_direction() -> None:
     assert rollout.answer == "Gammatoxin" and judge(rollout, item)
 
 
+def _relation_researcher(
+    mentions: dict[str, list[str]],
+    relations: dict[str, list[tuple[str, str, str]]],
+    entities: dict[str, EntityInfo],
+    aliases: dict[str, list[str]] | None = None,
+) -> Researcher:
+    names = {info.name.casefold(): entity for entity, info in entities.items()}
+    return Researcher(
+        lambda pmid: mentions.get(pmid, []),
+        lambda e: (entities[e].name, entities[e].type),
+        lambda e: (aliases or {}).get(e, []),
+        relations_in=lambda pmid: relations.get(pmid, []),
+        resolve=lambda name: names.get(name.casefold()),
+    )
+
+
+def _guided_rollout(researcher: Researcher, docs: dict[str, tuple[str, str]]) -> Rollout:
+    item = _item()
+    plan = parse_hints(masked_hints(item))
+    assert plan is not None
+    toolbox = _toolbox(docs)
+    try:
+        return run_agent(
+            ScriptPolicy(researcher.guided(plan)), toolbox, SYSTEM_PROMPT, item.question,
+            Limits(max_turns=40, max_tool_calls=120),
+        )  # fmt: skip
+    finally:
+        toolbox.close()
+
+
+def test_a_dead_end_sends_the_researcher_back_to_the_next_candidate() -> None:
+    # Fakeosis fits both anchor clues in more abstracts than Seedosis, so it
+    # is the first guess for Entity A; nothing says what it causes.
+    docs = {
+        **DOCS,
+        "21": ("Alphamab in fakeosis", "Fakeosis was treated with alphamab."),
+        "22": ("Fakeosis again", "Fakeosis, associated with neuroflex, was treated with alphamab."),
+    }
+    entities = {**ENTITIES, "mesh:F": EntityInfo("Fakeosis", "disease")}
+    mentions = {**MENTIONS, "21": ["db:D1", "mesh:F"], "22": ["db:D1", "mesh:F", "mesh:N1"]}
+    relations = {
+        **RELATIONS,
+        "21": [("db:D1", "treats", "mesh:F")],
+        "22": [("db:D1", "treats", "mesh:F"), ("mesh:F", "associated_with", "mesh:N1")],
+    }
+    rollout = _guided_rollout(_relation_researcher(mentions, relations, entities), docs)
+    thoughts = " ".join(m["content"] for m in rollout.messages if m["role"] == "assistant")
+    assert "Entity A is most likely Fakeosis" in thoughts
+    assert "more likely the next candidate, Seedosis" in thoughts
+    assert rollout.answer == "Gammatoxin"
+
+
+def test_a_name_the_literature_does_not_use_is_searched_under_its_aliases() -> None:
+    # The abstracts write the anchor's clue drug only as "AMB-1", and that is
+    # the only evidence for Entity A.
+    renamed = ("AMB-1 for seedosis", "Seedosis was treated with AMB-1 in ten patients.")
+    docs = {**DOCS, "11": renamed}
+    relations = {pmid: found for pmid, found in RELATIONS.items() if pmid != "15"}
+    rollout = _guided_rollout(
+        _relation_researcher(MENTIONS, relations, dict(ENTITIES), {"db:D1": ["AMB-1"]}), docs
+    )
+    thoughts = " ".join(m["content"] for m in rollout.messages if m["role"] == "assistant")
+    assert "its other names: AMB-1" in thoughts
+    assert rollout.answer == "Gammatoxin"
+
+
+def test_long_trajectories_are_refused_in_tokens_of_the_given_tokenizer() -> None:
+    base = Rollout([{"role": "system", "content": "x" * 40}, {"role": "user", "content": "q"}])
+    answered = dataclasses.replace(base, termination="answered", answer="A", tool_calls=2)
+    words = Filters(max_tokens=5, count_tokens=lambda text: len(text.split()))
+    assert reject_reason(answered, True, words) is None  # 2 "tokens"
+    assert reject_reason(answered, True, Filters(max_tokens=5, count_tokens=len)) == (
+        "too_long: 41 tokens > 5"
+    )
+
+
 def test_refusals_name_their_reason() -> None:
     item = _item()
     base = Rollout([{"role": "system", "content": ""}, {"role": "user", "content": ""}])
@@ -147,3 +224,16 @@ def test_refusals_name_their_reason() -> None:
     assert (reject_reason(idle, True, Filters()) or "").startswith("too_few_tool_calls")
     stuck = dataclasses.replace(base, termination="max_turns", detail="no answer in 3 turns")
     assert reject_reason(stuck, False, Filters()) == "terminated: max_turns (no answer in 3 turns)"
+
+
+def test_search_can_list_titles_only_to_scan_many_hits() -> None:
+    toolbox = _toolbox()
+    try:
+        full = toolbox.call("search", {"query": ["seedosis"], "k": 5})
+        titles = toolbox.call("search", {"query": ["seedosis"], "k": 5, "snippets": False})
+        wrong = toolbox.call("search", {"query": ["seedosis"], "snippets": "no"})
+    finally:
+        toolbox.close()
+    assert "Seedosis causes xitis" in full.output
+    assert "Seedosis causes xitis" not in titles.output and "PMID 12" in titles.output
+    assert (wrong.error or "").startswith("tool_error: ValueError: 'snippets'")
