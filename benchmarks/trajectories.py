@@ -16,10 +16,10 @@ from collections import Counter
 
 from kisa_tasks.agent.loop import Limits, run_agent
 from kisa_tasks.agent.mtg import SYSTEM_PROMPT, masked_hints
-from kisa_tasks.agent.post import Filters, judge, reject_reason
+from kisa_tasks.agent.post import judge, reject_reason
 from kisa_tasks.agent.scripted import ScriptPolicy, parse_hints
-from kisa_tasks.agent.stage import corpus_researcher
-from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
+from kisa_tasks.agent.stage import corpus_researcher, corpus_toolbox, trajectory_filters
+from kisa_tasks.agent.tools import Toolbox
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.qa.one_seed import latest_run
 from kisa_tasks.qa.records import QAItem
@@ -46,13 +46,8 @@ def main() -> None:
     loaded = time.perf_counter() - start
 
     researcher = corpus_researcher(corpus)
-    toolbox = Toolbox(
-        {
-            "search": search_tool(index),
-            "medical_search": search_tool(index, "medical_search"),
-            "visit": visit_tool(documents.get),
-        }
-    )
+    toolbox = corpus_toolbox(index, documents)
+    filters = trajectory_filters(settings)
     outcomes: Counter[str] = Counter()
     calls = 0
     start = time.perf_counter()
@@ -67,7 +62,7 @@ def main() -> None:
                 policy = ScriptPolicy(script)
                 rollout = run_agent(policy, toolbox, SYSTEM_PROMPT, item.question, limits)
                 calls += rollout.tool_calls
-                reason = reject_reason(rollout, judge(rollout, item), Filters())
+                reason = reject_reason(rollout, judge(rollout, item), filters)
                 outcomes[(reason or "kept").split(":", 1)[0]] += 1
     took = time.perf_counter() - start
     toolbox.close()

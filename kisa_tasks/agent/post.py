@@ -8,8 +8,10 @@ whose words all occur in an accepted answer counts ("Jim Douglas" for "jim
 douglas race car driver"; "vitamin A" never for "vitamin B"). With a model
 configured, what that rejects goes to the LLM judge, whose verdict is a JSON
 enum (``correct`` / ``incorrect``): the answer's text is never searched for a
-verdict letter, so "vitamin A" or "hepatitis B" cannot pass as one. A judge
-call that fails leaves the rollout unjudged (refused, asked again on rerun).
+verdict letter, so "vitamin A" or "hepatitis B" cannot pass as one. A
+"correct" counts only if the judge also refuses a decoy (an entity the
+question names). A judge call that fails leaves the rollout unjudged
+(refused, asked again on rerun).
 Filters give every rejected trajectory its reason; explore rollouts are kept
 only when judged correct, like guided ones.
 """
@@ -93,6 +95,27 @@ def llm_judge(gateway: LLMGateway, question: str, accepted: Sequence[str], given
     return bool(verdict == "correct")
 
 
+def probed_llm_judge(
+    gateway: LLMGateway, question: str, accepted: Sequence[str], given: str, decoy: str | None
+) -> tuple[bool, str | None]:
+    """The LLM verdict, trusted only if the judge also refuses a decoy (an
+    entity the question names, never its answer): a weak model that calls
+    everything correct (SmolLM2-135M does) must not fill the dataset with
+    wrong answers. (correct, why the verdict was not trusted)."""
+    if not llm_judge(gateway, question, accepted, given):
+        return False, None
+    if decoy is not None and llm_judge(gateway, question, accepted, decoy):
+        return False, f"judge_unreliable: it also accepted the decoy {decoy!r}"
+    return True, None
+
+
+def decoy(item: QAItem) -> str | None:
+    """A name the question gives that is no accepted answer (a clue's entity)."""
+    accepted = [item.answer, *item.answer_aliases]
+    named = [v for _, v in item.entity_mapping if v and not matches(v, accepted)]
+    return next((v for v in named if v in item.question), None)
+
+
 def judge(rollout: Rollout, item: QAItem) -> bool:
     if rollout.answer is None:
         return False
@@ -123,9 +146,10 @@ def reject_reason(rollout: Rollout, correct: bool, filters: Filters) -> str | No
         return f"tool_error: {rollout.tool_errors[0]}"
     if not calls_answered_in_order(rollout):
         return "unanswered_tool_call: a call without exactly one response"
-    size = sum(filters.count_tokens(m["content"]) for m in rollout.messages)
-    if size > filters.max_tokens:
-        return f"too_long: {size} tokens > {filters.max_tokens}"
     if not correct:
         return f"incorrect: answered {rollout.answer!r}"
+    # Last, because tokenizing is the dearest check; one call for the whole text.
+    size = filters.count_tokens("\n".join(m["content"] for m in rollout.messages))
+    if size > filters.max_tokens:
+        return f"too_long: {size} tokens > {filters.max_tokens}"
     return None

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,10 @@ from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.loop import Limits, Policy, Rollout, run_agent
 from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guidance, question_text
 from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
-from kisa_tasks.agent.post import Filters, judge, llm_judge, reject_reason
+from kisa_tasks.agent.post import Filters, decoy, judge, probed_llm_judge, reject_reason
 from kisa_tasks.agent.rewrite import rewrite_thoughts
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
-from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
+from kisa_tasks.agent.tools import Searcher, Toolbox, search_tool, visit_tool
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
 from kisa_tasks.llm.sync import LLMGateway
 from kisa_tasks.qa.records import QAItem
@@ -164,6 +164,19 @@ def corpus_researcher(corpus: EvidenceCorpus) -> Researcher:
     )
 
 
+def corpus_toolbox(index: Searcher, documents: Mapping[str, tuple[str, str]]) -> Toolbox:
+    """The embedded default's tools: both searches over the corpus index,
+    ``visit`` over its abstracts (pmid -> (title, text))."""
+    return Toolbox(
+        {
+            "search": search_tool(index),
+            "medical_search": search_tool(index, "medical_search", "Search the medical "
+                                          "literature (PubMed-like) with optional year filters."),
+            "visit": visit_tool(documents.get),
+        }
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RolloutConfig:
     specialty: str
@@ -195,14 +208,7 @@ def rollout_shard(
     index = ensure_index(store, abstracts, settings.home / "index-cache").index
     texts = store.read(abstracts).select(["pmid", "title", "abstract"]).to_pylist()
     documents = {r["pmid"]: (r["title"] or "", r["abstract"] or "") for r in texts}
-    toolbox = Toolbox(
-        {
-            "search": search_tool(index),
-            "medical_search": search_tool(index, "medical_search", "Search the medical "
-                                          "literature (PubMed-like) with optional year filters."),
-            "visit": visit_tool(documents.get),
-        }
-    )  # fmt: skip
+    toolbox = corpus_toolbox(index, documents)
     researcher = corpus_researcher(corpus)
     gateway = None
     policy_name = "rules"
@@ -230,7 +236,11 @@ def rollout_shard(
     try:
         rollouts = roll_out(jobs, toolbox, config.limits, at_once, count_tokens)
         for position, job, rollout in zip(positions, jobs, rollouts, strict=True):
-            correct, failure = judged(gateway, job, rollout)
+            # Judged only when the filters let it through: a judge call costs.
+            structural = reject_reason(rollout, True, filters)
+            correct, failure = (
+                (judge(rollout, job.item), None) if structural else judged(gateway, job, rollout)
+            )
             item = job.item
             row = rollout_row(
                 rollout,
@@ -241,7 +251,7 @@ def rollout_shard(
                 mode=job.mode,
                 policy=policy_name,
             )
-            reason = failure or reject_reason(rollout, correct, filters)
+            reason = structural or failure or reject_reason(rollout, correct, filters)
             counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
                            "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
             if reason is not None:
@@ -349,9 +359,10 @@ def judged(gateway: LLMGateway | None, job: Job, rollout: Rollout) -> tuple[bool
         return judge(rollout, job.item), None
     from kisa_tasks.llm.client import LLMError
 
-    accepted = [job.item.answer, *job.item.answer_aliases]
+    item = job.item
+    accepted = [item.answer, *item.answer_aliases]
     try:
-        return llm_judge(gateway, job.item.question, accepted, rollout.answer), None
+        return probed_llm_judge(gateway, item.question, accepted, rollout.answer, decoy(item))
     except LLMError as exc:
         return False, f"judge_failed: {exc}"
 

@@ -5,6 +5,7 @@ none stops the batch. Rollouts run concurrently through one gateway."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from fakes.openai_server import FakeOpenAI
 
 from kisa_tasks.agent.loop import Limits
 from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
-from kisa_tasks.agent.post import llm_judge
+from kisa_tasks.agent.post import decoy, llm_judge, probed_llm_judge
 from kisa_tasks.agent.react import ToolCall, render_turn
 from kisa_tasks.agent.rewrite import rewrite_thoughts
 from kisa_tasks.agent.stage import Job, roll_out
@@ -113,6 +114,36 @@ def test_the_llm_judge_reads_only_its_verdict_field() -> None:
             assert llm_judge(gateway, "Which virus?", ["hepatitis B"], "hepatitis B virus")
             with pytest.raises(LLMError):
                 llm_judge(gateway, "Which?", ["x"], "garbled")
+
+
+def test_a_judge_that_accepts_a_decoy_is_not_trusted() -> None:
+    item = dataclasses.replace(
+        qa_item(),
+        question="Seedosis is treated with which chemical, one that Alphamab increases?",
+        entity_mapping=(("Clue_1", "Alphamab"), ("Target_Entity", "Gammatoxin")),
+    )
+    named = decoy(item)
+    assert named is not None and named in item.question and named != item.answer
+
+    def lenient(body: dict[str, Any]) -> tuple[str, Any]:
+        return ("answer", json.dumps({"verdict": "correct"}))  # a weak model's habit
+
+    def careful(body: dict[str, Any]) -> tuple[str, Any]:
+        candidate = body["messages"][1]["content"].rsplit("Candidate answer: ", 1)[1]
+        verdict = "correct" if "gamma" in candidate else "incorrect"
+        return ("answer", json.dumps({"verdict": verdict}))
+
+    accepted = [item.answer]
+    for responder, expected in (
+        (lenient, (False, f"judge_unreliable: it also accepted the decoy {named!r}")),
+        (careful, (True, None)),
+    ):
+        with FakeOpenAI() as server:
+            server.responder = responder
+            make = lambda: LLMClient(base_url=server.base_url, model="judge", max_attempts=1)  # noqa: E731
+            with LLMGateway(make) as gateway:
+                verdict = probed_llm_judge(gateway, item.question, accepted, "gamma toxin", named)
+        assert verdict == expected
 
 
 def test_the_native_tool_call_protocol_records_the_same_react_trajectory() -> None:

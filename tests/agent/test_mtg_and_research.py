@@ -207,7 +207,7 @@ def test_long_trajectories_are_refused_in_tokens_of_the_given_tokenizer() -> Non
     words = Filters(max_tokens=5, count_tokens=lambda text: len(text.split()))
     assert reject_reason(answered, True, words) is None  # 2 "tokens"
     assert reject_reason(answered, True, Filters(max_tokens=5, count_tokens=len)) == (
-        "too_long: 41 tokens > 5"
+        "too_long: 42 tokens > 5"
     )
 
 
