@@ -65,6 +65,22 @@ def loss_mask(tokenizer: Any, messages: Sequence[Message]) -> Masked:
     return Masked(list(encoded["input_ids"]), mask)
 
 
+def mask_mismatch(tokenizer: Any, messages: Sequence[Message], masked: Masked) -> str | None:
+    """An independent check of a mask: the trained tokens, decoded, must be
+    exactly the assistant turns with their end tokens, and the rest must
+    hold every prompt and tool output. None when it holds, else what differs."""
+    end = tokenizer.eos_token or ""
+    trained = [t for t, m in zip(masked.input_ids, masked.loss_mask, strict=True) if m]
+    wanted = "".join(m["content"] + end for m in messages if m["role"] == "assistant")
+    if tokenizer.decode(trained) != wanted:
+        return "the trained tokens are not exactly the assistant turns"
+    rest = tokenizer.decode(
+        [t for t, m in zip(masked.input_ids, masked.loss_mask, strict=True) if not m]
+    )
+    missing = [m["role"] for m in messages if m["role"] != "assistant" and m["content"] not in rest]
+    return f"a {missing[0]} message is trained on" if missing else None
+
+
 def blank_tool_outputs(
     messages: Sequence[Message], key: str, seed: int, share: float = BLANK_SHARE
 ) -> tuple[list[Message], list[int]]:

@@ -16,10 +16,10 @@ import pyarrow as pa
 
 import kisa_tasks.agent.stage  # noqa: F401 - registers the trajectories schema
 from kisa_tasks.agent.react import asked, openai_messages
-from kisa_tasks.artefacts import ArtefactStore, Partition, register_stage
+from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.settings import KisaSettings
-from kisa_tasks.sft.export import BLANK_SHARE, blank_tool_outputs, loss_mask
+from kisa_tasks.sft.export import BLANK_SHARE, blank_tool_outputs, loss_mask, mask_mismatch
 from kisa_tasks.sft.tokenizer import TOKENIZER_NAME, training_tokenizer
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,10 @@ SFT_SCHEMA = register_stage(
 )
 
 
+class MaskError(ValueError):
+    """A loss mask that fails its check: the example is refused, not trained on."""
+
+
 def sft_row(
     tokenizer: Any, trajectory: dict[str, Any], question: str, rng_seed: int, share: float
 ) -> dict[str, Any]:
@@ -55,6 +59,8 @@ def sft_row(
         trajectory["messages"], trajectory["trajectory_id"], rng_seed, share
     )
     masked = loss_mask(tokenizer, messages)
+    if problem := mask_mismatch(tokenizer, messages, masked):
+        raise MaskError(problem)
     return {
         "trajectory_id": trajectory["trajectory_id"],
         "qa_id": trajectory["qa_id"],
@@ -85,15 +91,21 @@ def run_sft_export(
         else {}
     )
     rows = []
+    refused = []
     if trajectories:  # the tokenizer takes seconds to load: only when there is work
         tokenizer = training_tokenizer(settings.home / "tokenizers")
         for trajectory in trajectories:
             question = questions.get(trajectory["qa_id"]) or asked(trajectory["messages"])
-            rows.append(sft_row(tokenizer, trajectory, question, rng_seed, blank_share))
+            try:
+                rows.append(sft_row(tokenizer, trajectory, question, rng_seed, blank_share))
+            except MaskError as exc:
+                refused.append(Rejection(trajectory["trajectory_id"], f"mask: {exc}", trajectory))
     partition = Partition("sft", specialty, run_id)
-    store.write(partition, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)])
+    store.write(partition, [pa.Table.from_pylist(rows, schema=SFT_SCHEMA)], refused)
     counts = {
         "examples": len(rows),
+        "masks_verified": len(rows),
+        "refused_mask": len(refused),
         "trained_tokens": sum(r["trained_tokens"] for r in rows),
         "tokens": sum(len(r["input_ids"]) for r in rows),
         "blanked_tool_outputs": sum(len(r["blanked_tool_outputs"]) for r in rows),

@@ -16,7 +16,7 @@ from kisa_tasks.agent.react import ToolCall, openai_messages, render_responses, 
 from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA, import_trajectories
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.settings import KisaSettings
-from kisa_tasks.sft.export import BLANKED, blank_tool_outputs, loss_mask
+from kisa_tasks.sft.export import BLANKED, Masked, blank_tool_outputs, loss_mask, mask_mismatch
 from kisa_tasks.sft.stage import run_sft_export
 from kisa_tasks.sft.tokenizer import training_tokenizer
 
@@ -149,3 +149,25 @@ def test_outside_trajectories_enter_and_become_sft_examples(settings: KisaSettin
     assert len(examples) == 2 and all(e["trained_tokens"] > 0 for e in examples)
     first = json.loads(examples[0]["openai_messages_json"])
     assert first[1]["role"] == "user" and "Ambridge" in first[1]["content"] + first[-1]["content"]
+
+
+def test_every_exported_mask_is_checked_and_a_wrong_one_is_caught(tokenizer: Any) -> None:
+    masked = loss_mask(tokenizer, MESSAGES)
+    assert mask_mismatch(tokenizer, MESSAGES, masked) is None
+    # Train one token of a tool output: the check names it.
+    text = tokenizer.apply_chat_template(MESSAGES, tokenize=False)
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    at = text.index("Betanib inhibits X.")
+    leak = next(i for i, (a, _) in enumerate(offsets["offset_mapping"]) if a >= at)
+    wrong = Masked(
+        masked.input_ids, [1 if i == leak else m for i, m in enumerate(masked.loss_mask)]
+    )
+    assert mask_mismatch(tokenizer, MESSAGES, wrong) is not None
+    # Leave the end of an assistant turn untrained: caught too.
+    last = max(i for i, m in enumerate(masked.loss_mask) if m)
+    short = Masked(
+        masked.input_ids, [0 if i == last else m for i, m in enumerate(masked.loss_mask)]
+    )
+    assert mask_mismatch(tokenizer, MESSAGES, short) == (
+        "the trained tokens are not exactly the assistant turns"
+    )
