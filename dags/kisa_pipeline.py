@@ -78,7 +78,17 @@ What runs today (the stages land one by one; nothing here pretends):
    (SmolLM2's, from the bundled GGUF), the OpenAI tool-call form, and a
    seeded 5 % of tool outputs blanked (recorded); counts as `sft.*`.
 
-Not built yet: quality gates, training.
+13. **gate_<stage>** after ingest, extract, canonicalise, graphs, qa,
+   trajectories and sft_export validates what the stage committed with the
+   repo's Great Expectations suites (`kisa_tasks/quality/suites/*.json`:
+   schema, nulls, ranges, uniqueness, allowed sets, referential checks,
+   distributions), publishes the Data Docs and a JSON summary to
+   `s3://BUCKET/quality/dag=kisa_pipeline/run=RUN/<suite>/` and to the MLflow
+   run (`gate.<suite>.*`), and fails the DAG run, naming the suite and each
+   failed expectation, when a critical expectation fails (warnings are
+   recorded, never fatal). The next stage waits for the gate.
+
+Not built yet: training and evaluation (their own DAGs).
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -296,16 +306,31 @@ def kisa_pipeline() -> None:
 
         return run_stage("sft", run_sft_export, config, tracking, rng_seed=config["seed"])
 
+    @task
+    def gate(
+        stage: str, config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
+    ) -> dict[str, Any]:
+        from kisa_common.stages import run_gate_task
+
+        return run_gate_task(stage, config, tracking)
+
+    def gated(stage: str, result: Any) -> Any:
+        """The stage's quality gate; the next stage waits for it."""
+        return gate.override(task_id=f"gate_{stage}")(stage, config, tracking, result)
+
     config = resolve_config()
     tracking = open_tracking(config, check_platform())
-    extracted = extract(config, tracking, ingest(config, tracking))
-    canonical = canonicalise(config, tracking, extracted)
+    ingested = gated("ingest", ingest(config, tracking))
+    extracted = gated("extract", extract(config, tracking, ingested))
+    canonical = gated("canonicalise", canonicalise(config, tracking, extracted))
     planned = plan_graphs(
         config, tracking, seeds(config, tracking, stats(config, tracking, canonical))
     )
     built = graph_shard.partial(config=config, tracking=tracking).expand(spec=planned)
-    rolled = trajectories(config, tracking, qa(config, tracking, graphs(config, tracking, built)))
-    sft_export(config, tracking, rolled)
+    graphed = gated("graphs", graphs(config, tracking, built))
+    questions = gated("qa", qa(config, tracking, graphed))
+    rolled = gated("trajectories", trajectories(config, tracking, questions))
+    gated("sft", sft_export(config, tracking, rolled))
 
 
 pipeline = kisa_pipeline()

@@ -103,6 +103,8 @@ def test_trigger_form_rejects_an_unknown_specialty(dagbag: Any) -> None:
 def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     dagbag: Any, settings: KisaSettings
 ) -> None:
+    from kisa_tasks.quality.gate import GATES, quality_prefix
+
     dag_run = dagbag.get_dag("kisa_pipeline").test(
         run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 1500}
     )
@@ -122,6 +124,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "qa": "success",
         "trajectories": "success",
         "sft_export": "success",
+        **{f"gate_{stage}": "success" for stage in GATES},
     }
     shard_tis = [ti for ti in dag_run.get_task_instances() if ti.task_id == "graph_shard"]
     assert len(shard_tis) > 1  # seeds fanned out over mapped tasks
@@ -181,6 +184,16 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert all(":" in r for r in dropped.column("reason").to_pylist())
     sft = store.read(Partition("sft", "oncology", dag_run.run_id))
     assert sft.num_rows == kept.num_rows == run.data.metrics["sft.examples"]
+    # Every gate validated its suites and left its report on S3 and in MLflow.
+    for suite in (s for suites in GATES.values() for s in suites):
+        summary = store.get_json(
+            f"{quality_prefix('kisa_pipeline', dag_run.run_id)}/{suite}/summary.json"
+        )
+        assert (
+            summary["passed"]
+            and summary["evaluated"] == run.data.metrics[f"gate.{suite}.evaluated"]
+        )
+        assert run.data.metrics[f"gate.{suite}.failed_critical"] == 0
 
     # The same inputs give the same artefacts: a second run commits equal tables.
     again = dagbag.get_dag("kisa_pipeline").test(

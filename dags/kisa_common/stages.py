@@ -33,3 +33,21 @@ def run_stage(
     if track:
         log_stage_metrics(settings, tracking["mlflow_run_id"], name, result["counts"])
     return result
+
+
+def run_gate_task(stage: str, config: dict[str, Any], tracking: dict[str, str]) -> dict[str, Any]:
+    """The quality gate after ``stage`` for this DAG run (fails the task on a
+    critical expectation)."""
+    from airflow.sdk import get_current_context
+
+    from kisa_tasks.quality.gate import run_gate
+
+    context = get_current_context()
+    return run_gate(
+        task_settings(),
+        stage=stage,
+        specialty=config["specialty"],
+        run_id=context["run_id"],
+        dag_id=context["dag"].dag_id,
+        mlflow_run_id=tracking["mlflow_run_id"],
+    )

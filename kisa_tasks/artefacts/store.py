@@ -127,6 +127,21 @@ class ArtefactStore:
         pafs.copy_files(str(local), self._path(key), destination_filesystem=self.fs)
         return self.uri(key)
 
+    def replace_dir(self, local: Path, key: str) -> str:
+        """``upload_dir`` over whatever was under ``key`` before (a rerun's report)."""
+        self._delete_prefix(key)
+        return self.upload_dir(local, key)
+
+    def list_keys(self, key_prefix: str) -> list[str]:
+        """Every file key under a prefix, sorted (empty when there is none)."""
+        selector = pafs.FileSelector(self._path(key_prefix), recursive=True, allow_not_found=True)
+        start = len(self.bucket) + 1
+        return sorted(
+            info.path[start:]
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        )
+
     def download_dir(self, key: str, local: Path) -> None:
         local.mkdir(parents=True, exist_ok=True)
         pafs.copy_files(self._path(key), str(local), source_filesystem=self.fs)
