@@ -39,6 +39,7 @@ from kisa_tasks.llm.sync import LLMGateway
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.stage import load_corpus
 from kisa_tasks.retrieval.store import ensure_index
+from kisa_tasks.review.decisions import rejected_by_review
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
 from kisa_tasks.triples.evidence import EvidenceCorpus
@@ -196,11 +197,20 @@ def rollout_shard(
     filtered: ``kept`` and ``rejected`` as (item position, row[, reason])."""
     store = ArtefactStore.from_settings(settings)
     qa = store.read(Partition("qa", config.specialty, config.run_id)).to_pylist()
-    positions = list(range(len(qa)))[shard::shards]
-    items = [QAItem.from_row(qa[i]) for i in positions]
     kept: list[tuple[int, dict[str, Any]]] = []
     rejected: list[tuple[int, dict[str, Any], str]] = []
     counts: Counter[str] = Counter()
+    # A reviewer's rejection (QA review page) keeps an item out of the rollouts.
+    vetoed = rejected_by_review(store, config.specialty)
+    positions = []
+    for i in list(range(len(qa)))[shard::shards]:
+        if qa[i]["qa_id"] in vetoed:
+            row = {"qa_id": qa[i]["qa_id"], "seed": qa[i]["seed"]}
+            rejected.append((i, row, f"review_rejected: {vetoed[qa[i]['qa_id']] or 'no note'}"))
+            counts["rejected_review"] += 1
+        else:
+            positions.append(i)
+    items = [QAItem.from_row(qa[i]) for i in positions]
     if not items:
         return {"kept": kept, "rejected": rejected, "counts": dict(counts)}
     corpus, _ = load_corpus(store, config.specialty, config.run_id)
@@ -327,7 +337,7 @@ def run_trajectories(
         shards = [rollout_shard(settings, config)]
     kept = [row for _, row in sorted((k for s in shards for k in s["kept"]), key=_position)]
     rejected = [
-        Rejection(row["trajectory_id"], reason, row)
+        Rejection(row.get("trajectory_id") or row["qa_id"], reason, row)
         for _, row, reason in sorted((r for s in shards for r in s["rejected"]), key=_position)
     ]
     counts: Counter[str] = Counter()
