@@ -4,6 +4,7 @@ under a temporary KISA_HOME and stopped at the end (by process group)."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,11 @@ import pytest
 
 from kisa_tasks.graph import GraphStore, open_graph_store
 from kisa_tasks.services import ServiceManager
-from kisa_tasks.settings import KisaSettings, load_settings
+from kisa_tasks.services.airflow_local import airflow_env, migrate_db, write_passwords_file
+from kisa_tasks.services.process import choose_ports
+from kisa_tasks.settings import PROJECT_ROOT, KisaSettings, load_settings
+
+DAGS = PROJECT_ROOT / "dags"
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +58,22 @@ def graph_store(settings: KisaSettings) -> Iterator[GraphStore]:
         store.ensure_schema()
         yield store
         store.clear()
+
+
+@pytest.fixture(scope="session")
+def airflow_db(services: ServiceManager, kisa_home: Path) -> Iterator[dict[str, str]]:
+    """A migrated Airflow metadata DB for this session; env set before import."""
+    ports = choose_ports(("api", "logs"), {})
+    env = airflow_env(load_settings(home=kisa_home), ports["api"], ports["logs"])
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    migrate_db(env)
+    write_passwords_file(load_settings(home=kisa_home))  # the UI login (admin)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sys.path.insert(0, str(DAGS))
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

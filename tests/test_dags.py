@@ -18,30 +18,11 @@ from kisa_tasks.platform_check import PlatformUnavailableError, check_platform
 from kisa_tasks.run_config import RunConfig
 from kisa_tasks.run_manifest import manifest_key, open_run
 from kisa_tasks.services import ServiceManager
-from kisa_tasks.services.airflow_local import airflow_env, migrate_db
 from kisa_tasks.services.process import choose_ports
 from kisa_tasks.settings import PROJECT_ROOT, KisaSettings, load_settings
 from kisa_tasks.specialties import SPECIALTY_IDS
 
 DAGS = PROJECT_ROOT / "dags"
-
-
-@pytest.fixture(scope="session")
-def airflow_db(services: ServiceManager, kisa_home: Path) -> Iterator[dict[str, str]]:
-    """A migrated Airflow metadata DB for this session; env set before import."""
-    ports = choose_ports(("api", "logs"), {})
-    env = airflow_env(load_settings(home=kisa_home), ports["api"], ports["logs"])
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    migrate_db(env)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    sys.path.insert(0, str(DAGS))
-    yield env
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.staticfiles import StaticFiles
 
 from kisa_tasks.artefacts import ArtefactStore, InvalidKeyError
@@ -37,9 +38,21 @@ def _default_store() -> ArtefactStore:
 async def airflow_user(request: Request) -> str:
     """The Airflow user's name, or HTTPException (401/403) from Airflow's auth."""
     from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.security.utils import get_authorization_scheme_param
 
-    user = await get_user(request, None, None)
+    # Called outside FastAPI's injection: hand it the Bearer header ourselves.
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    bearer = HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if token else None
+    user = await get_user(request, None, bearer)
     return str(user.get_name())
+
+
+def current_user(request: Request) -> str:
+    """The user ``require_session`` authenticated for this request."""
+    return str(request.state.kisa_user)
+
+
+User = Annotated[str, Depends(current_user)]
 
 
 def create_app(
@@ -53,11 +66,6 @@ def create_app(
         if "store" not in store_cache:
             store_cache["store"] = store_factory()
         return store_cache["store"]
-
-    def user(request: Request) -> str:
-        return str(request.state.kisa_user)  # set by require_session
-
-    User = Annotated[str, Depends(user)]
 
     @app.middleware("http")
     async def require_session(request: Request, call_next: Any) -> Response:
