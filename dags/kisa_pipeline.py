@@ -6,7 +6,13 @@ Turns PubMed abstracts into training data for medical deep-research agents
 
 What runs today (the stages land one by one; nothing here pretends):
 
-1. **resolve_config** validates the trigger form into a `RunConfig`.
+1. **resolve_config** validates the trigger form into a `RunConfig`. What a
+   logical date selects: a manual run reads the whole corpus; a backfill
+   run reads the abstracts published in its month (its data interval), so
+   `airflow backfill create --dag-id kisa_pipeline --from-date 1979-01-01
+   --to-date 1979-03-01 --dag-run-conf '{"specialty": "neurology"}'` (or
+   `kisa backfill`, or the Trigger button's Backfill tab) builds one
+   partition per month. The schedule never starts a run on its own.
 2. **check_platform** writes and reads a probe object on S3, applies the graph
    schema and queries the graph store, and asks MLflow for its experiments.
    It fails with the component and the setting to fix if any is down.
@@ -97,12 +103,13 @@ Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 
 from kisa_tasks.run_config import param_schemas
+from kisa_tasks.timetable import OnDemandMonthly
 
 _SCHEMAS = param_schemas()
 
@@ -115,7 +122,10 @@ def _param(name: str) -> Param:
 @dag(
     dag_id="kisa_pipeline",
     doc_md=__doc__,
-    schedule=None,
+    # Monthly windows that run only on demand: a trigger reads the whole corpus,
+    # a backfill one run per month of publications (kisa_tasks.schedule).
+    schedule=OnDemandMonthly(),
+    start_date=datetime(1970, 1, 1),
     catchup=False,
     tags=["kisa"],
     max_active_runs=2,
@@ -126,8 +136,13 @@ def kisa_pipeline() -> None:
     @task
     def resolve_config() -> dict[str, Any]:
         from kisa_tasks.run_config import RunConfig
+        from kisa_tasks.schedule import publication_window
 
-        return RunConfig.from_params(get_current_context()["params"]).model_dump()
+        ctx = get_current_context()
+        config = RunConfig.from_params(ctx["params"]).model_dump()
+        run = ctx["dag_run"]
+        window = publication_window(run.run_type, run.data_interval_start, run.data_interval_end)
+        return config | {"publication_window": window}
 
     @task
     def check_platform() -> list[dict[str, Any]]:
@@ -166,6 +181,7 @@ def kisa_pipeline() -> None:
             tracking,
             max_abstracts=config["max_abstracts"],
             corpus=config["corpus"],
+            window=config["publication_window"],
         )
 
     @task

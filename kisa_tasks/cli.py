@@ -97,6 +97,36 @@ def services_status() -> None:
         _fail(exc)
 
 
+@app.command("backfill")
+def backfill(
+    start: Annotated[str, typer.Option("--from", help="first month, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="last month, YYYY-MM-DD")],
+    specialty: Annotated[str, typer.Option(help="one of the 12 specialties")] = "cardiology",
+    max_abstracts: Annotated[int, typer.Option(help="abstracts per month at most")] = 2000,
+) -> None:
+    """Backfill kisa_pipeline for one specialty: one run per month of publications
+    (needs the local Airflow: `make up`)."""
+    from datetime import date
+
+    from kisa_tasks.backfill import backfill_command, create_backfill
+    from kisa_tasks.demo import demo_airflow_env
+
+    try:
+        settings = load_settings()
+        running = {s.name for s in ServiceManager(settings).status() if s.state == "running"}
+        if "airflow" not in running:
+            raise SettingsError("the local Airflow is not running: start it with `make up`")
+        command = backfill_command(
+            specialty, date.fromisoformat(start), date.fromisoformat(end),
+            {"max_abstracts": max_abstracts},
+        )  # fmt: skip
+        output = create_backfill(command, demo_airflow_env(settings))
+    except (SettingsError, ValueError, RuntimeError) as exc:
+        _fail(exc)
+    out.print(output)
+    out.print("queued; the scheduler runs them one by one. Watch them in the Airflow UI.")
+
+
 @app.command("demo")
 def demo(
     specialty: Annotated[str, typer.Option(help="one of the 12 specialties")] = "cardiology",

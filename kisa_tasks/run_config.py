@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kisa_tasks.specialties import SPECIALTY_IDS
+from kisa_tasks.specialties import SPECIALTIES, SPECIALTY_IDS
 
 SAMPLING_STRATEGIES = (
     "max_chain",
@@ -117,5 +117,7 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         spec = dict(prop)
         if "const" in spec:  # a one-value Literal
             spec["enum"] = [spec.pop("const")]
+        if name == "specialty":  # the trigger form's dropdown shows names, sends ids
+            spec["values_display"] = {s.id: s.label for s in SPECIALTIES}
         out[name] = spec
     return out

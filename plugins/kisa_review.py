@@ -10,10 +10,13 @@ from typing import Any, ClassVar
 from airflow.plugins_manager import AirflowPlugin
 
 from kisa_tasks.review.app import create_app
+from kisa_tasks.timetable import OnDemandMonthly
 
 
 class KisaReviewPlugin(AirflowPlugin):
     name = "kisa_review"
+    # Registered so the scheduler and the UI can rebuild kisa_pipeline's schedule.
+    timetables: ClassVar[list[type]] = [OnDemandMonthly]
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"name": "KISA review", "app": create_app(), "url_prefix": "/kisa"}
     ]

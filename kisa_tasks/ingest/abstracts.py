@@ -24,6 +24,7 @@ import pyarrow as pa
 from kisa_tasks.artefacts import Rejection, register_stage
 from kisa_tasks.ingest.medline import Citation, Deletion, Event, Malformed
 from kisa_tasks.ingest.mesh_tree import tree_numbers
+from kisa_tasks.schedule import in_window
 from kisa_tasks.specialties import specialties_for
 
 MAX_ABSTRACT_CHARS = 20_000  # the longest real abstracts are ~10k characters
@@ -130,9 +131,11 @@ def partition_citations(
     malformed: list[Rejection],
     specialty: str | None,
     limit: int | None = None,
+    window: tuple[str, str] | None = None,
 ) -> IngestResult:
     """The usable citations of one specialty (all when None) out of the live
-    ones, by PMID order, with a rejection for each unusable one."""
+    ones, by PMID order, with a rejection for each unusable one; with a
+    ``window`` [start, end), only those published in it (``kisa_tasks.schedule``)."""
     rejections = list(malformed)
     counts: Counter[str] = Counter({"citations_live": len(live), "malformed": len(malformed)})
     kept: list[Citation] = []
@@ -140,6 +143,9 @@ def partition_citations(
         citation = live[pmid]
         if specialty is not None and specialty not in citation_specialties(citation)[1]:
             counts["other_specialties"] += 1
+            continue
+        if not in_window(citation.pub_date, window):
+            counts["outside_window"] += 1
             continue
         reason = rejection_reason(citation)
         if reason is not None:

@@ -30,10 +30,12 @@ def run_ingest(
     run_id: str,
     max_abstracts: int | None,
     corpus: str = "embedded",
+    window: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Commit the specialty's abstracts (up to ``max_abstracts``) and, as the
-    reference for entity frequencies, every usable abstract of the corpus
-    (partition ``specialty=all``)."""
+    """Commit the specialty's abstracts (up to ``max_abstracts``; with a
+    publication ``window``, only those published in it) and, as the reference
+    for entity frequencies, every usable abstract of the corpus (partition
+    ``specialty=all``, never windowed)."""
     store = ArtefactStore.from_settings(settings)
     files = corpus_files(corpus, cache_dir=settings.home / "corpus-cache", fs=store.fs)
     live, malformed = latest_citations(read_events(files))
@@ -41,7 +43,7 @@ def run_ingest(
     store.write(
         Partition("abstracts", WHOLE_CORPUS, run_id), list(to_tables(whole.kept)), whole.rejections
     )
-    result = partition_citations(live, malformed, specialty, max_abstracts)
+    result = partition_citations(live, malformed, specialty, max_abstracts, window)
     partition = Partition("abstracts", specialty, run_id)
     marker = store.write(partition, list(to_tables(result.kept)), result.rejections)
     counts = dict(result.counts) | {"corpus_kept": whole.counts["kept"]}
