@@ -28,13 +28,15 @@ def open_run(
 ) -> dict[str, str]:
     """Create or find the MLflow run and write the manifest; returns both refs."""
     settings = settings or load_settings()
-    cfg = RunConfig.model_validate(config)
+    cfg = RunConfig.from_params(config)
+    # What the run's logical date selected (kisa_tasks.schedule): None = everything.
+    window = config.get("publication_window")
     mlflow_run = ensure_dag_run(
         settings,
         dag_id=dag_id,
         run_id=run_id,
         tags={"specialty": cfg.specialty, "backend": cfg.backend},
-        params=cfg.model_dump(),
+        params=cfg.model_dump() | {"publication_window": "/".join(window) if window else "all"},
     )
     store = ArtefactStore.from_settings(settings)
     uri = store.put_json(
@@ -42,7 +44,7 @@ def open_run(
         {
             "dag_id": dag_id,
             "run_id": run_id,
-            "config": cfg.model_dump(),
+            "config": cfg.model_dump() | {"publication_window": window},
             "platform_checks": list(checks),
             "mlflow_experiment_id": mlflow_run.experiment_id,
             "mlflow_run_id": mlflow_run.run_id,
