@@ -38,7 +38,8 @@ status: setup ## Show every service and its endpoints
 demo: setup ## Main job on the embedded default: services up, one pipeline run, summary
 	$(BIN)/kisa demo
 
-test: setup ## Run the test suite (real services, ruff, mypy)
+test: setup ## Run the test suite (real services, headless Chromium, ruff, mypy)
+	tools/ensure-chromium.sh
 	$(BIN)/pytest
 
 lint: setup ## ruff check + format check
