@@ -166,10 +166,17 @@ def demo(
         out.print(f"committed:   {uri}  {n_rows} rows, {n_rejected} rejected (with reasons)")
     out.print(f"manifest:    {result.manifest_uri}")
     out.print(f"MLflow run:  {manifest['mlflow_run_url']}")
-    out.print(f"took {result.seconds}s. Airflow UI: `make up`; stop everything: `make down`.")
+    for gate in result.gates:
+        verdict = "passed" if gate["passed"] else "FAILED"
+        warned = f", {gate['failed_warning']} warning(s)" if gate["failed_warning"] else ""
+        out.print(f"gate:        {gate['suite']:12} {verdict} ({gate['evaluated']} checks{warned})")
     out.print(
-        "Not built yet: quality gates, training and evaluation; the DAG wires only "
-        "what exists. One seed by hand: kisa qa --seed NAME"
+        f"took {result.seconds}s. Review UI (quality reports, graphs, QA review): `make up`, "
+        "then the Airflow UI's KISA menu; stop everything: `make down`."
+    )
+    out.print(
+        "Not built yet: training and evaluation; the DAG wires only what exists. "
+        "One seed by hand: kisa qa --seed NAME"
     )
 
 

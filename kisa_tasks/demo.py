@@ -17,6 +17,7 @@ from typing import Any
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.artefacts.schemas import registered_stages
+from kisa_tasks.review.data import run_quality
 from kisa_tasks.run_manifest import manifest_key
 from kisa_tasks.services.airflow_local import airflow_env, migrate_db
 from kisa_tasks.services.process import ProcessRecord, choose_ports
@@ -32,6 +33,7 @@ class DemoResult:
     manifest: dict[str, Any] | None
     artefacts: list[tuple[str, int, int]]  # (uri, rows, rejected rows)
     seconds: float
+    gates: list[dict[str, Any]]  # the quality gates' summaries, in pipeline order
 
 
 def demo_airflow_env(settings: KisaSettings) -> dict[str, str]:
@@ -49,12 +51,22 @@ def committed_outputs(
     import kisa_tasks.subgraphs.stage  # noqa: F401 - registers every stage schema so far
 
     out = []
-    for stage in registered_stages():
+    for stage in sorted(registered_stages(), key=_pipeline_order):
         partition = Partition(stage, specialty, run_id)
         if store.is_committed(partition):
             marker = store.marker(partition)
             out.append((store.uri(partition.prefix), marker.rows, marker.rejected_rows))
     return out
+
+
+PIPELINE_ORDER = ("abstracts", "mentions", "entities", "entity_stats", "seeds", "triples",
+                  "subgraphs", "qa", "trajectories", "sft")  # fmt: skip
+
+
+def _pipeline_order(stage: str) -> tuple[int, str]:
+    # Registration order follows imports; a reader wants the pipeline's.
+    known = PIPELINE_ORDER.index(stage) if stage in PIPELINE_ORDER else len(PIPELINE_ORDER)
+    return known, stage
 
 
 def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any]) -> DemoResult:
@@ -91,4 +103,5 @@ def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any]) -> DemoResult:
         manifest=manifest,
         artefacts=artefacts,
         seconds=round(time.monotonic() - start, 1),
+        gates=run_quality(store, dag.dag_id, dag_run.run_id),
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from kisa_tasks.artefacts import ArtefactStore
 from kisa_tasks.artefacts.keys import check_component
-from kisa_tasks.run_config import RunConfig
+from kisa_tasks.run_config import STAGE_BACKENDS, RunConfig
 from kisa_tasks.settings import KisaSettings, load_settings
 from kisa_tasks.tracking import ensure_dag_run, git_sha
 
@@ -35,7 +35,12 @@ def open_run(
         settings,
         dag_id=dag_id,
         run_id=run_id,
-        tags={"specialty": cfg.specialty, "backend": cfg.backend},
+        tags={
+            "specialty": cfg.specialty,
+            "backend": cfg.backend,
+            # What each LLM-capable stage ran with, to compare runs by it.
+            **{f"backend.{stage}": name for stage, name in STAGE_BACKENDS[cfg.backend].items()},
+        },
         params=cfg.model_dump() | {"publication_window": "/".join(window) if window else "all"},
     )
     store = ArtefactStore.from_settings(settings)

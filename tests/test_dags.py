@@ -133,6 +133,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert run.data.tags["airflow.run_id"] == dag_run.run_id
     assert run.data.tags["specialty"] == "oncology"
     assert run.data.tags["backend"] == "offline"
+    assert run.data.tags["backend.trajectories"] == "rules"
     assert len(run.data.tags["git_sha"]) in (7, 40) or run.data.tags["git_sha"] == "unknown"
     assert run.data.params["max_abstracts"] == "1500"
     assert run.data.metrics["ingest.kept"] == abstracts.num_rows

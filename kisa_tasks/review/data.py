@@ -12,6 +12,7 @@ from kisa_tasks.artefacts import ArtefactStore, NotCommittedError, Partition
 from kisa_tasks.quality.gate import quality_prefix
 from kisa_tasks.review.decisions import DECISIONS, NotFound, decisions, safe, save_decision
 from kisa_tasks.run_manifest import manifest_key
+from kisa_tasks.subgraphs.stage import is_shard_run
 
 __all__ = ["DECISIONS", "NotFound", "decisions", "save_decision"]
 
@@ -59,8 +60,9 @@ def docs_file(store: ArtefactStore, dag_id: str, run_id: str, suite: str, path: 
 
 # -- artefacts ------------------------------------------------------------------------------
 def runs_of(store: ArtefactStore, stage: str, specialty: str | None = None) -> list[Partition]:
-    """Committed partitions of a stage, newest run id last."""
-    return store.committed(stage, specialty)
+    """Committed partitions of a stage, newest run id last (not the graph
+    stage's per-shard partials)."""
+    return [p for p in store.committed(stage, specialty) if not is_shard_run(p.run)]
 
 
 def read_rows(

@@ -157,9 +157,17 @@ def subgraph_row(
     }
 
 
+SHARD_MARK = "+shard-"
+
+
 def shard_run(run_id: str, shard: int) -> str:
     """The run component of one shard's partitions (merged by ``merge_graphs``)."""
-    return f"{run_id}+shard-{shard:03d}"
+    return f"{run_id}{SHARD_MARK}{shard:03d}"
+
+
+def is_shard_run(run: str) -> bool:
+    """A shard's partial partition, not a DAG run's."""
+    return SHARD_MARK in run
 
 
 def prepare_graphs(

@@ -125,6 +125,11 @@ def test_every_page_with_a_session(client: Any, token: str, settings: KisaSettin
         docs = report.split('href="/kisa/docs/', 1)[1].split('"', 1)[0]
         page = client.get(f"/kisa/docs/{docs}")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        store = ArtefactStore.from_settings(settings)
+        subgraphs = store.read(Partition("subgraphs", "cardiology", RUN))
+        store.write(Partition("subgraphs", "cardiology", f"{RUN}+shard-000"), [subgraphs])
+        picker = client.get("/kisa/graph", headers=HTML).text
+        assert RUN in picker and "+shard-" not in picker  # a DAG run's, not a shard's
         graph = client.get(f"/kisa/graph/cardiology/{RUN}/mesh:S", headers=HTML).text
         assert '<svg id="graph"' in graph and "d3.v7.9.0.min.js" in graph
         assert "Sentence \\u003c0>" in graph  # data escaped inside the script block
