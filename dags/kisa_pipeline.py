@@ -94,7 +94,9 @@ What runs today (the stages land one by one; nothing here pretends):
    failed expectation, when a critical expectation fails (warnings are
    recorded, never fatal). The next stage waits for the gate.
 
-Not built yet: training and evaluation (their own DAGs).
+A passed SFT gate updates the `kisa_sft_dataset` Asset, which schedules
+`kisa_train` (SFT then GRPO on Ray), whose model Asset schedules
+`kisa_evaluate`.
 
 Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 (`kisa_s3`, `kisa_neo4j`, `kisa_falkordb`, `kisa_llm`, `kisa_mlflow`), else
@@ -106,17 +108,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
+from kisa_common.assets import SFT_DATASET
+from kisa_common.forms import form_params
 
-from kisa_tasks.run_config import param_schemas
+from kisa_tasks.run_config import RunConfig
 from kisa_tasks.timetable import OnDemandMonthly
-
-_SCHEMAS = param_schemas()
-
-
-def _param(name: str) -> Param:
-    spec = dict(_SCHEMAS[name])
-    return Param(spec.pop("default"), **spec)
 
 
 @dag(
@@ -130,7 +127,7 @@ def _param(name: str) -> Param:
     tags=["kisa"],
     max_active_runs=2,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    params={name: _param(name) for name in _SCHEMAS},
+    params=form_params(RunConfig),
 )
 def kisa_pipeline() -> None:
     @task
@@ -327,13 +324,22 @@ def kisa_pipeline() -> None:
     def gate(
         stage: str, config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
     ) -> dict[str, Any]:
+        from kisa_common.assets import event_extra
         from kisa_common.stages import run_gate_task
 
-        return run_gate_task(stage, config, tracking)
+        result = run_gate_task(stage, config, tracking)
+        if stage == "sft":  # a passed SFT dataset is what kisa_train waits for
+            ctx = get_current_context()
+            extra = event_extra(config["specialty"], ctx["run_id"])
+            ctx["outlet_events"][SFT_DATASET].extra = extra
+        return result
 
     def gated(stage: str, result: Any) -> Any:
         """The stage's quality gate; the next stage waits for it."""
-        return gate.override(task_id=f"gate_{stage}")(stage, config, tracking, result)
+        outlets = [SFT_DATASET] if stage == "sft" else []
+        return gate.override(task_id=f"gate_{stage}", outlets=outlets)(
+            stage, config, tracking, result
+        )
 
     config = resolve_config()
     tracking = open_tracking(config, check_platform())

@@ -9,6 +9,7 @@ kisa qa --seed ENTITY           one seed through graph -> sample -> QA, printed
 kisa qa-import FILE --run R     a reference-format QA JSONL as a run's qa/ partition
 kisa qa-export FILE --run R     a run's qa/ partition as reference-format JSONL
 kisa trajectories-import FILE --run R   outside ReAct trajectories, judged and filtered
+kisa ask QUESTION [--base-url URL] [--model NAME]   one agent rollout, shown step by step
 """
 
 from __future__ import annotations
@@ -280,6 +281,51 @@ def trajectories_import(
         _fail(exc)
     out.print(f"committed {result['uri']}: {result['kept']} kept, "
               f"{result['rejected']} refused (reasons in rejected/trajectories/)")  # fmt: skip
+
+
+@app.command("ask")
+def ask(
+    question: Annotated[str, typer.Argument(help="the question for the agent")],
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint; default KISA_LLM__BASE_URL")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="model name it serves; default KISA_LLM__MODEL")
+    ] = None,
+    protocol: Annotated[
+        str | None, typer.Option(help="react or tool_calls; default KISA_AGENT__PROTOCOL")
+    ] = None,
+    max_turns: Annotated[int, typer.Option(min=1, help="assistant turns at most")] = 30,
+    run: Annotated[
+        str | None, typer.Option(help="whose corpus to search; default the latest")
+    ] = None,
+) -> None:
+    """Run the agent once on QUESTION with a model, showing each step live
+    (thought, tool call, observation, answer) with timings: for trying a model by hand."""
+    import dataclasses
+
+    from kisa_tasks.agent.ask import ASK_LIMITS, resolve_endpoint
+    from kisa_tasks.agent.ask import ask as ask_once
+    from kisa_tasks.artefacts.store import NotCommittedError
+
+    try:
+        settings = load_settings()
+        endpoint = resolve_endpoint(settings, base_url, model)
+        limits = dataclasses.replace(ASK_LIMITS, max_turns=max_turns)
+        rollout = ask_once(
+            question, settings=settings, endpoint=endpoint, console=out, run_id=run,
+            protocol=protocol, limits=limits,
+        )  # fmt: skip
+    except (SettingsError, NotCommittedError, OSError, ValueError) as exc:
+        _fail(exc)
+    if rollout.termination == "policy_error":
+        _fail(RuntimeError(
+            f"could not ask {endpoint.model!r} at {endpoint.base_url}: {rollout.detail}. "
+            "Is the server up? Check --base-url and --model (or KISA_LLM__BASE_URL, "
+            "KISA_LLM__MODEL)."
+        ))  # fmt: skip
+    if rollout.termination != "answered":
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

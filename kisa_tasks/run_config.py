@@ -99,19 +99,24 @@ class RunConfig(BaseModel):
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RunConfig:
-        known = {k: v for k, v in params.items() if k in cls.model_fields}
-        try:
-            return cls(**known)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise RunConfigError(f"invalid run parameters: {problems}") from None
+        return from_params(cls, params)
 
 
-def param_schemas() -> dict[str, dict[str, Any]]:
-    """JSON-schema per field, for ``airflow.sdk.Param``: type, bounds, enum, doc."""
-    schema = RunConfig.model_json_schema()
+def from_params[M: BaseModel](model: type[M], params: Mapping[str, Any]) -> M:
+    """``model`` from a DAG run's params (unknown keys ignored); a clear error
+    naming each bad field."""
+    known = {k: v for k, v in params.items() if k in model.model_fields}
+    try:
+        return model(**known)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise RunConfigError(f"invalid run parameters: {problems}") from None
+
+
+def param_schemas(model: type[BaseModel] = RunConfig) -> dict[str, dict[str, Any]]:
+    """JSON-schema per field of ``model`` (a DAG's form), for
+    ``airflow.sdk.Param``: type, bounds, enum, doc."""
+    schema = model.model_json_schema()
     out = {}
     for name, prop in schema["properties"].items():
         spec = dict(prop)

@@ -96,3 +96,33 @@ def log_stage_metrics(
     now = int(time.time() * 1000)
     metrics = [Metric(f"{stage}.{k}", float(v), now, 0) for k, v in sorted(counts.items())]
     MlflowClient(tracking_uri=settings.mlflow_uri()).log_batch(mlflow_run_id, metrics=metrics)
+
+
+def child_run(
+    settings: KisaSettings, parent_run_id: str, name: str, tags: Mapping[str, str]
+) -> str:
+    """A fresh MLflow run under ``parent_run_id`` (same experiment): a
+    training job logs into its own run, so SFT and GRPO histories (both log
+    ``loss`` at their own steps) never interleave, and the trainer's
+    end-of-training bookkeeping never closes the DAG's run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow_uri())
+    parent = client.get_run(parent_run_id)
+    run = client.create_run(
+        parent.info.experiment_id,
+        run_name=name,
+        tags={"mlflow.parentRunId": parent_run_id, "git_sha": git_sha(), **tags},
+    )
+    return str(run.info.run_id)
+
+
+def trainer_mlflow_env(settings: KisaSettings, run_id: str) -> dict[str, str]:
+    """Environment for transformers' MLflow callback to log into ``run_id``.
+    MLflow consumes ``MLFLOW_RUN_ID`` when it starts the run, so set this
+    again before each trainer."""
+    return {
+        "MLFLOW_TRACKING_URI": settings.mlflow_uri(),
+        "MLFLOW_RUN_ID": run_id,
+        "MLFLOW_FLATTEN_PARAMS": "1",
+    }

@@ -51,3 +51,24 @@ def run_gate_task(stage: str, config: dict[str, Any], tracking: dict[str, str]) 
         dag_id=context["dag"].dag_id,
         mlflow_run_id=tracking["mlflow_run_id"],
     )
+
+
+def open_run_tracking(
+    config: dict[str, Any], tag_keys: tuple[str, ...], extra_params: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """This DAG run's MLflow run (found again on a retry), tagged with
+    ``tag_keys`` of the config, every config value a param."""
+    from airflow.sdk import get_current_context
+
+    from kisa_tasks.tracking import ensure_dag_run
+
+    ctx = get_current_context()
+    params = {k: str(v) for k, v in (config | (extra_params or {})).items()}
+    ref = ensure_dag_run(
+        task_settings(),
+        dag_id=ctx["dag"].dag_id,
+        run_id=ctx["run_id"],
+        tags={k: str(config[k]) for k in tag_keys},
+        params=params,
+    )
+    return {"mlflow_run_id": ref.run_id, "experiment_id": ref.experiment_id}

@@ -15,15 +15,19 @@ feeds the outputs back. Every way a rollout ends has a label:
 
 Unknown tools, tools that raise and tools that hang are answered with a
 structured tool error and the rollout goes on; the filters decide later.
+
+An optional ``on_event`` observer sees each step as it happens (``Event``:
+an assistant turn, each tool call, each observation, the end), for a person
+watching a rollout live (``kisa ask``); it changes nothing in the rollout.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from kisa_tasks.agent.react import ToolCall, Turn, parse_turn, render_responses, tools_prompt
 from kisa_tasks.agent.tools import Toolbox, tool_error_text
@@ -67,6 +71,32 @@ class Rollout:
         return sum(1 for m in self.messages if m["role"] == "assistant")
 
 
+EventKind = Literal["assistant", "tool_call", "observation", "end"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of a rollout, as it happens.
+
+    - ``assistant``: ``text`` is the turn, ``think`` and ``answer`` parsed
+      from it, ``took`` the policy call;
+    - ``tool_call``: ``name`` and ``arguments`` of a call about to run;
+    - ``observation``: ``name``, ``text`` the output (or the tool error, then
+      also in ``error``), ``took`` the batch of parallel calls it ran in;
+    - ``end``: ``name`` the termination label, ``text`` its detail.
+    """
+
+    kind: EventKind
+    seconds: float  # since the rollout started
+    text: str = ""
+    name: str = ""
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    think: str = ""
+    answer: str | None = None
+    error: str | None = None
+    took: float = 0.0
+
+
 def run_agent(
     policy: Policy,
     toolbox: Toolbox,
@@ -75,6 +105,31 @@ def run_agent(
     limits: Limits = Limits(),
     clock: Callable[[], float] = time.monotonic,
     count_tokens: Callable[[str], int] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> Rollout:
+    # Event times come from a timer of their own: the limit ``clock`` may be
+    # a test's ticking one, and reading it more often would change when the
+    # rollout times out.
+    began = time.perf_counter()
+
+    def emit(kind: EventKind, **values: Any) -> None:
+        if on_event is not None:
+            on_event(Event(kind, time.perf_counter() - began, **values))
+
+    rollout = _run(policy, toolbox, system, question, limits, clock, count_tokens, emit)
+    emit("end", name=rollout.termination, text=rollout.detail, answer=rollout.answer)
+    return rollout
+
+
+def _run(
+    policy: Policy,
+    toolbox: Toolbox,
+    system: str,
+    question: str,
+    limits: Limits,
+    clock: Callable[[], float],
+    count_tokens: Callable[[str], int] | None,
+    emit: Callable[..., None],
 ) -> Rollout:
     messages: list[Message] = [
         {"role": "system", "content": system},
@@ -86,16 +141,20 @@ def run_agent(
     for _ in range(limits.max_turns):
         if clock() - started > limits.max_seconds:
             return _end(rollout, "timeout", f"over {limits.max_seconds:g}s")
+        asked = time.perf_counter()
         try:
             text = policy(messages)
         except Exception as exc:  # noqa: BLE001 - any policy failure ends this rollout only
             return _end(rollout, "policy_error", f"{type(exc).__name__}: {exc}")
+        took = time.perf_counter() - asked
         messages.append({"role": "assistant", "content": text})
+        turn = parse_turn(text)
+        emit("assistant", text=text, think=turn.think,
+             answer=turn.answers[0] if turn.answers else None, took=took)  # fmt: skip
         if count_tokens is not None:
             used = sum(count_tokens(m["content"]) for m in messages)
             if used > limits.max_tokens:
                 return _end(rollout, "max_tokens", f"{used} tokens > {limits.max_tokens}")
-        turn = parse_turn(text)
         ending = turn_ending(turn)
         if ending is not None:
             rollout.answer = turn.answers[0] if ending[0] == "answered" else None
@@ -108,10 +167,16 @@ def run_agent(
         seen.update(keys)
         if rollout.tool_calls + len(turn.calls) > limits.max_tool_calls:
             return _end(rollout, "max_tool_calls", f"over {limits.max_tool_calls} tool calls")
+        for call in turn.calls:
+            emit("tool_call", name=call.name, arguments=call.arguments)
+        ran = time.perf_counter()
         results = toolbox.call_all([(c.name, c.arguments) for c in turn.calls])
+        took = time.perf_counter() - ran
         rollout.tool_calls += len(results)
         rollout.tool_errors += [r.error for r in results if r.error]
         outputs = [r.output if r.ok else tool_error_text(r) for r in results]
+        for result, output in zip(results, outputs, strict=True):
+            emit("observation", name=result.name, text=output, error=result.error, took=took)
         messages.append({"role": "user", "content": render_responses(outputs)})
     return _end(rollout, "max_turns", f"no answer in {limits.max_turns} turns")
 

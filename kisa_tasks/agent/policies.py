@@ -26,13 +26,15 @@ class LLMPolicy:
     """The model writes each ReAct turn (text protocol), through one gateway
     shared by all rollouts (one concurrency cap, one QPS limit)."""
 
-    def __init__(self, gateway: LLMGateway, max_tokens: int = 1024) -> None:
+    def __init__(
+        self, gateway: LLMGateway, max_tokens: int = 1024, sampling: Sampling | None = None
+    ) -> None:
         self.gateway = gateway
-        self.max_tokens = max_tokens
+        # Greedy by default (data generation); evaluation samples k rollouts.
+        self.sampling = sampling or Sampling(temperature=0.0, max_tokens=max_tokens)
 
     def __call__(self, messages: Sequence[Message]) -> str:
-        sampling = Sampling(temperature=0.0, max_tokens=self.max_tokens)
-        return self.gateway.complete(list(messages), sampling=sampling).text
+        return self.gateway.complete(list(messages), sampling=self.sampling).text
 
 
 def react_turn(reply: Mapping[str, Any]) -> str:

@@ -178,6 +178,23 @@ def corpus_toolbox(index: Searcher, documents: Mapping[str, tuple[str, str]]) ->
     )  # fmt: skip
 
 
+def run_toolbox(settings: KisaSettings, store: ArtefactStore, run_id: str) -> Toolbox:
+    """``corpus_toolbox`` over a run's whole corpus: its search index (built
+    or fetched once per corpus) and its abstracts."""
+    abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
+    index = ensure_index(store, abstracts, settings.home / "index-cache").index
+    texts = store.read(abstracts).select(["pmid", "title", "abstract"]).to_pylist()
+    documents = {r["pmid"]: (r["title"] or "", r["abstract"] or "") for r in texts}
+    return corpus_toolbox(index, documents)
+
+
+def llm_policy(gateway: LLMGateway, protocol: str, toolbox: Toolbox) -> Policy:
+    """The model as a policy, in ``protocol`` (one of ``PROTOCOLS``)."""
+    if protocol == "tool_calls":
+        return ToolCallPolicy(gateway, toolbox.schemas())
+    return LLMPolicy(gateway)
+
+
 @dataclass(frozen=True)
 class RolloutConfig:
     specialty: str
@@ -214,11 +231,7 @@ def rollout_shard(
     if not items:
         return {"kept": kept, "rejected": rejected, "counts": dict(counts)}
     corpus, _ = load_corpus(store, config.specialty, config.run_id)
-    abstracts = Partition("abstracts", WHOLE_CORPUS, config.run_id)
-    index = ensure_index(store, abstracts, settings.home / "index-cache").index
-    texts = store.read(abstracts).select(["pmid", "title", "abstract"]).to_pylist()
-    documents = {r["pmid"]: (r["title"] or "", r["abstract"] or "") for r in texts}
-    toolbox = corpus_toolbox(index, documents)
+    toolbox = run_toolbox(settings, store, config.run_id)
     researcher = corpus_researcher(corpus)
     gateway = None
     policy_name = "rules"
@@ -237,10 +250,8 @@ def rollout_shard(
         policy: Policy
         if gateway is None:
             policy = _scripted(researcher, item, hints.text, hints.mode)
-        elif config.protocol == "tool_calls":
-            policy = ToolCallPolicy(gateway, toolbox.schemas())
         else:
-            policy = LLMPolicy(gateway)
+            policy = llm_policy(gateway, config.protocol, toolbox)
         jobs.append(Job(item, hints.mode, question_text(item, hints), policy))
     at_once = config.concurrency if gateway else 1
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,24 +21,30 @@ from pydantic import BaseModel, ConfigDict, Field
 from kisa_tasks.sft.export import Masked, mask_mismatch
 
 
-class SFTJobConfig(BaseModel):
+class OptimiserConfig(BaseModel):
+    """What every training job's YAML holds: AdamW with a cosine decay to a
+    floor and gradient clipping (the paper's recipe for both stages)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     learning_rate: float = Field(gt=0)
     min_lr: float = Field(ge=0)
     adam_beta1: float = Field(ge=0, lt=1)
     adam_beta2: float = Field(ge=0, lt=1)
-    warmup: float = Field(ge=0, lt=1, description="share of the steps")
     max_grad_norm: float = Field(gt=0)
+    seed: int = 0
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> Self:
+        return cls(**yaml.safe_load(path.read_text()))
+
+
+class SFTJobConfig(OptimiserConfig):
+    warmup: float = Field(ge=0, lt=1, description="share of the steps")
     epochs: float = Field(gt=0)
     per_device_batch_size: int = Field(ge=1)
     gradient_accumulation_steps: int = Field(ge=1)
     max_length: int = Field(ge=64)
-    seed: int = 0
-
-    @classmethod
-    def from_yaml(cls, path: Path) -> SFTJobConfig:
-        return cls(**yaml.safe_load(path.read_text()))
 
 
 class LabelError(RuntimeError):
@@ -63,31 +69,39 @@ def sft_args(config: SFTJobConfig, output_dir: Path, report_to: str = "none") ->
     from trl.trainer.sft_config import SFTConfig
 
     return SFTConfig(
-        output_dir=str(output_dir),
         assistant_only_loss=True,
         max_length=config.max_length,
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.per_device_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        adam_beta1=config.adam_beta1,
-        adam_beta2=config.adam_beta2,
-        weight_decay=0.0,
-        lr_scheduler_type="cosine_with_min_lr",  # cosine down to a floor, not to 0
-        lr_scheduler_kwargs={"min_lr": config.min_lr},
         warmup_steps=config.warmup,  # transformers 5: a float under 1 is a share
-        max_grad_norm=config.max_grad_norm,
-        use_cpu=not _cuda(),
-        bf16=_cuda(),
-        gradient_checkpointing=False,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=report_to,
-        seed=config.seed,
+        run_name="sft",
+        **trainer_args(config, output_dir, report_to),
     )
 
 
-def _cuda() -> bool:
+def trainer_args(config: OptimiserConfig, output_dir: Path, report_to: str) -> dict[str, Any]:
+    """What SFT and GRPO set alike: the optimiser, the device, logging."""
+    return {
+        "output_dir": str(output_dir),
+        "learning_rate": config.learning_rate,
+        "adam_beta1": config.adam_beta1,
+        "adam_beta2": config.adam_beta2,
+        "weight_decay": 0.0,
+        "lr_scheduler_type": "cosine_with_min_lr",  # cosine down to a floor, not to 0
+        "lr_scheduler_kwargs": {"min_lr": config.min_lr},
+        "max_grad_norm": config.max_grad_norm,
+        "use_cpu": not cuda_available(),
+        "bf16": cuda_available(),
+        "gradient_checkpointing": False,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": report_to,
+        "seed": config.seed,
+    }
+
+
+def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())

@@ -102,7 +102,7 @@ def test_the_job_trains_on_a_runs_sft_artefact_and_refuses_an_empty_one(
                          model=TINY, work_dir=tmp_path)  # fmt: skip
     assert result["examples"] == store.read(Partition("sft", "cardiology", "train-1")).num_rows
     assert result["checked_examples"] == result["examples"] and result["steps"] > 0
-    assert store.exists(f"{model_key('cardiology', 'train-1')}/model.safetensors")
+    assert store.exists(f"{model_key('sft', 'cardiology', 'train-1')}/model.safetensors")
     store.write(Partition("sft", "cardiology", "train-empty"), [SFT_SCHEMA.empty_table()])
     with pytest.raises(DatasetRefused, match="the dataset is empty"):
         run_sft_job(settings, specialty="cardiology", run_id="train-empty", config=config,

@@ -1,0 +1,1 @@
+"""Benchmark question sets and the metrics that score agents on them."""

@@ -1,0 +1,248 @@
+"""The GRPO reward of the paper, r = a*r_task + b*r_expert - g*r_efficiency,
+as pure functions of a finished trajectory (ReAct messages after the prompt).
+
+- ``r_task``: 1.0 when the final answer matches the reference (the rules
+  judge the trajectories stage uses), else 0.0.
+- ``r_expert``: in ``llm`` mode a judge model's 0-10 score of the research
+  process, divided by 10; in ``rules`` mode ``rubric_score``, four checks of
+  a quarter each (see its docstring), so the two modes share a scale.
+- ``r_efficiency`` = 0.1*n_redundant + 0.2*n_post_answer + 0.15*n_irrelevant,
+  counted by ``efficiency_counts``.
+
+``REWARDS`` registers the TRL adapters by name; ``weights`` turns (a, b, g)
+into TRL's ``reward_weights`` (the efficiency term enters with -g). Every
+adapter is a named ``def``: TRL logs a timing per reward function under its
+name, and MLflow rejects the ``<lambda>`` a lambda would give.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kisa_tasks.agent.post import matches
+from kisa_tasks.agent.react import RESPONSE_BLOCK, parse_turn
+
+if TYPE_CHECKING:
+    from kisa_tasks.llm.sync import LLMGateway
+
+Message = Mapping[str, str]
+_WORD = re.compile(r"[a-z0-9]{4,}")
+_ANSWER_TAG = "<answer>"
+_CALL_TAG = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+
+
+@dataclass(frozen=True)
+class EfficiencyCounts:
+    redundant: int  # a tool call repeating an earlier one (same tool, same arguments)
+    post_answer: int  # tool calls written after the first <answer>
+    irrelevant: int  # calls whose output shares no content word with the question
+
+    @property
+    def penalty(self) -> float:
+        return round(0.1 * self.redundant + 0.2 * self.post_answer + 0.15 * self.irrelevant, 6)
+
+
+def final_answer(messages: Sequence[Message]) -> str | None:
+    """The first answer of the trajectory, or None.
+
+    >>> final_answer([{"role": "assistant", "content": "<think>x</think><answer>BRCA1</answer>"}])
+    'BRCA1'
+    """
+    for m in messages:
+        if m["role"] == "assistant" and (answers := parse_turn(m["content"]).answers):
+            return answers[0].strip()
+    return None
+
+
+def r_task(messages: Sequence[Message], accepted: Sequence[str]) -> float:
+    """1.0 for a correct final answer, else 0.0.
+
+    >>> done = [{"role": "assistant", "content": "<answer>Fabry disease</answer>"}]
+    >>> r_task(done, ["Fabry disease", "Anderson-Fabry disease"]), r_task(done, ["Gaucher disease"])
+    (1.0, 0.0)
+    """
+    given = final_answer(messages)
+    return 1.0 if given is not None and matches(given, accepted) else 0.0
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.casefold()))
+
+
+def _observations(messages: Sequence[Message]) -> list[str]:
+    out: list[str] = []
+    for m in messages:
+        if m["role"] == "user":
+            out += [block[1] for block in RESPONSE_BLOCK.findall(m["content"])]
+    return out
+
+
+def rubric_score(messages: Sequence[Message], question: str) -> float:
+    """The ``rules`` expert score in [0, 1], a quarter for each of:
+
+    1. every assistant turn reasons before it acts (a non-empty ``<think>``);
+    2. at least one tool was used and every call parsed;
+    3. the trajectory ends in exactly one final answer;
+    4. the answer is grounded: it appears in a tool observation.
+
+    >>> q = "Which gene ...?"
+    >>> call = '<tool_call>{"name": "search", "arguments": {"query": "x"}}</tool_call>'
+    >>> good = [
+    ...     {"role": "assistant", "content": "<think>search</think>" + call},
+    ...     {"role": "user", "content": "<tool_response>\\nBRCA1 is ...\\n</tool_response>"},
+    ...     {"role": "assistant", "content": "<think>found</think><answer>BRCA1</answer>"},
+    ... ]
+    >>> rubric_score(good, q)
+    1.0
+    >>> rubric_score([{"role": "assistant", "content": "<answer>TP53</answer>"}], q)
+    0.25
+    """
+    turns = [parse_turn(m["content"]) for m in messages if m["role"] == "assistant"]
+    if not turns:
+        return 0.0
+    answers = [a for t in turns for a in t.answers]
+    score = 0.0
+    score += 0.25 * all(t.think.strip() for t in turns)
+    score += 0.25 * (any(t.calls for t in turns) and not any(t.errors for t in turns))
+    score += 0.25 * (len(answers) == 1)
+    if answers and answers[0].strip():
+        answer = answers[0].strip().casefold()
+        score += 0.25 * any(answer in o.casefold() for o in _observations(messages))
+    return score
+
+
+def efficiency_counts(messages: Sequence[Message], question: str) -> EfficiencyCounts:
+    """Count the three inefficiencies the efficiency penalty weighs.
+
+    >>> call = '<tool_call>{"name": "search", "arguments": {"query": "fabry"}}</tool_call>'
+    >>> msgs = [
+    ...     {"role": "assistant", "content": call},
+    ...     {"role": "user", "content": "<tool_response>\\nnothing on this\\n</tool_response>"},
+    ...     {"role": "assistant", "content": call},
+    ...     {"role": "user", "content": "<tool_response>\\nFabry disease, GLA\\n</tool_response>"},
+    ...     {"role": "assistant", "content": "<answer>GLA</answer>" + call},
+    ... ]
+    >>> c = efficiency_counts(msgs, "Which gene causes Fabry disease?")
+    >>> (c.redundant, c.post_answer, c.irrelevant), c.penalty
+    ((2, 1, 1), 0.55)
+    """
+    seen: set[str] = set()
+    redundant = post_answer = 0
+    answered = False
+    for m in messages:
+        if m["role"] != "assistant":
+            continue
+        text = m["content"]
+        # Calls written after an answer (same turn or a later one) are wasted work.
+        if answered:
+            post_answer += len(_CALL_TAG.findall(text))
+        elif _ANSWER_TAG in text:
+            post_answer += len(_CALL_TAG.findall(text.split(_ANSWER_TAG, 1)[1]))
+            answered = True
+        for call in parse_turn(text).calls:
+            key = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
+            redundant += key in seen
+            seen.add(key)
+    wanted = _words(question)
+    irrelevant = sum(1 for o in _observations(messages) if not (_words(o) & wanted))
+    return EfficiencyCounts(redundant, post_answer, irrelevant)
+
+
+def r_efficiency(messages: Sequence[Message], question: str) -> float:
+    return efficiency_counts(messages, question).penalty
+
+
+EXPERT_PROMPT = (
+    "You grade how an agent researched a medical question with search tools. Score the "
+    "process from 0 to 10: sound reasoning before each action, searches that target the "
+    "question's clues, evidence read before answering, an answer the evidence supports, "
+    'no wasted calls. Reply with JSON: {"score": <integer 0-10>, "reason": "<one sentence>"}.'
+)
+EXPERT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "integer", "minimum": 0, "maximum": 10},
+        "reason": {"type": "string", "maxLength": 300},
+    },
+    "required": ["score"],
+    "additionalProperties": False,
+}
+
+
+def llm_expert_score(gateway: LLMGateway, question: str, messages: Sequence[Message]) -> float:
+    """The ``llm`` expert score in [0, 1]; raises ``LLMError`` when none can be had
+    (a rollout is then scored by the rubric, and the reason logged)."""
+    from kisa_tasks.llm.client import Sampling
+
+    transcript = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+    result = gateway.complete(
+        [
+            {"role": "system", "content": EXPERT_PROMPT},
+            {"role": "user", "content": f"Question: {question}\n\nTrajectory:\n{transcript}"},
+        ],
+        sampling=Sampling(temperature=0.0, max_tokens=200),
+        schema=EXPERT_SCHEMA,
+    )
+    return int((result.data or {})["score"]) / 10.0
+
+
+def composite_reward(
+    task: float, expert: float, efficiency: float, a: float, b: float, g: float
+) -> float:
+    """r = a*r_task + b*r_expert - g*r_efficiency.
+
+    >>> composite_reward(1.0, 0.75, 0.3, a=1.0, b=0.5, g=1.0)
+    1.075
+    """
+    return round(a * task + b * expert - g * efficiency, 6)
+
+
+def weights(a: float, b: float, g: float) -> list[float]:
+    """TRL ``reward_weights`` for ``REWARDS`` in order: its weighted sum is
+    ``composite_reward``.
+
+    >>> weights(1.0, 0.5, 1.0)
+    [1.0, 0.5, -1.0]
+    """
+    return [a, b, -g]
+
+
+# ---- TRL adapters: (prompts, completions, **dataset columns and rollout fields) ----
+
+
+def _trajectories(kwargs: Mapping[str, Any]) -> list[list[dict[str, str]]]:
+    return [json.loads(t) for t in kwargs["trajectory"]]
+
+
+def task_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    accepted = [
+        [a, *aliases] for a, aliases in zip(kwargs["answer"], kwargs["aliases"], strict=True)
+    ]
+    return [r_task(t, acc) for t, acc in zip(_trajectories(kwargs), accepted, strict=True)]
+
+
+def expert_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    # An ``llm``-mode rollout carries the judge's score; otherwise the rubric.
+    scores = kwargs.get("expert_score") or [None] * len(completions)
+    return [
+        float(s) if s is not None else rubric_score(t, q)
+        for t, q, s in zip(_trajectories(kwargs), kwargs["question"], scores, strict=True)
+    ]
+
+
+def efficiency_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    return [
+        r_efficiency(t, q) for t, q in zip(_trajectories(kwargs), kwargs["question"], strict=True)
+    ]
+
+
+RewardFn = Callable[..., list[float]]
+REWARDS: dict[str, RewardFn] = {
+    "r_task": task_reward,
+    "r_expert": expert_reward,
+    "r_efficiency": efficiency_reward,
+}

@@ -1,0 +1,182 @@
+"""``kisa_train`` and ``kisa_evaluate`` end to end through Airflow's
+``dag.test()``: a real pipeline run's data, SFT then GRPO submitted as Ray
+jobs to the session's Ray head, MLflow child runs with loss curves and
+rewards, models on S3, the GRPO model served and evaluated with Pass@k.
+And the ways a launch must fail: a GPU request the cluster cannot meet, a
+job that crashes, a dataset that cannot train, all before or with a clear
+reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kisa_tasks.artefacts import ArtefactStore, Partition
+from kisa_tasks.services import ServiceManager
+from kisa_tasks.settings import KisaSettings, load_settings
+
+SPECIALTY = "cardiology"
+
+
+@pytest.fixture(scope="module")
+def ray_head(services: ServiceManager, kisa_home: Any) -> Iterator[KisaSettings]:
+    services.up(["ray"])
+    yield load_settings(home=kisa_home)
+    services.down(["ray"])
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_db: dict[str, str]) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from kisa_tasks.settings import PROJECT_ROOT
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(dags: Any, ray_head: KisaSettings) -> str:
+    """A real kisa_pipeline run (the demo's): its sft/, qa/ and corpus."""
+    dag_run = dags.get_dag("kisa_pipeline").test(
+        run_conf={"specialty": SPECIALTY, "seed": 0, "max_abstracts": 2000}
+    )
+    assert str(dag_run.state) == "success"
+    store = ArtefactStore.from_settings(ray_head)
+    assert store.marker(Partition("sft", SPECIALTY, dag_run.run_id)).rows > 0
+    return str(dag_run.run_id)
+
+
+def _job_count(settings: KisaSettings) -> int:
+    from kisa_tasks.ray_jobs import job_client
+
+    return len(job_client(settings).list_jobs())
+
+
+def _children(settings: KisaSettings, parent: str) -> dict[str, Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(settings.mlflow_uri())
+    experiment = client.get_run(parent).info.experiment_id
+    runs = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent}'")
+    return {r.info.run_name: r for r in runs}
+
+
+def test_train_then_evaluate_through_airflow(
+    dags: Any, pipeline_run: str, ray_head: KisaSettings
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from kisa_tasks.training.job import model_key
+
+    settings = ray_head
+    jobs_before = _job_count(settings)
+    train = dags.get_dag("kisa_train").test(
+        run_conf={"specialty": SPECIALTY, "pipeline_run": pipeline_run}
+    )
+    states = {ti.task_id: str(ti.state) for ti in train.get_task_instances()}
+    assert states == dict.fromkeys(
+        ["resolve_config", "check_data", "open_tracking", "sft", "grpo"], "success"
+    )
+    assert _job_count(settings) == jobs_before + 2  # SFT and GRPO ran as Ray jobs
+
+    store = ArtefactStore.from_settings(settings)
+    for stage in ("sft", "grpo"):
+        keys = store.list_keys(model_key(stage, SPECIALTY, pipeline_run) + "/")
+        assert any(k.endswith("model.safetensors") for k in keys), stage
+        assert any(k.endswith("tokenizer.json") for k in keys), stage
+
+    client = MlflowClient(settings.mlflow_uri())
+    [parent] = client.search_runs(
+        [client.get_experiment_by_name("kisa/kisa_train").experiment_id],
+        f"tags.`airflow.run_id` = '{train.run_id}'",
+    )
+    children = _children(settings, parent.info.run_id)
+    assert set(children) == {"sft", "grpo"}
+    sft, grpo = children["sft"], children["grpo"]
+    assert sft.info.status == grpo.info.status == "FINISHED"
+    assert len(client.get_metric_history(sft.info.run_id, "loss")) >= 2  # a loss curve
+    assert sft.data.params["assistant_only_loss"] == "True"
+    for term in ("task_reward", "expert_reward", "efficiency_reward"):
+        assert f"rewards/{term}/mean" in grpo.data.metrics
+    assert grpo.data.params["num_generations"] == "4" and grpo.data.params["beta"] == "0.0"
+    assert grpo.data.metrics["job.rollouts"] >= 4
+    artifacts = [a.path for a in client.list_artifacts(grpo.info.run_id, "model")]
+    assert "model/model.safetensors" in artifacts
+
+    evaluation = dags.get_dag("kisa_evaluate").test(
+        run_conf={
+            "specialty": SPECIALTY,
+            "pipeline_run": pipeline_run,
+            "k": 2,
+            "max_turns": 2,
+            "max_new_tokens": 24,
+        }
+    )
+    states = {ti.task_id: str(ti.state) for ti in evaluation.get_task_instances()}
+    assert states == dict.fromkeys(["resolve_config", "open_tracking", "evaluate"], "success")
+    rows = store.read(Partition("evaluations", SPECIALTY, evaluation.run_id)).to_pylist()
+    items = {r["item_id"] for r in rows}
+    assert items and len(rows) == 2 * len(items)
+    assert {r["model"] for r in rows} == {rows[0]["model"]} and rows[0]["model"].startswith(
+        "kisa-grpo-"
+    )
+    [eval_run] = client.search_runs(
+        [client.get_experiment_by_name("kisa/kisa_evaluate").experiment_id],
+        f"tags.`airflow.run_id` = '{evaluation.run_id}'",
+    )
+    metrics = eval_run.data.metrics
+    correct = sum(r["correct"] for r in rows)
+    assert metrics["eval.attempts"] == len(rows) and metrics["eval.items"] == len(items)
+    assert metrics["eval.pass_at_1"] == pytest.approx(correct / len(rows))
+    assert "eval.pass_at_2" in metrics and "eval.mean_tool_calls" in metrics
+    assert eval_run.data.params["eval.model_uri"].endswith(
+        model_key("grpo", SPECIALTY, pipeline_run)
+    )
+
+
+def test_a_gpu_request_the_cluster_cannot_meet_is_refused_before_submission(
+    pipeline_run: str, ray_head: KisaSettings
+) -> None:
+    from kisa_tasks.training.forms import TrainConfig
+    from kisa_tasks.training.launch import ClusterTooSmall
+    from kisa_tasks.training.stage import launch, training_job
+
+    before = _job_count(ray_head)
+    job = training_job("sft", TrainConfig(specialty=SPECIALTY, gpus=1), pipeline_run, "none")
+    with pytest.raises(ClusterTooSmall, match=r"asks for 1 GPU\(s\) but the Ray cluster has 0"):
+        launch(ray_head, job)
+    assert _job_count(ray_head) == before
+
+
+def test_a_crashing_job_fails_with_its_last_log_lines(
+    pipeline_run: str, ray_head: KisaSettings
+) -> None:
+    from kisa_tasks.training.forms import TrainConfig
+    from kisa_tasks.training.launch import TrainingJobFailed
+    from kisa_tasks.training.stage import launch, training_job
+
+    store = ArtefactStore.from_settings(ray_head)
+    missing = store.uri("models/sft/specialty=cardiology/run=never-trained")
+    job = training_job(
+        "sft", TrainConfig(specialty=SPECIALTY, base_model=missing), pipeline_run, "none"
+    )
+    with pytest.raises(
+        TrainingJobFailed, match=r"ended FAILED; its log ends:(?s:.*)no model under"
+    ):
+        launch(ray_head, job)
+
+
+def test_a_dataset_that_cannot_train_is_refused_before_any_job(
+    pipeline_run: str, ray_head: KisaSettings
+) -> None:
+    from kisa_tasks.training.forms import TrainConfig
+    from kisa_tasks.training.sft_data import DatasetRefused
+    from kisa_tasks.training.stage import check_training_data
+
+    config = TrainConfig(specialty=SPECIALTY)
+    with pytest.raises(DatasetRefused, match="no committed SFT dataset at s3://"):
+        check_training_data(ray_head, config, "no-such-run")
+    checked = check_training_data(ray_head, config, pipeline_run)
+    assert checked["sft_examples"] > 0 and checked["grpo_prompts"] > 0
