@@ -72,8 +72,14 @@ def mask_mismatch(tokenizer: Any, messages: Sequence[Message], masked: Masked) -
     end = tokenizer.eos_token or ""
     trained = [t for t, m in zip(masked.input_ids, masked.loss_mask, strict=True) if m]
     wanted = "".join(m["content"] + end for m in messages if m["role"] == "assistant")
-    if tokenizer.decode(trained) != wanted:
-        return "the trained tokens are not exactly the assistant turns"
+    got = tokenizer.decode(trained)
+    if got != wanted:
+        at = next((i for i, (a, b) in enumerate(zip(got, wanted, strict=False)) if a != b), None)
+        at = min(len(got), len(wanted)) if at is None else at
+        return (
+            "the trained tokens are not exactly the assistant turns (first difference at "
+            f"character {at}: trained {got[at : at + 30]!r}, expected {wanted[at : at + 30]!r})"
+        )
     rest = tokenizer.decode(
         [t for t, m in zip(masked.input_ids, masked.loss_mask, strict=True) if not m]
     )

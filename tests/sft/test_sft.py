@@ -168,6 +168,7 @@ def test_every_exported_mask_is_checked_and_a_wrong_one_is_caught(tokenizer: Any
     short = Masked(
         masked.input_ids, [0 if i == last else m for i, m in enumerate(masked.loss_mask)]
     )
-    assert mask_mismatch(tokenizer, MESSAGES, short) == (
-        "the trained tokens are not exactly the assistant turns"
-    )
+    problem = mask_mismatch(tokenizer, MESSAGES, short)
+    assert problem is not None
+    assert problem.startswith("the trained tokens are not exactly the assistant turns")
+    assert "first difference at character" in problem and tokenizer.eos_token in problem
