@@ -35,8 +35,8 @@ down: setup ## Stop every service this project started
 status: setup ## Show every service and its endpoints
 	$(BIN)/kisa services status
 
-demo: setup ## Main job on the embedded default: services up, one pipeline run, summary
-	$(BIN)/kisa demo
+demo: setup ## Main job on the embedded default: services up, pipeline, training, evaluation, summary
+	$(BIN)/kisa demo $(if $(LLM),--llm $(LLM),)
 
 test: setup ## Run the test suite (real services, headless Chromium, ruff, mypy)
 	tools/ensure-chromium.sh

@@ -17,14 +17,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from kisa_tasks.services import ServiceError, ServiceManager, ServiceStatus
-from kisa_tasks.settings import SettingsError, load_settings
+from kisa_tasks.settings import KisaSettings, SettingsError, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 services_app = typer.Typer(no_args_is_help=True, help="Embedded real services.")
@@ -132,23 +132,36 @@ def backfill(
 def demo(
     specialty: Annotated[str, typer.Option(help="one of the 12 specialties")] = "cardiology",
     seed: Annotated[int, typer.Option()] = 0,
-    max_abstracts: Annotated[int, typer.Option(help="abstracts to keep")] = 2000,
+    max_abstracts: Annotated[
+        int | None, typer.Option(help="abstracts to keep (default 2000; 20 with --llm local)")
+    ] = None,
+    train: Annotated[bool, typer.Option(help="then kisa_train and kisa_evaluate")] = True,
+    llm: Annotated[
+        str,
+        typer.Option(
+            help="'' (offline backends), 'local' (every LLM step through the embedded "
+            "SmolLM2 server; max-abstracts defaults to 20) or 'endpoint' (KISA_LLM__*)"
+        ),
+    ] = "",
 ) -> None:
-    """Start the embedded services and run kisa_pipeline once, then summarise."""
-    from kisa_tasks.demo import run_pipeline
+    """Start the embedded services, run kisa_pipeline once, train and evaluate
+    a model on its data, then summarise."""
+    from kisa_tasks.demo import dag_bag, demo_conf, run_pipeline
 
     try:
+        conf = demo_conf(specialty, seed, max_abstracts, llm)
         settings = load_settings()
         manager = ServiceManager(settings)
-        with console.status("starting services (S3, graph, MLflow) ..."):
-            rows = manager.up()
+        wanted = ["s3", "graph", "mlflow", *(["ray"] if train else [])]
+        wanted += ["llm"] if llm == "local" else []
+        with console.status(f"starting services ({', '.join(wanted)}) ..."):
+            rows = manager.up(wanted)
         print_status(rows)
         settings = load_settings()  # now with the endpoints just written
-        with console.status("running kisa_pipeline through Airflow dag.test() ..."):
-            result = run_pipeline(
-                settings, {"specialty": specialty, "seed": seed, "max_abstracts": max_abstracts}
-            )
-    except (ServiceError, SettingsError, RuntimeError) as exc:
+        bag = dag_bag(settings)
+        with console.status(f"running kisa_pipeline ({conf['backend']}) through dag.test() ..."):
+            result = run_pipeline(settings, conf, bag)
+    except (ServiceError, SettingsError, RuntimeError, ValueError) as exc:
         _fail(exc)
     out.print(f"kisa_pipeline run {result.dag_run_id}: {result.state}")
     table = Table()
@@ -171,14 +184,45 @@ def demo(
         verdict = "passed" if gate["passed"] else "FAILED"
         warned = f", {gate['failed_warning']} warning(s)" if gate["failed_warning"] else ""
         out.print(f"gate:        {gate['suite']:12} {verdict} ({gate['evaluated']} checks{warned})")
+    out.print(f"kisa_pipeline took {result.seconds}s.")
+    sft_rows = next((n for uri, n, _ in result.artefacts if "/sft/" in uri), 0)
+    if train and not sft_rows:
+        out.print("training skipped: the run kept no SFT example, so kisa_train would refuse it")
+    elif train:
+        _demo_training(settings, bag, specialty, result.dag_run_id)
     out.print(
-        f"took {result.seconds}s. Review UI (quality reports, graphs, QA review): `make up`, "
-        "then the Airflow UI's KISA menu; stop everything: `make down`."
+        "Review UI (quality reports, graphs, QA review) and the runs: `make up`, then the "
+        "Airflow UI (its KISA menu) and MLflow; stop everything: `make down`. "
+        "One seed by hand: kisa qa --seed NAME; one question: kisa ask QUESTION"
     )
-    out.print(
-        "Not built yet: training and evaluation; the DAG wires only what exists. "
-        "One seed by hand: kisa qa --seed NAME"
-    )
+
+
+def _demo_training(settings: KisaSettings, bag: Any, specialty: str, pipeline_run: str) -> None:
+    from kisa_tasks.demo import run_training
+
+    try:
+        with console.status("kisa_train: SFT then GRPO as Ray jobs; kisa_evaluate ..."):
+            summary = run_training(settings, bag, specialty, pipeline_run)
+    except (ServiceError, SettingsError, RuntimeError) as exc:
+        _fail(exc)
+    for result in (summary.train, summary.evaluation):
+        if result is None:
+            continue
+        states = ", ".join(f"{t} {s}" for t, s in sorted(result.task_states.items()))
+        out.print(f"{result.dag_id} run {result.dag_run_id}: {result.state} in {result.seconds}s")
+        out.print(f"  tasks:      {states}")
+        out.print(f"  MLflow run: {result.mlflow_url}")
+    for uri in summary.models:
+        out.print(f"model:       {uri}")
+    shown = ("items", "attempts", "pass_at_1", "pass_at_2", "mean_tool_calls", "answered_share")
+    if summary.metrics:
+        out.print("evaluation:  " + ", ".join(f"{k} {summary.metrics[k]:g}" for k in shown
+                                               if k in summary.metrics))  # fmt: skip
+    if summary.train.state != "success" or (
+        summary.evaluation is not None and summary.evaluation.state != "success"
+    ):
+        console.print(f"[bold red]training failed[/]; task logs: {settings.home}/airflow/logs")
+        raise typer.Exit(1)
 
 
 @app.command("qa")

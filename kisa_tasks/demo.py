@@ -1,4 +1,5 @@
-"""``kisa demo``: bring the embedded platform up and run the pipeline once.
+"""``kisa demo``: bring the embedded platform up, run the pipeline once, then
+train (SFT, GRPO on the local Ray head) and evaluate the model.
 
 The DAG runs through Airflow's own ``dag.test()`` against the same metadata DB
 the local Airflow UI uses, so the run shows up there afterwards.
@@ -10,6 +11,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +71,25 @@ def _pipeline_order(stage: str) -> tuple[int, str]:
     return known, stage
 
 
-def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any]) -> DemoResult:
+def demo_conf(specialty: str, seed: int, max_abstracts: int | None, llm: str) -> dict[str, Any]:
+    """The pipeline's trigger conf for a demo; ``llm`` picks the backend.
+
+    >>> demo_conf("cardiology", 0, None, "local")["max_abstracts"]
+    20
+    """
+    if llm not in ("", "local", "endpoint"):
+        raise ValueError(f"--llm {llm!r}: use '' (offline), 'local' or 'endpoint'")
+    default = 20 if llm == "local" else 2000  # SmolLM2 on a CPU reads ~1 abstract/s
+    return {
+        "specialty": specialty,
+        "seed": seed,
+        "max_abstracts": max_abstracts or default,
+        "backend": "llm" if llm else "offline",
+    }
+
+
+def dag_bag(settings: KisaSettings) -> Any:
+    """The project's DAGs, against the local Airflow's metadata DB."""
     env = demo_airflow_env(settings)
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     migrate_db(env)
@@ -80,9 +100,60 @@ def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any]) -> DemoResult:
         sys.path.insert(0, str(PROJECT_ROOT / "dags"))
     from airflow.dag_processing.dagbag import DagBag
 
+    # Airflow's own dependency deprecations would fill the summary.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {json.dumps(bag.import_errors, indent=2)}")
+    return bag
+
+
+@dataclass(frozen=True)
+class DagResult:
+    dag_id: str
+    dag_run_id: str
+    state: str
+    task_states: dict[str, str]
+    seconds: float
+    mlflow_url: str | None
+
+
+def run_dag(settings: KisaSettings, bag: Any, dag_id: str, conf: Mapping[str, Any]) -> DagResult:
+    """One run of ``dag_id`` through ``dag.test()``, with its MLflow run's URL."""
+    dag = bag.get_dag(dag_id)
+    if dag is None:
+        raise RuntimeError(f"{dag_id} DAG not found under dags/")
+    start = time.monotonic()
+    dag_run = dag.test(run_conf=dict(conf))
+    return DagResult(
+        dag_id=dag_id,
+        dag_run_id=dag_run.run_id,
+        state=str(dag_run.state),
+        task_states={ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()},
+        seconds=round(time.monotonic() - start, 1),
+        mlflow_url=mlflow_run_url(settings, dag_id, dag_run.run_id),
+    )
+
+
+def mlflow_run_url(settings: KisaSettings, dag_id: str, run_id: str) -> str | None:
+    from mlflow.tracking import MlflowClient
+
+    from kisa_tasks.tracking import RUN_ID_TAG, MlflowRunRef, experiment_name
+
+    client = MlflowClient(tracking_uri=settings.mlflow_uri())
+    experiment = client.get_experiment_by_name(experiment_name(dag_id))
+    if experiment is None:
+        return None
+    found = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{run_id}'"
+    )
+    if not found:
+        return None
+    return MlflowRunRef(experiment.experiment_id, found[0].info.run_id).url(settings.mlflow_uri())
+
+
+def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any], bag: Any = None) -> DemoResult:
+    bag = bag if bag is not None else dag_bag(settings)
     dag = bag.get_dag("kisa_pipeline")
     if dag is None:
         raise RuntimeError("kisa_pipeline DAG not found under dags/")
@@ -105,3 +176,38 @@ def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any]) -> DemoResult:
         seconds=round(time.monotonic() - start, 1),
         gates=run_quality(store, dag.dag_id, dag_run.run_id),
     )
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    train: DagResult
+    evaluation: DagResult | None
+    models: list[str]  # the model prefixes this run wrote
+    metrics: dict[str, float]  # the evaluation's summary
+
+
+def run_training(
+    settings: KisaSettings, bag: Any, specialty: str, pipeline_run: str, k: int = 2
+) -> TrainingSummary:
+    """kisa_train (SFT, GRPO on Ray) then kisa_evaluate on the pipeline run's model."""
+    from kisa_tasks.evaluation.metrics import flat_metrics, summarise
+    from kisa_tasks.evaluation.run import as_attempt
+    from kisa_tasks.training.job import model_key
+
+    conf = {"specialty": specialty, "pipeline_run": pipeline_run}
+    train = run_dag(settings, bag, "kisa_train", conf)
+    store = ArtefactStore.from_settings(settings)
+    models = [
+        store.uri(model_key(stage, specialty, pipeline_run))
+        for stage in ("sft", "grpo")
+        if store.list_keys(model_key(stage, specialty, pipeline_run) + "/")
+    ]
+    if train.state != "success":
+        return TrainingSummary(train, None, models, {})
+    evaluation = run_dag(settings, bag, "kisa_evaluate", conf | {"k": k, "max_turns": 3})
+    metrics: dict[str, float] = {}
+    partition = Partition("evaluations", specialty, evaluation.dag_run_id)
+    if evaluation.state == "success" and store.is_committed(partition):
+        rows = store.read(partition).to_pylist()
+        metrics = flat_metrics(summarise([as_attempt(r) for r in rows], k))
+    return TrainingSummary(train, evaluation, models, metrics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Mapping
@@ -16,6 +17,10 @@ RUN_ID_TAG = "airflow.run_id"
 
 @lru_cache(maxsize=1)
 def git_sha() -> str:
+    """This checkout's commit; a Ray job (a copy with no .git) gets it from
+    ``KISA_GIT_SHA``, set by whoever submitted it."""
+    if os.environ.get("KISA_GIT_SHA"):
+        return os.environ["KISA_GIT_SHA"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],

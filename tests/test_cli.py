@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kisa_tasks.services import ServiceManager
 
 KISA = str(Path(sys.executable).parent / "kisa")
@@ -44,3 +46,20 @@ def test_unknown_service_is_a_clear_error(tmp_path: Path) -> None:
     result = _kisa(tmp_path, "services", "up", "elasticsearch")
     assert result.returncode == 1
     assert "unknown service" in result.stderr and "graph" in result.stderr
+
+
+def test_demo_conf_picks_the_backend_and_a_sample_it_can_finish() -> None:
+    import doctest
+
+    from kisa_tasks import demo
+
+    assert doctest.testmod(demo).failed == 0
+    assert demo.demo_conf("oncology", 3, None, "")["backend"] == "offline"
+    assert demo.demo_conf("oncology", 3, 50, "local") == {
+        "specialty": "oncology",
+        "seed": 3,
+        "max_abstracts": 50,
+        "backend": "llm",
+    }
+    with pytest.raises(ValueError, match="use '' \\(offline\\), 'local' or 'endpoint'"):
+        demo.demo_conf("oncology", 3, None, "gpt")

@@ -58,12 +58,12 @@ def resolve_endpoint(settings: KisaSettings, base_url: str | None, model: str | 
 
 def latest_corpus_run(store: ArtefactStore) -> str:
     """The run whose whole-corpus abstracts were committed last."""
-    runs = store.committed("abstracts", WHOLE_CORPUS)
-    if not runs:
+    run = store.latest_run("abstracts", WHOLE_CORPUS)
+    if run is None:
         raise NotCommittedError(
             "no committed corpus to search: run `make demo` or kisa_pipeline first"
         )
-    return max(runs, key=lambda p: store.marker(p).committed_at).run
+    return run
 
 
 def ask(

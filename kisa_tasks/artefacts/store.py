@@ -228,6 +228,14 @@ class ArtefactStore:
                 found.add(partition)
         return sorted(found)
 
+    def latest_run(self, stage: str, specialty: str) -> str | None:
+        """The run whose ``stage`` partition of ``specialty`` was committed
+        last, or None when there is none."""
+        partitions = self.committed(stage, specialty)
+        if not partitions:
+            return None
+        return max(partitions, key=lambda p: self.marker(p).committed_at).run
+
     # -- helpers for the writer -------------------------------------------------
     def _delete_prefix(self, key_prefix: str) -> None:
         path = self._path(key_prefix)

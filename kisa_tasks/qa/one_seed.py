@@ -41,15 +41,13 @@ class OneSeed:
 
 
 def latest_run(store: ArtefactStore, specialty: str) -> str:
-    runs = [p.run for p in store.committed("entities", specialty)]
-    if not runs:
+    run = store.latest_run("entities", specialty)
+    if run is None:
         raise SeedNotFoundError(
             f"no committed pipeline run for {specialty}; run `make demo` or trigger "
             "kisa_pipeline first"
         )
-    return max(
-        runs, key=lambda run: store.marker(Partition("entities", specialty, run)).committed_at
-    )
+    return run
 
 
 def resolve_seed(entities: list[dict[str, object]], seed: str) -> tuple[str, str]:

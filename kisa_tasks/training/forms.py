@@ -91,9 +91,9 @@ def job_config_path(name: str) -> Path:
 
 def latest_run(store: ArtefactStore, stage: str, specialty: str) -> str:
     """The run whose ``stage`` partition of ``specialty`` was committed last."""
-    partitions = store.committed(stage, specialty)
-    if not partitions:
+    run = store.latest_run(stage, specialty)
+    if run is None:
         raise LookupError(
             f"no committed {stage}/ partition for {specialty}: run kisa_pipeline for it first"
         )
-    return max(partitions, key=lambda p: store.marker(p).committed_at).run
+    return run

@@ -12,18 +12,22 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import shutil
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kisa_tasks.ray_jobs import TERMINAL, job_client
 from kisa_tasks.settings import PROJECT_ROOT, KisaSettings
 
-# Left out of the upload: environments, caches, state, the tests' data.
-EXCLUDES = [".venv", ".kisa", ".cache", ".git", ".mypy_cache", ".ruff_cache", ".hypothesis",
-            "tests", "docker", "**/__pycache__"]  # fmt: skip
+# What a job needs of the project (code, the SQL it loads by name, job
+# configs); copied to a staging directory so nothing else in a checkout (state,
+# caches, large local files) is ever uploaded to the cluster.
+JOB_PACKAGE = ("kisa_tasks", "training_jobs", "sql", "pyproject.toml")
 SETTINGS_GROUPS = ("s3", "mlflow", "llm", "agent")
 LAST_LINES = 40
 
@@ -119,6 +123,18 @@ def tail(logs: str, lines: int = LAST_LINES) -> str:
     return "\n".join(logs.strip().splitlines()[-lines:])
 
 
+def stage_package(into: Path) -> Path:
+    """The job's working_dir: ``JOB_PACKAGE`` copied from the project."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in JOB_PACKAGE:
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, into / name, ignore=ignore)
+        else:
+            shutil.copy2(source, into / name)
+    return into
+
+
 def submit_training_job(
     settings: KisaSettings,
     job: TrainingJob,
@@ -131,18 +147,23 @@ def submit_training_job(
     ``TrainingJobFailed`` when it fails or runs out of time."""
     require_gpus(job.gpus, cluster_resources(settings))
     client = job_client(settings)
+    from kisa_tasks.tracking import git_sha
+
     env = settings.as_env(*SETTINGS_GROUPS) | {
         "KISA_HOME": str(settings.home),
+        "KISA_GIT_SHA": git_sha(),  # the job's copy of the code has no .git
         "PYTHONUNBUFFERED": "1",
     }
-    job_id = client.submit_job(
-        entrypoint=job.entrypoint,
-        submission_id=submission_id,
-        runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": EXCLUDES, "env_vars": env},
-        entrypoint_num_gpus=job.gpus or None,
-        entrypoint_num_cpus=job.cpus,
-        metadata={"kisa_job": job.name},
-    )
+    with tempfile.TemporaryDirectory(prefix="kisa-job-") as staging:
+        # Ray uploads it on submission (once per content: it caches by hash).
+        job_id = client.submit_job(
+            entrypoint=job.entrypoint,
+            submission_id=submission_id,
+            runtime_env={"working_dir": str(stage_package(Path(staging))), "env_vars": env},
+            entrypoint_num_gpus=job.gpus or None,
+            entrypoint_num_cpus=job.cpus,
+            metadata={"kisa_job": job.name},
+        )
     on_line(f"submitted Ray job {job_id}: {job.entrypoint}")
     started = time.monotonic()
     try:
