@@ -151,3 +151,22 @@ def test_failed_start_names_service_log_and_port_and_rolls_back(tmp_path: Path) 
 def test_unknown_service_name_lists_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ServiceError, match=r"known: .*graph"):
         _manager(tmp_path).up(["graphdb"])
+
+
+def test_stopping_a_group_whose_process_exited_unreaped_succeeds(tmp_path: Path) -> None:
+    """A service that died while its parent (a demo process) still holds it
+    is a zombie: stopped already, not a survivor of SIGKILL."""
+    import psutil
+
+    from kisa_tasks.services.process import spawn, stop_group
+
+    record = spawn(
+        "short", [sys.executable, "-c", "pass"], log_path=tmp_path / "short.log",
+        cwd=tmp_path, env=dict(os.environ), ports={},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while psutil.Process(record.pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the child never exited"
+        time.sleep(0.1)
+    stop_group(record)  # raised "survived SIGKILL" before zombies were told apart
+    os.waitpid(record.pid, 0)  # reap it ourselves: we are its parent

@@ -65,6 +65,8 @@ class ProcessRecord:
         members = []
         for proc in psutil.process_iter(["pid"]):
             try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue  # exited, only waiting for its parent to reap it
                 if os.getpgid(proc.pid) == self.pgid and proc.create_time() >= (
                     self.create_time - 1.0
                 ):
