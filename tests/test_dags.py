@@ -48,17 +48,20 @@ def test_dag_files_parse_with_no_platform_configured(tmp_path: Path) -> None:
     """Parsing does no I/O: with no services and no endpoints it still imports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KISA_", "AIRFLOW"))}
     env.update(KISA_HOME=str(tmp_path), AIRFLOW_HOME=str(tmp_path / "af"))
-    code = (
-        "import importlib.util, sys;"
-        f"spec = importlib.util.spec_from_file_location('p', {str(DAGS / 'kisa_pipeline.py')!r});"
-        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
-        "print(m.pipeline.dag_id)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("kisa_pipeline")
+    env["PYTHONPATH"] = str(DAGS)  # as Airflow puts the DAGs folder on sys.path
+    files = {"kisa_pipeline": "pipeline", "kisa_train": "train", "kisa_evaluate": "evaluation"}
+    for dag_id, attribute in files.items():
+        code = (
+            "import importlib.util, sys;"
+            f"spec = importlib.util.spec_from_file_location('p', {str(DAGS / (dag_id + '.py'))!r});"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m);"
+            f"print(m.{attribute}.dag_id)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().endswith(dag_id)
 
 
 def test_trigger_form_is_typed_and_documented(dagbag: Any) -> None:
