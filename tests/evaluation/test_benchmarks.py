@@ -22,7 +22,7 @@ from kisa_tasks.evaluation.benchmarks import (
     load_benchmark,
 )
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared/reference/medresearcher_eval_sample.jsonl"
+REFERENCE = Path(__file__).parents[1] / "fixtures" / "reference" / "medresearcher_eval_sample.jsonl"
 
 QUESTIONS = [
     ("Which kinase does imatinib inhibit in CML?", "BCR-ABL"),
@@ -135,8 +135,6 @@ def test_plain_word_that_is_valid_base64_stays_xbench(tmp_path: Path) -> None:
 
 
 def test_jsonl_reference_file(tmp_path: Path) -> None:
-    if not REFERENCE.exists():
-        pytest.skip(f"reference file {REFERENCE} not present")
     path = tmp_path / "sample.jsonl"
     shutil.copy(REFERENCE, path)
     items = load_benchmark(path)
