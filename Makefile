@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 setup: $(VENV)/.installed ## Build .venv on Python 3.12 from the lock file (uv)
 
 up: setup ## Start the services and a real Airflow 3 (UI + scheduler) on loopback
-	$(BIN)/kisa services up airflow
+	$(BIN)/kisa services up airflow ray
 
 down: setup ## Stop every service this project started
 	$(BIN)/kisa services down

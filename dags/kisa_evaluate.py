@@ -17,6 +17,8 @@ Evaluates a trained model as an agent, the way it will be used:
    Attempts go to `s3://BUCKET/evaluations/specialty=S/run=RUN/`; Pass@1,
    Pass@k, mean tool calls, seconds and terminations to MLflow (`eval.*`),
    so models compare side by side.
+4. **close_tracking** (a teardown: it runs after a failure too) ends the MLflow
+   run FINISHED, or FAILED naming the failed tasks.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from kisa_common.assets import TRAINED_MODEL
 from kisa_common.forms import form_params, resolve_form
+from kisa_common.stages import close_tracking_after
 
 from kisa_tasks.training.forms import EvalConfig
 
@@ -70,7 +73,8 @@ def kisa_evaluate() -> None:
         )
 
     config = resolve_config()
-    evaluate(config, open_tracking(config))
+    tracking = open_tracking(config)
+    close_tracking_after(evaluate(config, tracking), tracking)
 
 
 evaluation = kisa_evaluate()

@@ -94,6 +94,10 @@ What runs today (the stages land one by one; nothing here pretends):
    failed expectation, when a critical expectation fails (warnings are
    recorded, never fatal). The next stage waits for the gate.
 
+14. **close_tracking** (a teardown: it runs even after a failure) ends the
+   MLflow run FINISHED, or FAILED with the failed tasks in the `failed_tasks`
+   tag.
+
 A passed SFT gate updates the `kisa_sft_dataset` Asset, which schedules
 `kisa_train` (SFT then GRPO on Ray), whose model Asset schedules
 `kisa_evaluate`.
@@ -111,6 +115,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from kisa_common.assets import SFT_DATASET
 from kisa_common.forms import form_params
+from kisa_common.stages import close_tracking_after
 
 from kisa_tasks.run_config import RunConfig
 from kisa_tasks.timetable import OnDemandMonthly
@@ -353,7 +358,7 @@ def kisa_pipeline() -> None:
     graphed = gated("graphs", graphs(config, tracking, built))
     questions = gated("qa", qa(config, tracking, graphed))
     rolled = gated("trajectories", trajectories(config, tracking, questions))
-    gated("sft", sft_export(config, tracking, rolled))
+    close_tracking_after(gated("sft", sft_export(config, tracking, rolled)), tracking)
 
 
 pipeline = kisa_pipeline()

@@ -21,6 +21,8 @@ Trains an agent on one `kisa_pipeline` run's data, as Ray jobs:
 5. **grpo** does the same for `training_jobs.grpo`, from the SFT model, with
    agent rollouts over the run's corpus tools and the composite reward, and
    updates the `kisa_trained_model` Asset, which schedules `kisa_evaluate`.
+6. **close_tracking** (a teardown: it runs after a failure too) ends the MLflow
+   run FINISHED, or FAILED naming the failed tasks.
 
 The embedded default trains the tiny Qwen2 on CPU on the local Ray head
 (`kisa services up ray`).
@@ -34,6 +36,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from kisa_common.assets import SFT_DATASET, TRAINED_MODEL, event_extra
 from kisa_common.forms import form_params, resolve_form
+from kisa_common.stages import close_tracking_after
 
 from kisa_tasks.training.forms import TrainConfig
 
@@ -107,7 +110,7 @@ def kisa_train() -> None:
 
     config = resolve_config()
     tracking = open_tracking(config, check_data(config))
-    grpo(config, tracking, sft(config, tracking))
+    close_tracking_after(grpo(config, tracking, sft(config, tracking)), tracking)
 
 
 train = kisa_train()

@@ -146,7 +146,7 @@ def demo(
 ) -> None:
     """Start the embedded services, run kisa_pipeline once, train and evaluate
     a model on its data, then summarise."""
-    from kisa_tasks.demo import dag_bag, demo_conf, run_pipeline
+    from kisa_tasks.demo import dag_bag, demo_conf, run_pipeline, urls_to_open
 
     try:
         conf = demo_conf(specialty, seed, max_abstracts, llm)
@@ -190,9 +190,11 @@ def demo(
         out.print("training skipped: the run kept no SFT example, so kisa_train would refuse it")
     elif train:
         _demo_training(settings, bag, specialty, result.dag_run_id)
+    out.print("Open (`make up` serves the Airflow UI and its KISA pages on this port):")
+    for what, url in urls_to_open(settings, specialty, result.dag_run_id):
+        out.print(f"  {what + ':':18} {url}")
     out.print(
-        "Review UI (quality reports, graphs, QA review) and the runs: `make up`, then the "
-        "Airflow UI (its KISA menu) and MLflow; stop everything: `make down`. "
+        "Stop everything: `make down`. "
         "One seed by hand: kisa qa --seed NAME; one question: kisa ask QUESTION"
     )
 

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from kisa_tasks.artefacts.schemas import registered_stages
 from kisa_tasks.review.data import run_quality
 from kisa_tasks.run_manifest import manifest_key
 from kisa_tasks.services.airflow_local import airflow_env, migrate_db
-from kisa_tasks.services.process import ProcessRecord, choose_ports
+from kisa_tasks.services.process import ProcessRecord
 from kisa_tasks.settings import PROJECT_ROOT, KisaSettings
 
 
@@ -41,9 +42,31 @@ class DemoResult:
 def demo_airflow_env(settings: KisaSettings) -> dict[str, str]:
     """Airflow env for an in-process ``dag.test()``; ports of a running local
     Airflow if there is one, else fresh ones (nothing listens in dag.test)."""
-    record = ProcessRecord.load(settings.home / "run" / "airflow.json")
-    ports = record.ports if record else choose_ports(("api", "logs"), {})
+    ports = airflow_ports(settings)
     return airflow_env(settings, ports["api"], ports["logs"])
+
+
+def airflow_ports(settings: KisaSettings) -> dict[str, int]:
+    """The running local Airflow's ports, else the ones `make up` will use."""
+    from kisa_tasks.services.manager import ServiceManager
+
+    record = ProcessRecord.load(settings.home / "run" / "airflow.json")
+    return record.ports if record else ServiceManager(settings).reserve_ports("airflow")
+
+
+def urls_to_open(settings: KisaSettings, specialty: str, run_id: str) -> list[tuple[str, str]]:
+    """Where to look at a pipeline run: its pages in the Airflow UI and the
+    KISA review plugin (served by `make up`), and MLflow."""
+    base = f"http://127.0.0.1:{airflow_ports(settings)['api']}"
+    run = urllib.parse.quote(run_id, safe=":")
+    return [
+        ("Airflow run", f"{base}/dags/kisa_pipeline/runs/{run}"),
+        ("quality reports", f"{base}/kisa/quality/kisa_pipeline/{run}"),
+        ("knowledge graphs", f"{base}/kisa/graph/{specialty}/{run}"),
+        ("QA review", f"{base}/kisa/qa/{specialty}/{run}"),
+        ("trajectories", f"{base}/kisa/trajectories"),
+        ("MLflow", settings.mlflow_uri()),
+    ]
 
 
 def committed_outputs(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -74,17 +75,45 @@ def check_mlflow(settings: KisaSettings) -> ComponentCheck:
     return _timed("mlflow", settings.mlflow.tracking_uri or "", probe)
 
 
+FIX = (
+    "start the embedded services with `kisa services up`, "
+    "or fix the KISA_* settings for these endpoints"
+)
+
+
+def _failures(failed: list[ComponentCheck]) -> str:
+    return "\n".join(f"  {c.component} at {c.endpoint or '?'}: {c.detail}" for c in failed)
+
+
 def check_platform(settings: KisaSettings) -> list[ComponentCheck]:
     """Run every check; raise naming each failed component and what to fix."""
     checks = [check_s3(settings), check_graph(settings), check_mlflow(settings)]
     failed = [c for c in checks if not c.ok]
     if failed:
-        lines = "\n".join(f"  {c.component} at {c.endpoint or '?'}: {c.detail}" for c in failed)
-        raise PlatformUnavailableError(
-            "platform not ready:\n" + lines + "\nstart the embedded services with "
-            "`kisa services up`, or fix the KISA_* settings for these endpoints"
-        )
+        raise PlatformUnavailableError(f"platform not ready:\n{_failures(failed)}\n{FIX}")
     return checks
+
+
+@contextmanager
+def outages_named(settings: KisaSettings, what: str) -> Iterator[None]:
+    """When ``what`` fails while a component is down (S3, graph store or
+    MLflow went away mid-run), fail naming the component, the fix and how to
+    resume, instead of with a client library's connection error. Any other
+    failure passes through unchanged."""
+    try:
+        yield
+    except PlatformUnavailableError:
+        raise
+    except Exception as exc:
+        checks = [check_s3(settings), check_graph(settings), check_mlflow(settings)]
+        failed = [c for c in checks if not c.ok]
+        if not failed:
+            raise
+        raise PlatformUnavailableError(
+            f"{what} failed because a platform component is down:\n{_failures(failed)}\n"
+            f"{FIX}; then clear this task (or rerun): stages already committed are kept, "
+            f"this one is redone from its inputs"
+        ) from exc
 
 
 def as_dicts(checks: list[ComponentCheck]) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -73,7 +73,10 @@ def ensure_dag_run(
         max_results=1,
     )
     if found:
-        return MlflowRunRef(str(experiment_id), str(found[0].info.run_id))
+        run_id_found = str(found[0].info.run_id)
+        if found[0].info.status != "RUNNING":  # a cleared DAG run runs again
+            client.update_run(run_id_found, status="RUNNING")
+        return MlflowRunRef(str(experiment_id), run_id_found)
     all_tags = {
         "dag_id": dag_id,
         RUN_ID_TAG: run_id,
@@ -84,6 +87,30 @@ def ensure_dag_run(
     for key, value in sorted(params.items()):
         client.log_param(run.info.run_id, key, value)
     return MlflowRunRef(str(experiment_id), str(run.info.run_id))
+
+
+FAILED_STATES = frozenset({"failed", "upstream_failed"})
+
+
+def failed_tasks(states: Mapping[str, Any]) -> list[str]:
+    """The tasks of a DAG run that failed, from Airflow's task states.
+
+    >>> failed_tasks({"ingest": "success", "extract": "failed", "stats": "upstream_failed"})
+    ['extract', 'stats']
+    """
+    return sorted(task for task, state in states.items() if str(state) in FAILED_STATES)
+
+
+def close_dag_run(settings: KisaSettings, mlflow_run_id: str, failed: Sequence[str]) -> str:
+    """End the DAG run's MLflow run when the DAG run ends: FINISHED, or
+    FAILED with the failed tasks in a tag, so runs compare by outcome."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow_uri())
+    status = "FAILED" if failed else "FINISHED"
+    client.set_tag(mlflow_run_id, "failed_tasks", ",".join(failed) or "none")
+    client.set_terminated(mlflow_run_id, status)
+    return status
 
 
 def _quote(value: str) -> str:

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,30 @@ def airflow_db(services: ServiceManager, kisa_home: Path) -> Iterator[dict[str, 
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: dict[str, str]) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+# The uninterrupted run the pipeline test checks and the reliability drills
+# compare against (tests/test_dags.py, tests/test_drills.py).
+ONCOLOGY_CONF = {"specialty": "oncology", "seed": 7, "max_abstracts": 1500}
+
+
+@pytest.fixture(scope="session")
+def oncology_run(dagbag: Any) -> Any:
+    """One ``kisa_pipeline`` run through ``dag.test()``, for the session."""
+    return dagbag.get_dag("kisa_pipeline").test(run_conf=full_conf(ONCOLOGY_CONF))
+
+
+def full_conf(conf: dict[str, Any]) -> dict[str, Any]:
+    """Every form field given: a ``dag.test()`` run earlier in the session
+    leaves its conf in the shared DAG object's params (seen with
+    ``backend=llm``), so a run that relies on the form's defaults may not get them."""
+    from kisa_tasks.run_config import RunConfig
+
+    return RunConfig.model_validate(conf).model_dump()

@@ -18,6 +18,7 @@ from kisa_tasks.artefacts import (
     register_stage,
 )
 from kisa_tasks.artefacts.keys import parse_partition_prefix, part_name
+from kisa_tasks.artefacts.store import PartitionWriter
 from kisa_tasks.settings import KisaSettings
 
 SCHEMA = register_stage(
@@ -103,7 +104,26 @@ def test_a_write_that_dies_is_invisible_and_leaves_no_staging(store: ArtefactSto
     staged = store.fs.get_file_info(
         pafs.FileSelector(f"{store.bucket}/_staging", recursive=True, allow_not_found=True)
     )
-    assert not [i for i in staged if "crashed" in i.path]
+    assert not [i for i in staged if "crashed" in i.path and i.type == pafs.FileType.File]
+
+
+def test_a_rerun_removes_what_a_killed_writer_left_staged(store: ArtefactStore) -> None:
+    import pyarrow.fs as pafs
+
+    p = Partition("unit_rows", "neurology", "killed")
+    killed = PartitionWriter(store, p)  # a worker killed mid-write runs no cleanup
+    killed.write_part(pa.table({"id": ["half"], "score": [0.5]}))
+
+    def staged() -> list[str]:
+        infos = store.fs.get_file_info(
+            pafs.FileSelector(store._path(p.staging_prefix), recursive=True, allow_not_found=True)
+        )
+        return [i.path for i in infos if i.type == pafs.FileType.File]
+
+    assert staged() and not store.is_committed(p)
+    store.write(p, [pa.table({"id": ["whole"], "score": [1.0]})])
+    assert store.read(p).column("id").to_pylist() == ["whole"]
+    assert staged() == []
 
 
 def test_rerun_replaces_the_partition_and_drops_stale_parts(store: ArtefactStore) -> None:

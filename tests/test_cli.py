@@ -63,3 +63,23 @@ def test_demo_conf_picks_the_backend_and_a_sample_it_can_finish() -> None:
     }
     with pytest.raises(ValueError, match="use '' \\(offline\\), 'local' or 'endpoint'"):
         demo.demo_conf("oncology", 3, None, "gpt")
+
+
+def test_the_demo_prints_urls_where_make_up_will_serve_them(tmp_path: Path) -> None:
+    from kisa_tasks import demo
+    from kisa_tasks.settings import load_settings
+
+    settings = load_settings(home=tmp_path).model_copy(
+        update={"mlflow": load_settings(home=tmp_path).mlflow.model_copy(
+            update={"tracking_uri": "http://127.0.0.1:5999"})}
+    )  # fmt: skip
+    run = "manual__2026-11-22T10:00:00+00:00"
+    urls = dict(demo.urls_to_open(settings, "cardiology", run))
+    port = demo.airflow_ports(settings)["api"]
+    # The ports are kept: the Airflow `make up` starts reads them first.
+    assert ServiceManager(settings).reserve_ports("airflow")["api"] == port
+    quoted = "manual__2026-11-22T10:00:00%2B00:00"
+    assert urls["Airflow run"] == f"http://127.0.0.1:{port}/dags/kisa_pipeline/runs/{quoted}"
+    assert urls["knowledge graphs"].endswith(f"/kisa/graph/cardiology/{quoted}")
+    assert urls["quality reports"].endswith(f"/kisa/quality/kisa_pipeline/{quoted}")
+    assert urls["MLflow"] == "http://127.0.0.1:5999"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import os
 import re
@@ -23,13 +24,6 @@ from kisa_tasks.settings import PROJECT_ROOT, KisaSettings, load_settings
 from kisa_tasks.specialties import SPECIALTY_IDS
 
 DAGS = PROJECT_ROOT / "dags"
-
-
-@pytest.fixture(scope="session")
-def dagbag(airflow_db: dict[str, str]) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS))
 
 
 def test_every_dag_file_imports_and_declares_the_basics(dagbag: Any) -> None:
@@ -85,13 +79,11 @@ def test_trigger_form_rejects_an_unknown_specialty(dagbag: Any) -> None:
 
 
 def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
-    dagbag: Any, settings: KisaSettings
+    oncology_run: Any, settings: KisaSettings
 ) -> None:
     from kisa_tasks.quality.gate import GATES, quality_prefix
 
-    dag_run = dagbag.get_dag("kisa_pipeline").test(
-        run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 1500}
-    )
+    dag_run = oncology_run
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     assert states == {
         "resolve_config": "success",
@@ -109,6 +101,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "trajectories": "success",
         "sft_export": "success",
         **{f"gate_{stage}": "success" for stage in GATES},
+        "close_tracking": "success",
     }
     shard_tis = [ti for ti in dag_run.get_task_instances() if ti.task_id == "graph_shard"]
     assert len(shard_tis) > 1  # seeds fanned out over mapped tasks
@@ -133,6 +126,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
 
     run = MlflowClient(settings.mlflow_uri()).get_run(manifest["mlflow_run_id"])
     assert run.data.tags["dag_id"] == "kisa_pipeline"
+    assert run.info.status == "FINISHED" and run.data.tags["failed_tasks"] == "none"
     assert run.data.tags["airflow.run_id"] == dag_run.run_id
     assert run.data.tags["specialty"] == "oncology"
     assert run.data.tags["backend"] == "offline"
@@ -180,19 +174,6 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
             and summary["evaluated"] == run.data.metrics[f"gate.{suite}.evaluated"]
         )
         assert run.data.metrics[f"gate.{suite}.failed_critical"] == 0
-
-    # The same inputs give the same artefacts: a second run commits equal tables.
-    again = dagbag.get_dag("kisa_pipeline").test(
-        run_conf={"specialty": "oncology", "seed": 7, "max_abstracts": 1500}
-    )
-    assert again.run_id != dag_run.run_id
-    stages = (
-        "abstracts", "mentions", "entities", "entity_stats", "seeds", "triples", "subgraphs", "qa",
-        "trajectories",
-    )  # fmt: skip
-    for stage in stages:
-        first = store.read(Partition(stage, "oncology", dag_run.run_id))
-        assert store.read(Partition(stage, "oncology", again.run_id)).equals(first), stage
 
 
 def _check_qa(store: Any, metrics: dict[str, float], subgraphs: Any, run_id: str) -> None:
@@ -274,11 +255,32 @@ def test_llm_backend_runs_end_to_end_against_the_embedded_model(
 
 
 def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from kisa_tasks.tracking import close_dag_run
+
     config = RunConfig(specialty="neurology").model_dump()
     first = open_run(dag_id="kisa_pipeline", run_id="retry_1", config=config, checks=[])
+    client = MlflowClient(settings.mlflow_uri())
+    # The teardown of a failed DAG run ends its MLflow run FAILED, naming the tasks.
+    assert close_dag_run(settings, first["mlflow_run_id"], ["extract", "stats"]) == "FAILED"
+    ended = client.get_run(first["mlflow_run_id"])
+    assert ended.info.status == "FAILED" and ended.data.tags["failed_tasks"] == "extract,stats"
     again = open_run(dag_id="kisa_pipeline", run_id="retry_1", config=config, checks=[])
     other = open_run(dag_id="kisa_pipeline", run_id="retry_2", config=config, checks=[])
     assert first["mlflow_run_id"] == again["mlflow_run_id"] != other["mlflow_run_id"]
+    # Cleared and run again: the same MLflow run, running again.
+    assert client.get_run(first["mlflow_run_id"]).info.status == "RUNNING"
+
+
+def test_the_tracking_teardown_runs_after_the_last_gate(dagbag: Any) -> None:
+    import kisa_tasks.tracking
+
+    dag = dagbag.get_dag("kisa_pipeline")
+    close = dag.get_task("close_tracking")
+    assert close.is_teardown and "gate_sft" in close.upstream_task_ids
+    assert dag.get_task("open_tracking").is_setup
+    assert doctest.testmod(kisa_tasks.tracking).failed == 0
 
 
 def test_platform_check_names_the_component_that_is_down(

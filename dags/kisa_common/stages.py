@@ -21,18 +21,17 @@ def run_stage(
     (``track=False`` for a part of a stage whose whole logs them)."""
     from airflow.sdk import get_current_context
 
-    from kisa_tasks.tracking import log_stage_metrics
+    from kisa_tasks.stage_task import run_stage_task
 
-    settings = task_settings()
-    result = runner(
-        settings,
+    return run_stage_task(
+        name,
+        runner,
+        task_settings(),
         specialty=config["specialty"],
         run_id=get_current_context()["run_id"],
+        mlflow_run_id=tracking["mlflow_run_id"] if track else None,
         **kwargs,
     )
-    if track:
-        log_stage_metrics(settings, tracking["mlflow_run_id"], name, result["counts"])
-    return result
 
 
 def run_gate_task(stage: str, config: dict[str, Any], tracking: dict[str, str]) -> dict[str, Any]:
@@ -40,17 +39,20 @@ def run_gate_task(stage: str, config: dict[str, Any], tracking: dict[str, str]) 
     critical expectation)."""
     from airflow.sdk import get_current_context
 
+    from kisa_tasks.platform_check import outages_named
     from kisa_tasks.quality.gate import run_gate
 
     context = get_current_context()
-    return run_gate(
-        task_settings(),
-        stage=stage,
-        specialty=config["specialty"],
-        run_id=context["run_id"],
-        dag_id=context["dag"].dag_id,
-        mlflow_run_id=tracking["mlflow_run_id"],
-    )
+    settings = task_settings()
+    with outages_named(settings, f"gate {stage!r} of run {context['run_id']}"):
+        return run_gate(
+            settings,
+            stage=stage,
+            specialty=config["specialty"],
+            run_id=context["run_id"],
+            dag_id=context["dag"].dag_id,
+            mlflow_run_id=tracking["mlflow_run_id"],
+        )
 
 
 def open_run_tracking(
@@ -72,3 +74,27 @@ def open_run_tracking(
         params=params,
     )
     return {"mlflow_run_id": ref.run_id, "experiment_id": ref.experiment_id}
+
+
+def close_run_tracking(tracking: dict[str, str]) -> str:
+    """The DAG run's teardown: end its MLflow run FINISHED, or FAILED naming
+    the tasks that failed (their states from Airflow's execution API)."""
+    from airflow.sdk import get_current_context
+
+    from kisa_tasks.tracking import close_dag_run, failed_tasks
+
+    ctx = get_current_context()
+    run_id = ctx["run_id"]
+    states = ctx["ti"].get_task_states(dag_id=ctx["dag"].dag_id, run_ids=[run_id])
+    return close_dag_run(task_settings(), tracking["mlflow_run_id"],
+                         failed_tasks(states.get(run_id, {})))  # fmt: skip
+
+
+def close_tracking_after(last: Any, tracking: Any) -> None:
+    """Wire ``close_tracking`` after ``last`` as the teardown of the task that
+    opened the MLflow run: it runs whether or not the work failed, and its own
+    state does not decide the DAG run's."""
+    from airflow.sdk import task
+
+    close = task(task_id="close_tracking")(close_run_tracking)
+    last >> close(tracking).as_teardown(setups=tracking)

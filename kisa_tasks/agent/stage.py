@@ -100,6 +100,7 @@ def roll_out(
 
     done = 0
     lock = threading.Lock()
+    every = max(1, len(jobs) // 10)  # about ten progress lines in the task log
 
     def one(job: Job) -> Rollout:
         nonlocal done
@@ -108,7 +109,7 @@ def roll_out(
         )
         with lock:
             done += 1
-            if done % 20 == 0 or done == len(jobs):
+            if done % every == 0 or done == len(jobs):
                 log.info("trajectories: %d/%d rolled out", done, len(jobs))
         return rollout
 

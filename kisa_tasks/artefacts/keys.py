@@ -50,6 +50,11 @@ class Partition:
         return f"{REJECTED_PREFIX}/{self.prefix}"
 
     @property
+    def staging_prefix(self) -> str:
+        """Where writers of this partition stage their parts, one folder each."""
+        return f"{STAGING_PREFIX}/{self.prefix}"
+
+    @property
     def marker_key(self) -> str:
         return f"{self.prefix}/{MARKER}"
 

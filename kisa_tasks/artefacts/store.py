@@ -1,10 +1,11 @@
 """The artefact store: Parquet parts on S3, committed atomically with a marker.
 
-A writer stages parts under ``_staging/<txn>/``; ``commit`` replaces the
-partition's parts with the staged ones and then writes ``_COMMITTED.json``,
-which lists every part and its row count. Readers go through the marker only,
-so a crashed or half-finished write is invisible and a rerun simply writes the
-same partition again.
+A writer stages parts under ``_staging/<partition>/<txn>/``; ``commit``
+replaces the partition's parts with the staged ones and then writes
+``_COMMITTED.json``, which lists every part and its row count. Readers go
+through the marker only, so a crashed or half-finished write is invisible and
+a rerun simply writes the same partition again; its commit also removes what
+a killed writer of the partition left staged.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import pyarrow.parquet as pq
 
 from kisa_tasks.artefacts.keys import (
     MARKER,
-    STAGING_PREFIX,
     Partition,
     parse_partition_prefix,
 )
@@ -188,6 +188,11 @@ class ArtefactStore:
                 f"{self.uri(partition.prefix)} has no committed output"
             ) from None
 
+    def unpublish(self, partition: Partition) -> None:
+        """Remove the marker: readers see "not committed" until the next commit."""
+        if self.is_committed(partition):
+            self.fs.delete_file(self._path(partition.marker_key))
+
     def is_committed(self, partition: Partition) -> bool:
         info = self.fs.get_file_info(self._path(partition.marker_key))
         return bool(info.type == pafs.FileType.File)
@@ -257,7 +262,7 @@ class PartitionWriter:
         self.store = store
         self.partition = partition
         self.schema = schema_for(partition.stage)
-        self.staging = f"{STAGING_PREFIX}/{uuid.uuid4().hex}"
+        self.staging = f"{partition.staging_prefix}/{uuid.uuid4().hex}"
         self.parts: list[tuple[str, int]] = []
         self.rejected_parts: list[tuple[str, int]] = []
         self.marker: CommitMarker | None = None
@@ -304,8 +309,7 @@ class PartitionWriter:
         fs = store.fs
         # Unpublish first: between here and the new marker, readers see
         # "not committed", never a mix of old and new parts.
-        if store.is_committed(p):
-            fs.delete_file(store._path(p.marker_key))
+        store.unpublish(p)
         for prefix, parts in ((p.prefix, self.parts), (p.rejected_prefix, self.rejected_parts)):
             keep = {name for name, _ in parts}
             for stale in store._list_parts(prefix):
@@ -329,7 +333,8 @@ class PartitionWriter:
         )
         with fs.open_output_stream(store._path(p.marker_key)) as fh:
             fh.write(marker.to_json().encode())
-        store._delete_prefix(self.staging)
+        # Every writer's staging: this one's and any a killed attempt left.
+        store._delete_prefix(p.staging_prefix)
         self.marker = marker
         log.info(
             "committed %s: %d rows in %d parts, %d rejected",

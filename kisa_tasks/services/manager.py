@@ -130,6 +130,16 @@ class ServiceManager:
             raise
         return self.status()
 
+    def reserve_ports(self, name: str) -> dict[str, int]:
+        """The ports ``name`` will listen on when it starts (its last ones
+        where still free), kept so that the next start uses them: a URL
+        printed now is where the service will be."""
+        service = self._by_name[name]
+        ports = choose_ports(service.port_names, _read_json(self._ports_path(name)))
+        self._ports_path(name).parent.mkdir(parents=True, exist_ok=True)
+        self._ports_path(name).write_text(json.dumps(ports))
+        return ports
+
     def _start(self, service: EmbeddedService) -> ProcessRecord:
         service.prepare()
         preferred = _read_json(self._ports_path(service.name))

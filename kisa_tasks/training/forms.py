@@ -5,13 +5,15 @@ models, as ``kisa_pipeline``'s are from ``RunConfig``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kisa_tasks.artefacts import ArtefactStore
 from kisa_tasks.run_config import SpecialtyId
 from kisa_tasks.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:  # pyarrow stays out of DAG parsing
+    from kisa_tasks.artefacts import ArtefactStore
 
 CONFIGS = PROJECT_ROOT / "training_jobs" / "configs"
 BENCHMARK_KINDS = ("held_out", "medbrowsecomp", "xbench", "jsonl")

@@ -77,7 +77,8 @@ def test_train_then_evaluate_through_airflow(
     )
     states = {ti.task_id: str(ti.state) for ti in train.get_task_instances()}
     assert states == dict.fromkeys(
-        ["resolve_config", "check_data", "open_tracking", "sft", "grpo"], "success"
+        ["resolve_config", "check_data", "open_tracking", "sft", "grpo", "close_tracking"],
+        "success",
     )
     assert _job_count(settings) == jobs_before + 2  # SFT and GRPO ran as Ray jobs
 
@@ -115,7 +116,9 @@ def test_train_then_evaluate_through_airflow(
         }
     )
     states = {ti.task_id: str(ti.state) for ti in evaluation.get_task_instances()}
-    assert states == dict.fromkeys(["resolve_config", "open_tracking", "evaluate"], "success")
+    assert states == dict.fromkeys(
+        ["resolve_config", "open_tracking", "evaluate", "close_tracking"], "success"
+    )
     rows = store.read(Partition("evaluations", SPECIALTY, evaluation.run_id)).to_pylist()
     items = {r["item_id"] for r in rows}
     assert items and len(rows) == 2 * len(items)

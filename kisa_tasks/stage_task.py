@@ -1,0 +1,32 @@
+"""What one ``kisa_pipeline`` stage task does, outside Airflow's context so
+a drill or a script runs exactly the same thing: the stage over this run's
+specialty, its counts to MLflow, and a named outage instead of a connection
+error when a platform component went away mid-run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kisa_tasks.platform_check import outages_named
+from kisa_tasks.settings import KisaSettings
+from kisa_tasks.tracking import log_stage_metrics
+
+
+def run_stage_task(
+    name: str,
+    runner: Callable[..., dict[str, Any]],
+    settings: KisaSettings,
+    *,
+    specialty: str,
+    run_id: str,
+    mlflow_run_id: str | None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Run ``runner`` for (specialty, run); log its counts as ``name.*``
+    unless ``mlflow_run_id`` is None (a part of a stage whose whole logs them)."""
+    with outages_named(settings, f"stage {name!r} of run {run_id}"):
+        result = runner(settings, specialty=specialty, run_id=run_id, **kwargs)
+        if mlflow_run_id is not None:
+            log_stage_metrics(settings, mlflow_run_id, name, result["counts"])
+    return result
