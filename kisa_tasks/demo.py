@@ -8,12 +8,15 @@ the local Airflow UI uses, so the run shows up there afterwards.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import sys
 import time
 import urllib.parse
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +112,38 @@ def demo_conf(specialty: str, seed: int, max_abstracts: int | None, llm: str) ->
         "max_abstracts": max_abstracts or default,
         "backend": "llm" if llm else "offline",
     }
+
+
+# dag.test() logs each task's start and end on this logger; the demo keeps
+# Airflow's logs off the console and turns these into a progress line.
+DAG_TEST_LOGGER = "airflow.sdk.definitions.dag"
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
+
+
+class _TaskEnds(logging.Handler):
+    def __init__(self, on_end: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.on_end = on_end
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if match := _TASK_END.search(record.getMessage()):
+            self.on_end(match.group(1))
+
+
+@contextmanager
+def task_progress(on_end: Callable[[str], None]) -> Iterator[None]:
+    """Call ``on_end(task_id)`` as each task of a ``dag.test()`` run ends."""
+    logger = logging.getLogger(DAG_TEST_LOGGER)
+    handler, level, propagate = _TaskEnds(on_end), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # the console still gets warnings only
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def dag_bag(settings: KisaSettings) -> Any:

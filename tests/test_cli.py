@@ -83,3 +83,19 @@ def test_the_demo_prints_urls_where_make_up_will_serve_them(tmp_path: Path) -> N
     assert urls["knowledge graphs"].endswith(f"/kisa/graph/cardiology/{quoted}")
     assert urls["quality reports"].endswith(f"/kisa/quality/kisa_pipeline/{quoted}")
     assert urls["MLflow"] == "http://127.0.0.1:5999"
+
+
+def test_the_demo_progress_follows_dag_test_task_ends() -> None:
+    import logging
+
+    from kisa_tasks import demo
+
+    ended: list[str] = []
+    logger = logging.getLogger(demo.DAG_TEST_LOGGER)
+    with demo.task_progress(ended.append):
+        # What dag.test() logs for each task (airflow.sdk.definitions.dag).
+        logger.info("[DAG TEST] starting task_id=%s map_index=%s", "ingest", -1)
+        logger.info("[DAG TEST] end task task_id=%s map_index=%s", "ingest", -1)
+        logger.info("[DAG TEST] end task task_id=%s map_index=%s", "graph_shard", 1)
+    logger.info("[DAG TEST] end task task_id=%s map_index=%s", "after", -1)
+    assert ended == ["ingest", "graph_shard"]
