@@ -21,7 +21,6 @@ from kisa_tasks.agent.scripted import ScriptPolicy, parse_hints
 from kisa_tasks.agent.stage import corpus_researcher, corpus_toolbox, trajectory_filters
 from kisa_tasks.agent.tools import Toolbox
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.qa.one_seed import latest_run
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.stage import load_corpus
 from kisa_tasks.retrieval.store import ensure_index
@@ -35,7 +34,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     store = ArtefactStore.from_settings(settings)
-    run = latest_run(store, "cardiology")
+    run = store.latest_run("qa", "cardiology")  # other benchmarks commit runs without QA
+    if run is None:
+        raise SystemExit("no committed cardiology QA: run `make demo` first")
     start = time.perf_counter()
     items = [QAItem.from_row(r) for r in store.read(Partition("qa", "cardiology", run)).to_pylist()]
     corpus, _ = load_corpus(store, "cardiology", run)

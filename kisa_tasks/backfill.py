@@ -46,5 +46,11 @@ def create_backfill(command: list[str], env: Mapping[str, str]) -> str:
         command, env={**os.environ, **env}, capture_output=True, text=True, timeout=300
     )
     if result.returncode != 0:
+        if "AlreadyRunningBackfill" in result.stderr:
+            raise RuntimeError(
+                f"a backfill of {DAG_ID} is still running, and Airflow runs one per DAG at "
+                "a time: wait for it, or cancel it first (the Backfill banner on the DAG's page, "
+                "or PUT /api/v2/backfills/ID/cancel)"
+            )
         raise RuntimeError(f"airflow backfill create failed:\n{result.stderr[-3000:]}")
     return result.stdout

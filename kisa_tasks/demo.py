@@ -97,20 +97,28 @@ def _pipeline_order(stage: str) -> tuple[int, str]:
     return known, stage
 
 
+# SmolLM2 on 2 CPU cores reads about an abstract a second: enough abstracts
+# for rare seeds with two abstracts of evidence, few seeds and one question
+# each, so every LLM stage has work and the run ends in minutes.
+LOCAL_LLM_SAMPLE = {"max_abstracts": 100, "max_seeds": 3, "qa_per_seed": 1}
+
+
 def demo_conf(specialty: str, seed: int, max_abstracts: int | None, llm: str) -> dict[str, Any]:
     """The pipeline's trigger conf for a demo; ``llm`` picks the backend.
 
-    >>> demo_conf("cardiology", 0, None, "local")["max_abstracts"]
-    20
+    >>> local = demo_conf("cardiology", 0, None, "local")
+    >>> local["backend"], local["max_abstracts"], local["max_seeds"], local["qa_per_seed"]
+    ('llm', 100, 3, 1)
     """
     if llm not in ("", "local", "endpoint"):
         raise ValueError(f"--llm {llm!r}: use '' (offline), 'local' or 'endpoint'")
-    default = 20 if llm == "local" else 2000  # SmolLM2 on a CPU reads ~1 abstract/s
+    sample: dict[str, int] = LOCAL_LLM_SAMPLE if llm == "local" else {"max_abstracts": 2000}
     return {
         "specialty": specialty,
         "seed": seed,
-        "max_abstracts": max_abstracts or default,
         "backend": "llm" if llm else "offline",
+        **sample,
+        "max_abstracts": max_abstracts or sample["max_abstracts"],
     }
 
 

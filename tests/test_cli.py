@@ -60,6 +60,8 @@ def test_demo_conf_picks_the_backend_and_a_sample_it_can_finish() -> None:
         "seed": 3,
         "max_abstracts": 50,
         "backend": "llm",
+        "max_seeds": 3,
+        "qa_per_seed": 1,
     }
     with pytest.raises(ValueError, match="use '' \\(offline\\), 'local' or 'endpoint'"):
         demo.demo_conf("oncology", 3, None, "gpt")

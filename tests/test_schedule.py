@@ -76,6 +76,10 @@ def test_a_cli_backfill_queues_one_run_per_month_for_the_specialty(
         found = sorted((r.logical_date.date(), r.conf["specialty"], r.state) for r in runs
                        if r.logical_date.month >= 7)  # fmt: skip
     assert found == [(date(1979, m, 1), "neurology", "queued") for m in (7, 8, 9)]
+    # It is still running (no scheduler here): a second one is refused, clearly.
+    with pytest.raises(RuntimeError, match="still running, and Airflow runs one per DAG"):
+        create_backfill(backfill_command("oncology", date(1980, 1, 1), date(1980, 2, 1)),
+                        airflow_db)  # fmt: skip
 
 
 def test_a_month_of_publications_is_what_a_backfill_run_ingests(settings: KisaSettings) -> None:
