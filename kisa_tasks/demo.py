@@ -97,9 +97,9 @@ def _pipeline_order(stage: str) -> tuple[int, str]:
     return known, stage
 
 
-# SmolLM2 on 2 CPU cores reads about an abstract a second: enough abstracts
-# for rare seeds with two abstracts of evidence, few seeds and one question
-# each, so every LLM stage has work and the run ends in minutes.
+# Enough abstracts for rare seeds with two abstracts of evidence (20 gave
+# none), few seeds and one question each. SmolLM2 on 2 CPU cores takes about
+# 7 s an abstract: about 20 minutes here (README).
 LOCAL_LLM_SAMPLE = {"max_abstracts": 100, "max_seeds": 3, "qa_per_seed": 1}
 
 
