@@ -85,9 +85,13 @@ def _failures(failed: list[ComponentCheck]) -> str:
     return "\n".join(f"  {c.component} at {c.endpoint or '?'}: {c.detail}" for c in failed)
 
 
+def every_check(settings: KisaSettings) -> list[ComponentCheck]:
+    return [check_s3(settings), check_graph(settings), check_mlflow(settings)]
+
+
 def check_platform(settings: KisaSettings) -> list[ComponentCheck]:
     """Run every check; raise naming each failed component and what to fix."""
-    checks = [check_s3(settings), check_graph(settings), check_mlflow(settings)]
+    checks = every_check(settings)
     failed = [c for c in checks if not c.ok]
     if failed:
         raise PlatformUnavailableError(f"platform not ready:\n{_failures(failed)}\n{FIX}")
@@ -105,8 +109,7 @@ def outages_named(settings: KisaSettings, what: str) -> Iterator[None]:
     except PlatformUnavailableError:
         raise
     except Exception as exc:
-        checks = [check_s3(settings), check_graph(settings), check_mlflow(settings)]
-        failed = [c for c in checks if not c.ok]
+        failed = [c for c in every_check(settings) if not c.ok]
         if not failed:
             raise
         raise PlatformUnavailableError(
