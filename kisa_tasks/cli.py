@@ -302,8 +302,11 @@ def qa_import(
     from kisa_tasks.qa.stage import import_qa
 
     try:
-        store = ArtefactStore.from_settings(load_settings())
-        result = import_qa(store, path, specialty=specialty, run_id=run)
+        settings = load_settings()
+        store = ArtefactStore.from_settings(settings)
+        result = import_qa(store, path, specialty=specialty, run_id=run,
+                           test_share=settings.qa.test_share,
+                           split_seed=settings.qa.split_seed)  # fmt: skip
     except (OSError, SettingsError) as exc:
         _fail(exc)
     out.print(f"committed {result['uri']}: {result['items']} items, "

@@ -109,6 +109,14 @@ class QASettings(BaseModel):
     max_regenerations: int = Field(default=3, ge=0, le=20)
     min_hops: int = Field(default=2, ge=1, le=10)
     max_hops: int = Field(default=6, ge=1, le=10)
+    test_share: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Share of seeds whose QA items are the test split (evaluation only, "
+        "never trained on); decided per seed when the items are made.",
+    )
+    split_seed: int = Field(default=0, description="Seed of the train/test draw per seed.")
 
 
 class AgentSettings(BaseModel):
@@ -130,6 +138,48 @@ class AgentSettings(BaseModel):
         ge=1024,
         description="Longest kept trajectory, in training-tokenizer tokens (the context "
         "of the model it trains).",
+    )
+    rollouts_per_item: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="Rollouts per QA item (guided and explore together, by the guided share).",
+    )
+    tool_failure_rate: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=0.5,
+        description="Share of tool calls that return a blank or failed response during a "
+        "rollout (seeded), so kept trajectories teach searching again.",
+    )
+    max_explore_pass_rate: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="An item solved in more than this share of its explore rollouts is too "
+        "easy (the calibration signal where no solver answers).",
+    )
+
+
+QuestionType = Literal["diagnosis", "treatment", "guidelines", "rare_disease"]
+
+
+class SFTSettings(BaseModel):
+    balance_mix: bool = Field(
+        default=True, description="Balance the SFT examples across question types."
+    )
+    question_mix: dict[QuestionType, float] = Field(
+        default={"diagnosis": 0.30, "treatment": 0.25, "guidelines": 0.25, "rare_disease": 0.20},
+        description="Target share of each question type (the paper's mix by default), "
+        'e.g. KISA_SFT__QUESTION_MIX=\'{"treatment": 0.5, "diagnosis": 0.5}\'.',
+    )
+
+
+class EvaluationSettings(BaseModel):
+    benchmarks_dir: Path = Field(
+        default=PROJECT_ROOT / "benchmarks" / "data",
+        description="The only local folder kisa_evaluate reads benchmark files from (an "
+        "s3:// key in the artefact store is the other way).",
     )
 
 
@@ -211,6 +261,8 @@ class KisaSettings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     qa: QASettings = QASettings()
     agent: AgentSettings = AgentSettings()
+    sft: SFTSettings = SFTSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     sources: SourceSettings = SourceSettings()
     airflow: AirflowSettings = AirflowSettings()
 

@@ -15,6 +15,8 @@ feeds the outputs back. Every way a rollout ends has a label:
 
 Unknown tools, tools that raise and tools that hang are answered with a
 structured tool error and the rollout goes on; the filters decide later.
+A simulated service failure (``FlakyToolbox``) is answered with a blank or a
+refusal; the policy sees it, and making the same call again is not a loop.
 
 An optional ``on_event`` observer sees each step as it happens (``Event``:
 an assistant turn, each tool call, each observation, the end), for a person
@@ -65,10 +67,25 @@ class Rollout:
     tool_calls: int = 0
     tool_errors: list[str] = field(default_factory=list)
     detail: str = ""  # why it ended, in words
+    call_names: list[str] = field(default_factory=list)  # every tool call, in order
+    failed_calls: list[int] = field(default_factory=list)  # simulated failures (call numbers)
 
     @property
     def turns(self) -> int:
         return sum(1 for m in self.messages if m["role"] == "assistant")
+
+    @property
+    def recovered(self) -> int:
+        """Failed calls after which the agent used the same tool again and got
+        an answer: it searched again instead of giving up or guessing."""
+        failed = set(self.failed_calls)
+        return sum(
+            any(
+                later not in failed and self.call_names[later] == self.call_names[number]
+                for later in range(number + 1, len(self.call_names))
+            )
+            for number in self.failed_calls
+        )
 
 
 EventKind = Literal["assistant", "tool_call", "observation", "end"]
@@ -164,7 +181,6 @@ def _run(
         keys = [_key(c) for c in turn.calls]
         if any(k in seen for k in keys) or len(set(keys)) < len(keys):
             return _end(rollout, "loop_detected", f"repeated call {turn.calls[0].name}")
-        seen.update(keys)
         if rollout.tool_calls + len(turn.calls) > limits.max_tool_calls:
             return _end(rollout, "max_tool_calls", f"over {limits.max_tool_calls} tool calls")
         for call in turn.calls:
@@ -172,6 +188,10 @@ def _run(
         ran = time.perf_counter()
         results = toolbox.call_all([(c.name, c.arguments) for c in turn.calls])
         took = time.perf_counter() - ran
+        # A call that failed may be made again: searching again is no loop.
+        seen.update(k for k, r in zip(keys, results, strict=True) if not r.failed)
+        rollout.failed_calls += [rollout.tool_calls + i for i, r in enumerate(results) if r.failed]
+        rollout.call_names += [r.name for r in results]
         rollout.tool_calls += len(results)
         rollout.tool_errors += [r.error for r in results if r.error]
         outputs = [r.output if r.ok else tool_error_text(r) for r in results]
@@ -209,5 +229,6 @@ def as_json(rollout: Rollout) -> dict[str, Any]:
         "answer": rollout.answer,
         "tool_calls": rollout.tool_calls,
         "tool_errors": rollout.tool_errors,
+        "failed_calls": rollout.failed_calls,
         "detail": rollout.detail,
     }

@@ -4,20 +4,17 @@ entities masked.
 Path entities become "Entity A", "Entity B", ... and the answer "the target";
 clues are spelled out, since they describe path entities through their
 neighbours (the context the paper gives). No path entity's name reaches the
-prompt. Guided and explore rollouts are mixed by a seeded draw per item
-(7:3 by default).
+prompt. Guided and explore rollouts are mixed 7:3 by default
+(``agent.select.rollout_modes``). The hints steer the rollout only: the
+trajectory is recorded with the question alone as its user turn.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from kisa_tasks.qa.records import QAItem
-
-GUIDED_SHARE = 0.7
 
 SYSTEM_PROMPT = (
     "You are a careful medical research assistant. You answer hard questions by "
@@ -31,19 +28,6 @@ GUIDANCE_PREFIX = (
     "incomplete, and every fact you use must be found and verified with the tools. "
     "Masked entities are named Entity A, Entity B, ...; the answer is the target.\n"
 )
-
-
-@dataclass(frozen=True)
-class Guidance:
-    text: str  # the masked hints; empty in explore mode
-    mode: str  # "guided" or "explore"
-
-
-def mode_for(qa_id: str, seed: int, guided_share: float = GUIDED_SHARE) -> str:
-    """Seeded, per item: the same item and run seed always get the same mode."""
-    digest = hashlib.sha256(f"{seed}|{qa_id}".encode()).digest()
-    draw = int.from_bytes(digest[:8], "big") / 2**64
-    return "guided" if draw < guided_share else "explore"
 
 
 def _readable(placeholder: str) -> str:
@@ -71,14 +55,13 @@ def masked_hints(item: QAItem) -> str:
     return text
 
 
-def guidance(item: QAItem, seed: int, guided_share: float = GUIDED_SHARE) -> Guidance:
-    mode = mode_for(item.qa_id, seed, guided_share)
-    if mode == "explore" or not item.reasoning_path:
-        return Guidance("", "explore")
-    return Guidance(GUIDANCE_PREFIX + masked_hints(item), "guided")
+def masked_guidance(item: QAItem) -> str:
+    """The hints a guided rollout is given; empty when the item has no
+    reasoning path (it can then only be explored)."""
+    return GUIDANCE_PREFIX + masked_hints(item) if item.reasoning_path else ""
 
 
-def question_text(item: QAItem, hints: Guidance) -> str:
-    if hints.mode == "explore":
-        return item.question
-    return f"{item.question}\n\n{hints.text}"
+def guided_question(item: QAItem, hints: str) -> str:
+    """What a guided rollout is asked. Only the rollout sees this: the
+    trajectory is recorded, and trained, with the question alone."""
+    return f"{item.question}\n\n{hints}" if hints else item.question

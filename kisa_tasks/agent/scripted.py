@@ -23,8 +23,14 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 from kisa_tasks.agent.loop import Message
-from kisa_tasks.agent.react import ToolCall, render_turn
-from kisa_tasks.agent.tools import MAX_HITS, MAX_VISITS, SEPARATOR
+from kisa_tasks.agent.react import (
+    RESPONSE_BLOCK,
+    ToolCall,
+    parse_turn,
+    render_responses,
+    render_turn,
+)
+from kisa_tasks.agent.tools import MAX_HITS, MAX_VISITS, SEPARATOR, failed_output
 from kisa_tasks.qa.templates import PHRASES, TYPE_NOUNS
 from kisa_tasks.qa.text import mentions
 from kisa_tasks.triples.rules import CUES
@@ -275,7 +281,7 @@ class Researcher:
             queries.append((" ".join(_NAMES.findall(clue)) or clue, _NAMES.findall(clue)))
         for query, names in queries:
             observation = yield from self.searched(
-                f"Entity A is a {plan.anchor_type} that {' and '.join(plan.anchor_clues)}. "
+                f"The {plan.anchor_type} (A) {' and '.join(plan.anchor_clues)}. "
                 f"I search for {query}.",
                 query,
                 names,
@@ -358,7 +364,7 @@ class Researcher:
             if not names:
                 continue
             observation = yield from self.searched(
-                f"Several candidates fit. Entity {letter} also {clue}; I check that.",
+                f"Several candidates fit. ({letter}) also {clue}; I check that.",
                 " ".join(names),
                 names,
             )
@@ -383,7 +389,7 @@ class Researcher:
         path = {current.casefold()}
         every = [n for clue in plan.anchor_clues for n in _NAMES.findall(clue)]
         context = list(dict.fromkeys(every))[:4]  # clue entities, for searches in context
-        conclusion = f"Entity A is most likely {current}."
+        conclusion = f"(A) is most likely {current}."
         backtracks = 0
         for number, hop in enumerate(plan.hops):
             letter = "BCDEFGH"[number]
@@ -400,7 +406,7 @@ class Researcher:
                 previous, current = current, alternatives.pop(0)
                 path.add(current.casefold())
                 conclusion = (
-                    f"Nothing '{hop.phrase}' from {previous}, so Entity {chr(ord(letter) - 1)} "
+                    f"Nothing '{hop.phrase}' from {previous}, so ({chr(ord(letter) - 1)}) "
                     f"is more likely the next candidate, {current}."
                 )
             if not found:
@@ -409,10 +415,10 @@ class Researcher:
             ranked = ranking(found)
             current, alternatives = ranked[0], ranked[1:]
             path.add(current.casefold())
-            conclusion = f"Entity {letter} is most likely {current}."
+            conclusion = f"({letter}) is most likely {current}."
         else:
             yield render_turn(
-                f"{conclusion} Following every hop, the target is {current}.", answer=current
+                f"{conclusion} Following every hop, the answer is {current}.", answer=current
             )
             return
         yield render_turn(
@@ -438,14 +444,44 @@ class Researcher:
 
 
 class ScriptPolicy:
-    """A script as a ``Policy``: each call sends the last observation in."""
+    """A script as a ``Policy``: each call sends the last observation in.
+
+    A call whose output came back blank or refused (a failed service) is made
+    again once, in a turn of its own, and the script reads the retried output
+    in its place: the researcher searches again instead of reasoning from
+    nothing."""
 
     def __init__(self, script: Script) -> None:
         self.script = script
         self.started = False
+        self.last = ""
+        self.retrying: tuple[list[str], list[int]] | None = None
 
     def __call__(self, messages: Sequence[Message]) -> str:
         if not self.started:
             self.started = True
-            return next(self.script)
-        return self.script.send(messages[-1]["content"])
+            return self._said(next(self.script))
+        outputs = [m.group(2) for m in RESPONSE_BLOCK.finditer(messages[-1]["content"])]
+        if self.retrying is not None:
+            first, failed = self.retrying
+            self.retrying = None
+            for position, output in zip(failed, outputs, strict=False):
+                first[position] = output
+            outputs = first
+        else:
+            failed = [i for i, output in enumerate(outputs) if failed_output(output)]
+            calls = parse_turn(self.last).calls
+            if failed and len(calls) == len(outputs):
+                self.retrying = (outputs, failed)
+                return self._said(
+                    render_turn(
+                        "A tool returned nothing usable (the service failed); I make the same "
+                        "call again.",
+                        [calls[i] for i in failed],
+                    )
+                )
+        return self._said(self.script.send(render_responses(outputs)))
+
+    def _said(self, text: str) -> str:
+        self.last = text
+        return text

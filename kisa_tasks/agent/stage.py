@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -27,13 +28,15 @@ import pyarrow as pa
 
 import kisa_tasks.qa.records  # noqa: F401 - registers the qa schema
 from kisa_tasks.agent.external import judge_external
-from kisa_tasks.agent.loop import Limits, Policy, Rollout, run_agent
-from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guidance, question_text
+from kisa_tasks.agent.loop import Limits, Message, Policy, Rollout, run_agent
+from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guided_question, masked_guidance
 from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
 from kisa_tasks.agent.post import Filters, decoy, judge, probed_llm_judge, reject_reason
+from kisa_tasks.agent.react import tools_prompt
 from kisa_tasks.agent.rewrite import rewrite_thoughts
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
-from kisa_tasks.agent.tools import Searcher, Toolbox, search_tool, visit_tool
+from kisa_tasks.agent.select import Candidate, difficulty, rollout_modes, select
+from kisa_tasks.agent.tools import FlakyToolbox, Searcher, Toolbox, search_tool, visit_tool
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
 from kisa_tasks.llm.sync import LLMGateway
 from kisa_tasks.qa.records import QAItem
@@ -42,6 +45,7 @@ from kisa_tasks.retrieval.store import ensure_index
 from kisa_tasks.review.decisions import rejected_by_review
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
+from kisa_tasks.training.rewards import efficiency_counts
 from kisa_tasks.triples.evidence import EvidenceCorpus
 
 AGENT_BACKENDS = ("rules", "llm")
@@ -71,21 +75,40 @@ TRAJECTORIES_SCHEMA = register_stage(
             pa.field("turns", pa.int32(), nullable=False),
             # The conversation as rolled out, when ``messages`` has rewritten thoughts.
             pa.field("raw_messages", pa.list_(_MESSAGE), nullable=True),
+            # The rollout's number among its item's, and the MTG hints it was
+            # given (empty in explore mode): for audit only; ``messages`` opens
+            # with the question alone, as the model sees it in training.
+            pa.field("rollout", pa.int32(), nullable=False),
+            pa.field("guidance", pa.string(), nullable=False),
+            # Tool calls (numbered from 0) whose service failed during the
+            # rollout, and how many of them the agent made again.
+            pa.field("failed_calls", pa.list_(pa.int32()), nullable=False),
+            pa.field("recovered", pa.int32(), nullable=False),
+            # The item's agent difficulty: passing rollouts of all its rollouts.
+            pa.field("item_rollouts", pa.int32(), nullable=False),
+            pa.field("item_pass_rate", pa.float64(), nullable=False),
+            pa.field("explore_pass_rate", pa.float64(), nullable=True),
+            pa.field("question_type", pa.string(), nullable=False),
         ]
     ),
 )
 
 
-def trajectory_id(qa_id: str, mode: str, policy: str, seed: int) -> str:
-    return hashlib.sha256(f"{qa_id}|{mode}|{policy}|{seed}".encode()).hexdigest()[:16]
+def trajectory_id(qa_id: str, mode: str, policy: str, seed: int, rollout: int = 0) -> str:
+    # Rollout 0 keeps the id a single rollout per item always had.
+    suffix = f"|{rollout}" if rollout else ""
+    return hashlib.sha256(f"{qa_id}|{mode}|{policy}|{seed}{suffix}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Job:
     item: QAItem
     mode: str
-    question: str
+    question: str  # what the policy is asked: the question, with the hints when guided
     policy: Policy
+    rollout: int = 0
+    guidance: str = ""
+    key: str = ""  # seeds this rollout's tool failures (its trajectory id)
 
 
 def roll_out(
@@ -94,9 +117,13 @@ def roll_out(
     limits: Limits,
     concurrency: int = 1,
     count_tokens: Callable[[str], int] | None = None,
+    failure_rate: float = 0.0,
+    seed: int = 0,
 ) -> list[Rollout]:
     """Rollouts in job order; ``concurrency`` at once (threads: the model
-    and the tools wait on I/O; the scripted researcher runs one at a time)."""
+    and the tools wait on I/O; the scripted researcher runs one at a time).
+    With ``failure_rate`` each tool call fails with that probability, seeded
+    by ``seed`` and the job's key (``FlakyToolbox``)."""
 
     done = 0
     lock = threading.Lock()
@@ -104,8 +131,9 @@ def roll_out(
 
     def one(job: Job) -> Rollout:
         nonlocal done
+        tools = FlakyToolbox.over(toolbox, failure_rate, job.key, seed) if failure_rate else toolbox
         rollout = run_agent(
-            job.policy, toolbox, SYSTEM_PROMPT, job.question, limits, count_tokens=count_tokens
+            job.policy, tools, SYSTEM_PROMPT, job.question, limits, count_tokens=count_tokens
         )
         with lock:
             done += 1
@@ -128,8 +156,12 @@ def rollout_row(
     specialty: str,
     mode: str,
     policy: str,
+    number: int = 0,
+    guidance: str = "",
+    question_type: str = "",
 ) -> dict[str, Any]:
-    """A ``TRAJECTORIES_SCHEMA`` row (ours or an imported one)."""
+    """A ``TRAJECTORIES_SCHEMA`` row (ours or an imported one); the item's
+    difficulty is filled in once all its rollouts are judged."""
     return {
         "trajectory_id": trajectory,
         "qa_id": qa_id,
@@ -143,7 +175,37 @@ def rollout_row(
         "tool_calls": rollout.tool_calls,
         "turns": rollout.turns,
         "raw_messages": None,
+        "rollout": number,
+        "guidance": guidance,
+        "failed_calls": rollout.failed_calls,
+        "recovered": rollout.recovered,
+        "item_rollouts": 1,
+        "item_pass_rate": 0.0,
+        "explore_pass_rate": None,
+        "question_type": question_type,
     }
+
+
+def as_asked(messages: Sequence[Message], toolbox: Toolbox, question: str) -> list[Message]:
+    """The conversation with its opening user turn holding the question
+    alone: MTG guides the rollout, the training pair is (question, trajectory)."""
+    return [
+        dict(messages[0]),
+        {"role": "user", "content": tools_prompt(toolbox.schemas(), question)},
+        *(dict(m) for m in messages[2:]),
+    ]
+
+
+# How a guided model might echo its hints; none of it may reach training.
+_GUIDANCE_ECHO = re.compile(r"\bEntity [A-Z]\b|\bTarget_Entity\b|\bClue_\d+\b|\bhints?\b", re.I)
+
+
+def guidance_echo(messages: Sequence[Message]) -> str | None:
+    """The first trace of the MTG hints in an assistant turn, or None."""
+    for message in messages:
+        if message["role"] == "assistant" and (found := _GUIDANCE_ECHO.search(message["content"])):
+            return found.group(0)
+    return None
 
 
 def corpus_researcher(corpus: EvidenceCorpus) -> Researcher:
@@ -206,25 +268,32 @@ class RolloutConfig:
     limits: Limits = field(default_factory=lambda: Limits(max_turns=30, max_tool_calls=80))
     concurrency: int = 16
     protocol: str = "react"
+    rollouts_per_item: int = 4
+    failure_rate: float = 0.05
+    keep_per_item: int = 1
 
 
 def rollout_shard(
     settings: KisaSettings, config: RolloutConfig, shard: int = 0, shards: int = 1
 ) -> dict[str, Any]:
-    """Rollouts of every ``shards``-th QA item from ``shard``, judged and
-    filtered: ``kept`` and ``rejected`` as (item position, row[, reason])."""
+    """``k`` rollouts of every ``shards``-th train QA item from ``shard``,
+    judged, filtered and selected: ``kept`` and ``rejected`` as (item
+    position, rollout number, row[, reason]). Test items are never rolled
+    out: nothing of them may reach training."""
     store = ArtefactStore.from_settings(settings)
     qa = store.read(Partition("qa", config.specialty, config.run_id)).to_pylist()
-    kept: list[tuple[int, dict[str, Any]]] = []
-    rejected: list[tuple[int, dict[str, Any], str]] = []
+    kept: list[tuple[int, int, dict[str, Any]]] = []
+    rejected: list[tuple[int, int, dict[str, Any], str]] = []
     counts: Counter[str] = Counter()
     # A reviewer's rejection (QA review page) keeps an item out of the rollouts.
     vetoed = rejected_by_review(store, config.specialty)
     positions = []
     for i in list(range(len(qa)))[shard::shards]:
-        if qa[i]["qa_id"] in vetoed:
+        if qa[i].get("split") == "test":
+            counts["test_items"] += 1
+        elif qa[i]["qa_id"] in vetoed:
             row = {"qa_id": qa[i]["qa_id"], "seed": qa[i]["seed"]}
-            rejected.append((i, row, f"review_rejected: {vetoed[qa[i]['qa_id']] or 'no note'}"))
+            rejected.append((i, 0, row, f"review_rejected: {vetoed[qa[i]['qa_id']] or 'no note'}"))
             counts["rejected_review"] += 1
         else:
             positions.append(i)
@@ -247,51 +316,107 @@ def rollout_shard(
 
     jobs = []
     for item in items:
-        hints = guidance(item, config.rng_seed, config.guided_share)
-        policy: Policy
-        if gateway is None:
-            policy = _scripted(researcher, item, hints.text, hints.mode)
-        else:
-            policy = llm_policy(gateway, config.protocol, toolbox)
-        jobs.append(Job(item, hints.mode, question_text(item, hints), policy))
+        hints = masked_guidance(item)
+        modes = rollout_modes(item.qa_id, config.rng_seed, config.rollouts_per_item,
+                              config.guided_share)  # fmt: skip
+        for number, mode in enumerate(modes):
+            mode = mode if hints else "explore"  # no reasoning path: nothing to guide by
+            policy: Policy
+            if gateway is None:
+                policy = _scripted(researcher, item, hints, mode)
+            else:
+                policy = llm_policy(gateway, config.protocol, toolbox)
+            key = trajectory_id(item.qa_id, mode, policy_name, config.rng_seed, number)
+            asked = guided_question(item, hints) if mode == "guided" else item.question
+            jobs.append(Job(item, mode, asked, policy, number, hints if mode == "guided" else "",
+                            key))  # fmt: skip
     at_once = config.concurrency if gateway else 1
     try:
-        rollouts = roll_out(jobs, toolbox, config.limits, at_once, count_tokens)
-        for position, job, rollout in zip(positions, jobs, rollouts, strict=True):
-            # Judged only when the filters let it through: a judge call costs.
-            structural = reject_reason(rollout, True, filters)
-            correct, failure = (
-                (judge(rollout, job.item), None) if structural else judged(gateway, job, rollout)
-            )
-            item = job.item
-            row = rollout_row(
-                rollout,
-                trajectory=trajectory_id(item.qa_id, job.mode, policy_name, config.rng_seed),
-                qa_id=item.qa_id,
-                seed=item.seed,
-                specialty=item.specialty,
-                mode=job.mode,
-                policy=policy_name,
-            )
-            reason = structural or failure or reject_reason(rollout, correct, filters)
-            counts.update({f"mode_{job.mode}": 1, f"termination_{rollout.termination}": 1,
-                           "tool_calls": rollout.tool_calls, "correct": int(correct)})  # fmt: skip
-            if reason is not None:
-                counts[f"rejected_{reason.split(':', 1)[0]}"] += 1
-                rejected.append((position, row, reason))
-                continue
-            if gateway is not None and settings.agent.rewrite_thoughts:
-                # Tool calls and answers stay as they were, so the verdict holds.
-                edited = rewrite_thoughts(gateway, rollout.messages)
-                row.update(messages=edited.messages, raw_messages=rollout.messages)
-                counts["thoughts_rewritten"] += edited.rewritten
-                counts["thoughts_rewrite_failed"] += edited.failed
-            kept.append((position, row))
+        rollouts = roll_out(jobs, toolbox, config.limits, at_once, count_tokens,
+                            config.failure_rate, config.rng_seed)  # fmt: skip
+        outcomes = [
+            _outcome(job, rollout, toolbox, filters, gateway, policy_name)
+            for job, rollout in zip(jobs, rollouts, strict=True)
+        ]
+        by_item: dict[str, list[tuple[Job, dict[str, Any], str | None]]] = {}
+        for job, (row, reason, correct) in zip(jobs, outcomes, strict=True):
+            by_item.setdefault(job.item.qa_id, []).append((job, row, reason))
+            counts.update({f"mode_{job.mode}": 1, f"termination_{row['termination']}": 1,
+                           "tool_calls": row["tool_calls"], "correct": int(correct),
+                           "tool_calls_failed": len(row["failed_calls"])})  # fmt: skip
+        groups = [by_item[item.qa_id] for item in items]
+        candidates = [[_candidate(job, row, reason) for job, row, reason in g] for g in groups]
+        chosen = select(candidates, config.guided_share, config.keep_per_item)
+        for position, group, scored, picks in zip(positions, groups, candidates, chosen,
+                                                  strict=True):  # fmt: skip
+            hardness = difficulty(scored)
+            counts["items"] += 1
+            counts["items_solved"] += hardness.passed > 0
+            counts[f"items_pass_rate_{hardness.pass_rate:.2f}"] += 1
+            counts["passed"] += hardness.passed
+            for job, row, reason in group:
+                row.update(item_rollouts=hardness.rollouts, item_pass_rate=hardness.pass_rate,
+                           explore_pass_rate=hardness.explore_pass_rate)  # fmt: skip
+                if reason is None and job.rollout not in picks:
+                    best = picks[0] if picks else None
+                    reason = f"not_selected: rollout {best} of this item was kept"
+                if reason is not None:
+                    counts[f"rejected_{reason.split(':', 1)[0]}"] += 1
+                    rejected.append((position, job.rollout, row, reason))
+                    continue
+                if gateway is not None and settings.agent.rewrite_thoughts:
+                    # Tool calls and answers stay as they were, so the verdict holds.
+                    edited = rewrite_thoughts(gateway, row["messages"])
+                    row.update(messages=edited.messages, raw_messages=row["messages"])
+                    counts["thoughts_rewritten"] += edited.rewritten
+                    counts["thoughts_rewrite_failed"] += edited.failed
+                counts["kept_with_recovery"] += row["recovered"] > 0
+                counts[f"kept_{job.mode}"] += 1
+                kept.append((position, job.rollout, row))
     finally:
         toolbox.close()
         if gateway is not None:
             gateway.close()
     return {"kept": kept, "rejected": rejected, "counts": dict(counts)}
+
+
+def _outcome(
+    job: Job,
+    rollout: Rollout,
+    toolbox: Toolbox,
+    filters: Filters,
+    gateway: LLMGateway | None,
+    policy_name: str,
+) -> tuple[dict[str, Any], str | None, bool]:
+    """The rollout's row (opening with the question alone), why it cannot be
+    kept (None: it passes) and whether its answer was judged correct."""
+    item = job.item
+    # Judged only when the filters let it through: a judge call costs.
+    structural = reject_reason(rollout, True, filters)
+    correct, failure = (judge(rollout, item), None) if structural else judged(gateway, job, rollout)
+    row = rollout_row(
+        rollout,
+        trajectory=job.key,
+        qa_id=item.qa_id,
+        seed=item.seed,
+        specialty=item.specialty,
+        mode=job.mode,
+        policy=policy_name,
+        number=job.rollout,
+        guidance=job.guidance,
+        question_type=item.question_type,
+    )
+    row["messages"] = as_asked(rollout.messages, toolbox, item.question)
+    reason = structural or failure or reject_reason(rollout, correct, filters)
+    if reason is None and (echo := guidance_echo(row["messages"])):
+        reason = f"guidance_echo: an assistant turn says {echo!r}"
+    return row, reason, correct
+
+
+def _candidate(job: Job, row: dict[str, Any], reason: str | None) -> Candidate:
+    redundant = efficiency_counts(row["messages"], job.item.question).redundant
+    return Candidate(job.rollout, job.mode, reason is None, redundant, row["tool_calls"],
+                     row["recovered"])  # fmt: skip
 
 
 def trajectory_filters(settings: KisaSettings) -> Filters:
@@ -316,9 +441,12 @@ def run_trajectories(
     concurrency: int | None = None,
     protocol: str | None = None,
     ray_workers: int | None = None,
+    rollouts_per_item: int | None = None,
+    failure_rate: float | None = None,
 ) -> dict[str, Any]:
-    """One rollout per committed QA item of this run and specialty (mix,
-    concurrency and protocol from ``KISA_AGENT__*`` unless given). With a
+    """``k`` rollouts per committed train QA item of this run and specialty,
+    the best passing one kept (mix, k, tool failure rate, concurrency and
+    protocol from ``KISA_AGENT__*`` unless given). With a
     Ray cluster configured the stage runs there as a job, its items split
     over ``ray_workers`` tasks; the result is the same as in one process."""
     if backend not in AGENT_BACKENDS:
@@ -340,6 +468,8 @@ def run_trajectories(
         limits=limits or Limits(max_turns=30, max_tool_calls=80),
         concurrency=concurrency or settings.agent.concurrency,
         protocol=protocol,
+        rollouts_per_item=rollouts_per_item or settings.agent.rollouts_per_item,
+        failure_rate=(settings.agent.tool_failure_rate if failure_rate is None else failure_rate),
     )
     if ray_workers:
         from kisa_tasks.agent.ray_rollouts import ray_shards
@@ -347,10 +477,10 @@ def run_trajectories(
         shards = ray_shards(settings, config, ray_workers)
     else:
         shards = [rollout_shard(settings, config)]
-    kept = [row for _, row in sorted((k for s in shards for k in s["kept"]), key=_position)]
+    kept = [entry[-1] for entry in sorted((k for s in shards for k in s["kept"]), key=_order)]
     rejected = [
         Rejection(row.get("trajectory_id") or row["qa_id"], reason, row)
-        for _, row, reason in sorted((r for s in shards for r in s["rejected"]), key=_position)
+        for *_, row, reason in sorted((r for s in shards for r in s["rejected"]), key=_order)
     ]
     counts: Counter[str] = Counter()
     for shard in shards:
@@ -358,20 +488,33 @@ def run_trajectories(
     store = ArtefactStore.from_settings(settings)
     partition = Partition("trajectories", specialty, run_id)
     store.write(partition, [pa.Table.from_pylist(kept, schema=TRAJECTORIES_SCHEMA)], rejected)
-    rollouts = len(kept) + len(rejected)
-    result: dict[str, Any] = dict(sorted(counts.items()))
-    result.update(rollouts=rollouts, kept=len(kept))
+    result = rollout_counts(counts, kept_rows=len(kept), rejected_rows=len(rejected))
     if ray_workers:
         result["ray_workers"] = ray_workers
-    if rollouts:
-        result["accept_rate"] = round(len(kept) / rollouts, 4)
-        result["mean_tool_calls"] = round(counts["tool_calls"] / rollouts, 3)
     log.info("trajectories %s: %s", specialty, result)
     return {"uri": store.uri(partition.prefix), "counts": result}
 
 
-def _position(entry: tuple[Any, ...]) -> int:
-    return int(entry[0])
+def rollout_counts(counts: Counter[str], *, kept_rows: int, rejected_rows: int) -> dict[str, Any]:
+    """The stage's MLflow metrics: rollouts, modes, terminations, rejections
+    by reason, tool failures and recoveries, and the items' agent difficulty."""
+    result: dict[str, Any] = dict(sorted(counts.items()))
+    rollouts = counts["mode_guided"] + counts["mode_explore"]
+    result.update(rollouts=rollouts, kept=kept_rows, rejected_rows=rejected_rows)
+    if rollouts:
+        result["accept_rate"] = round(kept_rows / rollouts, 4)
+        result["mean_tool_calls"] = round(counts["tool_calls"] / rollouts, 3)
+    if counts["tool_calls"]:
+        result["tool_failure_share"] = round(counts["tool_calls_failed"] / counts["tool_calls"], 4)
+    if counts["items"]:
+        result["mean_item_pass_rate"] = round(counts["passed"] / rollouts, 4)
+    if kept_rows:
+        result["kept_guided_share"] = round(counts["kept_guided"] / kept_rows, 4)
+    return result
+
+
+def _order(entry: tuple[Any, ...]) -> tuple[int, int]:
+    return int(entry[0]), int(entry[1])
 
 
 def judged(gateway: LLMGateway | None, job: Job, rollout: Rollout) -> tuple[bool, str | None]:

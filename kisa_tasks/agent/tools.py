@@ -12,6 +12,7 @@ is unknown gives a structured tool error, never an exception in the loop.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,7 @@ class ToolResult:
     arguments: Mapping[str, Any]
     output: str
     error: str | None = None  # "timeout: ...", "unknown_tool: ...", "tool_error: ..."
+    failed: bool = False  # a simulated service failure: the call was never made
 
     @property
     def ok(self) -> bool:
@@ -238,6 +240,58 @@ class Toolbox:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# What a failed call returns: nothing at all, or the service's refusal. The
+# agent sees it and must search again (the paper's tool-failure simulation).
+FAILURE_OUTPUTS = ("", json.dumps({"error": "the service did not answer; try again"}))
+
+
+def failed_output(output: str) -> bool:
+    """A blank output or a service's refusal: no tool of ours answers so."""
+    return not output.strip() or output.strip() in FAILURE_OUTPUTS
+
+
+def failure_draw(seed: int, key: str, call: int) -> float:
+    """A uniform draw in [0, 1) per (run seed, rollout, call number)."""
+    digest = hashlib.sha256(f"{seed}|{key}|{call}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass
+class FlakyToolbox(Toolbox):
+    """A rollout's view of a toolbox in which each call fails with probability
+    ``rate`` (seeded by run seed, rollout key and call number, so a rerun
+    fails the same calls). A failed call is never run: the agent gets a blank
+    or a refusal (``FAILURE_OUTPUTS``) and goes on. One per rollout."""
+
+    rate: float = 0.0
+    key: str = ""
+    seed: int = 0
+    calls: int = 0
+
+    @classmethod
+    def over(cls, toolbox: Toolbox, rate: float, key: str, seed: int = 0) -> FlakyToolbox:
+        return cls(toolbox.tools, toolbox.timeout_s, toolbox.max_chars, toolbox._pool,
+                   rate=rate, key=key, seed=seed)  # fmt: skip
+
+    def call_all(self, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> list[ToolResult]:
+        numbers = range(self.calls, self.calls + len(calls))
+        self.calls += len(calls)
+        draws = [failure_draw(self.seed, self.key, n) for n in numbers]
+        real = [c for c, d in zip(calls, draws, strict=True) if d >= self.rate]
+        results = iter(super().call_all(real))
+        out = []
+        for (name, arguments), draw in zip(calls, draws, strict=True):
+            if draw >= self.rate:
+                out.append(next(results))
+            else:  # which of the two failures: the draw's place below the rate
+                failure = FAILURE_OUTPUTS[int(draw / self.rate * 2) % 2]
+                out.append(ToolResult(name, arguments, failure, failed=True))
+        return out
+
+    def close(self) -> None:
+        """The pool is the shared toolbox's: its owner closes it."""
 
 
 def tool_error_text(result: ToolResult) -> str:

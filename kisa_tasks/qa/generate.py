@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from kisa_tasks.qa.calibrate import Solver, accuracy
+from kisa_tasks.qa.kinds import question_type
 from kisa_tasks.qa.plan import PlanError, QuestionPlan, plan_question
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.templates import PARADIGM, PROMPT_VERSION, render
@@ -122,6 +123,11 @@ def item_from_plan(
         prompt_version=prompt_version,
         rng_seed=task.rng_seed,
         attempt=task.attempt,
+        question_type=question_type(
+            [step.relation for step in plan.hops],
+            plan.type_of(plan.answer),
+            plan.type_of(task.seed) if task.seed in plan.path else None,
+        ),
     )
 
 

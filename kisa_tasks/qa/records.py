@@ -47,6 +47,10 @@ QA_SCHEMA = register_stage(
             pa.field("attempt", pa.int32(), nullable=False),
             pa.field("solver_accuracy", pa.float64(), nullable=True),
             pa.field("solver_answers", pa.int32(), nullable=False),
+            # diagnosis, treatment, guidelines or rare_disease (``qa.kinds``); "" if unknown.
+            pa.field("question_type", pa.string(), nullable=False),
+            # train or test, decided per seed when the item is made (``qa.kinds``).
+            pa.field("split", pa.string(), nullable=False),
         ]
     ),
 )
@@ -73,6 +77,8 @@ class QAItem:
     attempt: int = 0
     solver_accuracy: float | None = None  # None until calibrated
     solver_answers: int = 0
+    question_type: str = ""
+    split: str = ""
     qa_id: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -97,7 +103,8 @@ class QAItem:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> QAItem:
-        values = {k: row[k] for k in cls.__dataclass_fields__}
+        # Rows committed before question types and splits existed lack them.
+        values = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
         values["answer_aliases"] = tuple(row["answer_aliases"])
         values["path"] = tuple(row["path"])
         values["entity_mapping"] = tuple(

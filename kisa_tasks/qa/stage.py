@@ -16,6 +16,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from kisa_tasks.qa.calibrate import LLMSolver, RetrievalSolver, Solver
 from kisa_tasks.qa.dedup import deduplicate
 from kisa_tasks.qa.formats import read_jsonl, to_reference
 from kisa_tasks.qa.generate import Generator, GenTask, QAConfig, RulesGenerator, synthesise
+from kisa_tasks.qa.kinds import split_of
 from kisa_tasks.qa.records import QAItem, to_table
 from kisa_tasks.qa.validate import Bounds, StepFn, graph_steps
 from kisa_tasks.retrieval.index import CorpusIndex
@@ -192,6 +194,7 @@ def run_qa(
             slots=qa_per_seed,
         )
     kept, duplicates = deduplicate(outcome.items)
+    kept = assign_splits(kept, settings.qa.test_share, settings.qa.split_seed)
     kept.sort(key=lambda i: (i.seed, i.qa_id))
     rejected = [
         Rejection(key, reason, item.row() if item else None)
@@ -210,11 +213,20 @@ def run_qa(
     return {"uri": store.uri(partition.prefix), "export": export, "counts": counts}
 
 
-def import_qa(store: ArtefactStore, path: Path, *, specialty: str, run_id: str) -> dict[str, Any]:
+def import_qa(
+    store: ArtefactStore,
+    path: Path,
+    *,
+    specialty: str,
+    run_id: str,
+    test_share: float = 0.3,
+    split_seed: int = 0,
+) -> dict[str, Any]:
     """Commit a reference-format JSONL file as the ``qa`` partition of
     (specialty, run), so outside QA sets enter the later stages; malformed
     lines go to ``rejected/qa/`` with their line number and reason."""
     items, refused = read_jsonl(path, specialty)
+    items = assign_splits(items, test_share, split_seed)
     rejected = [
         Rejection(f"line {r.line}", r.reason, {"line": r.line, "text": r.text}) for r in refused
     ]
@@ -228,6 +240,17 @@ def export_qa(store: ArtefactStore, path: Path, *, specialty: str, run_id: str) 
     table = store.read(Partition("qa", specialty, run_id))
     path.write_bytes(export_jsonl([QAItem.from_row(r) for r in table.to_pylist()], run_id))
     return int(table.num_rows)
+
+
+def assign_splits(items: Sequence[QAItem], test_share: float, split_seed: int) -> list[QAItem]:
+    """Items with their split: by seed (by item for an outside item without
+    one); an item that already has a split (our own export read back) keeps it."""
+    return [
+        item
+        if item.split
+        else replace(item, split=split_of(item.seed or item.qa_id, test_share, split_seed))
+        for item in items
+    ]
 
 
 def _graph_loader(store: GraphStore) -> Callable[[str], KnowledgeGraph]:

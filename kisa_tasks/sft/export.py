@@ -12,17 +12,11 @@ SFT copy and records which.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kisa_tasks.agent.react import RESPONSE_BLOCK as _RESPONSE
-
 Message = dict[str, str]
-BLANK_SHARE = 0.05
-BLANKED = "[the tool returned nothing]"
 
 
 @dataclass(frozen=True)
@@ -85,30 +79,3 @@ def mask_mismatch(tokenizer: Any, messages: Sequence[Message], masked: Masked) -
     )
     missing = [m["role"] for m in messages if m["role"] != "assistant" and m["content"] not in rest]
     return f"a {missing[0]} message is trained on" if missing else None
-
-
-def blank_tool_outputs(
-    messages: Sequence[Message], key: str, seed: int, share: float = BLANK_SHARE
-) -> tuple[list[Message], list[int]]:
-    """A copy with about ``share`` of the tool outputs replaced by an empty
-    result (seeded by trajectory and run seed); the indices blanked, counting
-    tool outputs from 0 across the conversation."""
-    out: list[Message] = []
-    blanked: list[int] = []
-    index = 0
-    for message in messages:
-        if message["role"] != "user" or "<tool_response>" not in message["content"]:
-            out.append(dict(message))
-            continue
-
-        def blank(match: re.Match[str]) -> str:
-            nonlocal index
-            draw = hashlib.sha256(f"{seed}|{key}|{index}".encode()).digest()
-            chosen = int.from_bytes(draw[:8], "big") / 2**64 < share
-            if chosen:
-                blanked.append(index)
-            index += 1
-            return match.group(1) + (BLANKED if chosen else match.group(2)) + match.group(3)
-
-        out.append({"role": "user", "content": _RESPONSE.sub(blank, message["content"])})
-    return out, blanked

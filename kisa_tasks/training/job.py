@@ -6,8 +6,8 @@ run under the DAG's run.
 - SFT trains on the run's ``sft`` partition; the model is ``tiny`` (built
   from the dataset's own text), a local directory, or an ``s3://`` prefix.
 - GRPO starts from the SFT model of the same run (or one given) and
-  samples its prompts from the run's QA items outside the held-out split
-  the evaluation uses.
+  samples its prompts from the run's ``train`` QA items; the ``test`` ones
+  are the evaluation's.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import kisa_tasks.qa.records  # registers the qa schema
 import kisa_tasks.sft.stage  # noqa: F401 - registers the sft schema
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.evaluation.benchmarks import from_qa_rows, held_out
+from kisa_tasks.qa.kinds import SPLITS
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.training.grpo import GRPOJobConfig, GRPOResult, prompt_rows, train_grpo
 from kisa_tasks.training.sft import SFTJobConfig, SFTResult, train_sft
@@ -33,8 +33,6 @@ from kisa_tasks.training.tiny import TinyShape, build_tiny_model
 
 log = logging.getLogger(__name__)
 TINY = "tiny"  # build the tiny Qwen2 from the dataset's own text instead of loading one
-HELD_OUT_SHARE = 0.3  # of a run's QA items, kept for evaluation and never trained on
-HELD_OUT_SEED = 0
 
 
 def offline_job() -> None:
@@ -50,12 +48,18 @@ def model_key(stage: str, specialty: str, run_id: str) -> str:
 
 
 def split_qa(
-    rows: Sequence[Mapping[str, Any]], share: float = HELD_OUT_SHARE, seed: int = HELD_OUT_SEED
+    rows: Sequence[Mapping[str, Any]],
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-    """(training, held-out) QA rows; the held-out side is decided per qa_id
-    by a stable hash, so it never changes as the set grows."""
-    held = {i.item_id for i in held_out(from_qa_rows(rows), share, seed)}
-    return [r for r in rows if r["qa_id"] not in held], [r for r in rows if r["qa_id"] in held]
+    """(train, test) QA rows, by the split each item got when it was made
+    (per seed, ``qa.kinds.split_of``): training reads only the first,
+    evaluation only the second."""
+    unsplit = [str(r.get("qa_id")) for r in rows if r.get("split") not in SPLITS]
+    if unsplit:
+        raise ValueError(
+            f"{len(unsplit)} QA item(s) have no train/test split (first: {unsplit[0]}); "
+            "they were committed before splits existed: rerun the qa stage of this run"
+        )
+    return [r for r in rows if r["split"] == "train"], [r for r in rows if r["split"] == "test"]
 
 
 def fetch_model(store: ArtefactStore, model: str, into: Path) -> Path:
@@ -185,7 +189,7 @@ def run_grpo_job(
     qa = store.read(Partition("qa", specialty, run_id)).to_pylist()
     train, held = split_qa(qa)
     if not train:
-        raise ValueError(f"no QA item left for GRPO after holding out {len(held)} for evaluation")
+        raise ValueError(f"no train QA item for GRPO ({len(held)} are the test split)")
     source = model or store.uri(model_key("sft", specialty, run_id))
     expert = None
     gateway = None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from kisa_tasks.agent.post import matches
 from kisa_tasks.agent.react import RESPONSE_BLOCK, parse_turn
+from kisa_tasks.agent.tools import failed_output
 
 if TYPE_CHECKING:
     from kisa_tasks.llm.sync import LLMGateway
@@ -133,18 +134,25 @@ def efficiency_counts(messages: Sequence[Message], question: str) -> EfficiencyC
     seen: set[str] = set()
     redundant = post_answer = 0
     answered = False
+    last: list[str] = []  # the keys of the last turn's calls
     for m in messages:
         if m["role"] != "assistant":
+            # A call whose service failed may be made again: that is no waste.
+            outputs = [block[1] for block in RESPONSE_BLOCK.findall(m["content"])]
+            seen -= {k for k, o in zip(last, outputs, strict=False) if failed_output(o)}
             continue
         text = m["content"]
+        last = [
+            json.dumps([c.name, c.arguments], sort_keys=True, default=str)
+            for c in parse_turn(text).calls
+        ]
         # Calls written after an answer (same turn or a later one) are wasted work.
         if answered:
             post_answer += len(_CALL_TAG.findall(text))
         elif _ANSWER_TAG in text:
             post_answer += len(_CALL_TAG.findall(text.split(_ANSWER_TAG, 1)[1]))
             answered = True
-        for call in parse_turn(text).calls:
-            key = json.dumps([call.name, call.arguments], sort_keys=True, default=str)
+        for key in last:
             redundant += key in seen
             seen.add(key)
     wanted = _words(question)

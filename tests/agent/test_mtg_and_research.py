@@ -11,7 +11,8 @@ from qa_world import ENTITIES, PATH, SEED, Corpus, subgraph
 from records import citation
 
 from kisa_tasks.agent.loop import Limits, Rollout, run_agent
-from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guidance, masked_hints, mode_for, question_text
+from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guided_question, masked_guidance, masked_hints
+from kisa_tasks.agent.select import rollout_modes
 from kisa_tasks.agent.post import Filters, judge, reject_reason
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
 from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
@@ -71,11 +72,16 @@ def test_hints_mask_every_path_entity_and_keep_the_clues() -> None:
     for node in PATH:
         assert ENTITIES[node].name not in hints
     assert "Entity A" in hints and "the target" in hints and "[is treated with Alphamab]" in hints
-    guided = [s for s in range(200) if mode_for(item.qa_id, s) == "guided"]
-    assert 120 <= len(guided) <= 160  # about 7 in 10, seeded per item
-    assert mode_for(item.qa_id, 3) == mode_for(item.qa_id, 3)
-    explore_seed = next(s for s in range(200) if mode_for(item.qa_id, s) == "explore")
-    assert question_text(item, guidance(item, explore_seed)) == item.question
+    # One rollout per item: guided for about 7 run seeds in 10, seeded per item.
+    guided = [s for s in range(200) if rollout_modes(item.qa_id, s, 1, 0.7) == ["guided"]]
+    assert 120 <= len(guided) <= 160
+    assert rollout_modes(item.qa_id, 3, 4, 0.7) == rollout_modes(item.qa_id, 3, 4, 0.7)
+    # k rollouts of one item: round(0.7 k) guided, give or take one.
+    for k in (4, 10, 20):
+        assert abs(rollout_modes(item.qa_id, 5, k, 0.7).count("guided") - 0.7 * k) < 1
+    hints = masked_guidance(item)
+    assert guided_question(item, hints).startswith(item.question + "\n\nHints")
+    assert guided_question(item, "") == item.question
 
 
 def test_the_guided_researcher_walks_the_hops_with_real_tool_calls() -> None:
@@ -182,7 +188,7 @@ def test_a_dead_end_sends_the_researcher_back_to_the_next_candidate() -> None:
     }
     rollout = _guided_rollout(_relation_researcher(mentions, relations, entities), docs)
     thoughts = " ".join(m["content"] for m in rollout.messages if m["role"] == "assistant")
-    assert "Entity A is most likely Fakeosis" in thoughts
+    assert "(A) is most likely Fakeosis" in thoughts
     assert "more likely the next candidate, Seedosis" in thoughts
     assert rollout.answer == "Gammatoxin"
 

@@ -16,7 +16,7 @@ from kisa_tasks.agent.react import ToolCall, openai_messages, render_responses, 
 from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA, import_trajectories
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.settings import KisaSettings
-from kisa_tasks.sft.export import BLANKED, Masked, blank_tool_outputs, loss_mask, mask_mismatch
+from kisa_tasks.sft.export import Masked, loss_mask, mask_mismatch
 from kisa_tasks.sft.stage import run_sft_export
 from kisa_tasks.sft.tokenizer import training_tokenizer
 
@@ -68,19 +68,6 @@ def test_the_loss_mask_trains_exactly_the_assistant_tokens(tokenizer: Any) -> No
     assert "Betanib inhibits X." in untrained and "You are careful." in untrained
 
 
-def test_tool_failures_are_simulated_by_a_seeded_share_and_recorded() -> None:
-    many = [MESSAGES[0], MESSAGES[1]] + [
-        {"role": "user", "content": render_responses([f"out {i}"])} for i in range(400)
-    ]
-    copy, blanked = blank_tool_outputs(many, "t1", seed=7)
-    assert 8 <= len(blanked) <= 35  # about 5 % of 400
-    assert blank_tool_outputs(many, "t1", seed=7) == (copy, blanked)
-    assert blank_tool_outputs(many, "t1", seed=8)[1] != blanked
-    for i in blanked:
-        assert BLANKED in copy[2 + i]["content"]
-    assert many[2]["content"] == render_responses(["out 0"])  # the original is untouched
-
-
 def test_the_openai_form_pairs_every_output_with_its_call() -> None:
     out = openai_messages(MESSAGES, "Which chemical does Betanib inhibit?")
     calls = out[2]["tool_calls"]
@@ -98,22 +85,27 @@ def test_the_stage_writes_masked_examples_for_kept_trajectories(settings: KisaSe
     row = {
         "trajectory_id": "t1", "qa_id": "q1", "seed": "mesh:S", "specialty": "cardiology",
         "mode": "guided", "policy": "rules", "messages": MESSAGES, "answer": "Gammatoxin",
-        "termination": "answered", "tool_calls": 2, "turns": 2,
+        "termination": "answered", "tool_calls": 2, "turns": 2, "rollout": 0, "guidance": "",
+        "failed_calls": [1], "recovered": 0, "item_rollouts": 4, "item_pass_rate": 0.25,
+        "question_type": "diagnosis",
     }  # fmt: skip
     store.write(
         Partition("trajectories", "cardiology", "sft-1"),
         [pa.Table.from_pylist([row], schema=TRAJECTORIES_SCHEMA)],
     )
     store.write(Partition("qa", "cardiology", "sft-1"), [_qa_table()])
-    result = run_sft_export(settings, specialty="cardiology", run_id="sft-1", blank_share=0.0)
+    result = run_sft_export(settings, specialty="cardiology", run_id="sft-1")
     [example] = store.read(Partition("sft", "cardiology", "sft-1")).to_pylist()
     assert result["counts"]["examples"] == 1
     assert example["trained_tokens"] == sum(example["loss_mask"]) > 0
     assert len(example["input_ids"]) == len(example["loss_mask"])
     assert json.loads(example["openai_messages_json"])[1]["content"] == "Which chemical?"
+    # What the agent saw, unchanged: the rollout's failed call is recorded, not re-made.
+    assert example["messages"] == MESSAGES and example["failed_tool_calls"] == [1]
+    assert (example["question_type"], example["split"]) == ("diagnosis", "train")
 
 
-def _qa_table() -> pa.Table:
+def _qa_table(split: str = "train") -> pa.Table:
     from kisa_tasks.qa.records import QAItem, to_table
 
     item = QAItem(
@@ -121,6 +113,7 @@ def _qa_table() -> pa.Table:
         subgraph_id="sg1", question="Which chemical?", answer="Gammatoxin", answer_id="chem:T",
         answer_aliases=(), reasoning_path="", entity_mapping=(), path=("mesh:S", "chem:T"),
         paradigm="multi_hop_chain", generator="rules", prompt_version="rules-v1", qa_id="q1",
+        split=split,
     )  # fmt: skip
     return to_table([item])
 
@@ -144,7 +137,7 @@ def test_outside_trajectories_enter_and_become_sft_examples(settings: KisaSettin
     assert (result["kept"], result["rejected"]) == (2, 1)
     [refused] = store.read_rejected(Partition("trajectories", "cardiology", "imp-1")).to_pylist()
     assert refused["reason"].startswith("incorrect")
-    run_sft_export(settings, specialty="cardiology", run_id="imp-1", blank_share=0.0)
+    run_sft_export(settings, specialty="cardiology", run_id="imp-1")
     examples = store.read(Partition("sft", "cardiology", "imp-1")).to_pylist()
     assert len(examples) == 2 and all(e["trained_tokens"] > 0 for e in examples)
     first = json.loads(examples[0]["openai_messages_json"])
@@ -172,3 +165,46 @@ def test_every_exported_mask_is_checked_and_a_wrong_one_is_caught(tokenizer: Any
     assert problem is not None
     assert problem.startswith("the trained tokens are not exactly the assistant turns")
     assert "first difference at character" in problem and tokenizer.eos_token in problem
+
+
+def test_the_export_trains_on_train_items_only_at_the_question_type_mix(
+    settings: KisaSettings,
+) -> None:
+    from kisa_tasks.qa.records import QAItem, to_table
+
+    store = ArtefactStore.from_settings(settings)
+    kinds = {"q1": ("train", "diagnosis"), "q2": ("test", "diagnosis"),
+             "q3": ("train", "diagnosis"), "q4": ("train", "diagnosis"),
+             "q5": ("train", "treatment")}  # fmt: skip
+    items = [
+        QAItem(
+            seed=f"mesh:{q}", seed_name=q, specialty="cardiology", strategy="max_chain",
+            subgraph_id=f"sg-{q}", question="Which chemical?", answer="Gammatoxin",
+            answer_id="chem:T", answer_aliases=(), reasoning_path="", entity_mapping=(),
+            path=("mesh:S", "chem:T"), paradigm="multi_hop_chain", generator="rules",
+            prompt_version="rules-v1", qa_id=q, split=split, question_type=kind,
+        )  # fmt: skip
+        for q, (split, kind) in kinds.items()
+    ]
+    rows = [
+        {"trajectory_id": f"t-{q}", "qa_id": q, "seed": f"mesh:{q}", "specialty": "cardiology",
+         "mode": "guided", "policy": "rules", "messages": MESSAGES, "answer": "Gammatoxin",
+         "termination": "answered", "tool_calls": 2, "turns": 2, "rollout": 0, "guidance": "",
+         "failed_calls": [], "recovered": 0, "item_rollouts": 4, "item_pass_rate": 0.5,
+         "question_type": kind}
+        for q, (_, kind) in kinds.items()
+    ]  # fmt: skip
+    partition = Partition("trajectories", "cardiology", "mix-1")
+    store.write(partition, [pa.Table.from_pylist(rows, schema=TRAJECTORIES_SCHEMA)])
+    store.write(Partition("qa", "cardiology", "mix-1"), [to_table(items)])
+    result = run_sft_export(settings, specialty="cardiology", run_id="mix-1")
+    examples = store.read(Partition("sft", "cardiology", "mix-1")).to_pylist()
+    # Diagnosis 0.30 : treatment 0.25 with one treatment example: one of each.
+    assert [e["qa_id"] for e in examples] == ["q1", "q5"]
+    assert result["counts"]["mix_diagnosis"] == result["counts"]["mix_treatment"] == 0.5
+    refused = {
+        r["record_key"]: r["reason"]
+        for r in store.read_rejected(Partition("sft", "cardiology", "mix-1")).to_pylist()
+    }
+    assert refused["t-q2"].startswith("test_item")  # evaluation data never trains
+    assert refused["t-q3"].startswith("mix") and refused["t-q4"].startswith("mix")
