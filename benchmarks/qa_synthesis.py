@@ -64,7 +64,7 @@ def main() -> None:
             corpus,
             steps=steps,
             graphs=lambda seed: load_seed_graph(graph_store, graph_id(seed)),
-            solvers=make_solvers(settings, index, corpus),
+            solvers=make_solvers(settings, index, corpus, run),
             config=config,
             slots=args.per_seed,
         )

@@ -65,24 +65,30 @@ What runs today (the stages land one by one; nothing here pretends):
    `qa_per_seed` per seed. Each passes the validators (at least 2 hops, no
    leak of a path entity or alias, a real answer, length bounds, and a unique
    answer in the seed's graph, checked hop by hop in Cypher) and calibration
-   (solvers; a question answered correctly more than half the time is too
-   easy), else it is regenerated from another sub-graph of the seed's graph
-   (up to `KISA_QA__MAX_REGENERATIONS` times). Near duplicates are dropped.
-   Items go to `qa/`, every refused candidate to `rejected/qa/` with its
-   reason, the reference JSONL export to `exports/qa/`; counts as `qa.*`.
+   (solvers, the agent's explore rollouts among them; a question some solver
+   answers correctly more than half the time is too easy), else it is
+   regenerated from another sub-graph of the seed's graph (up to
+   `KISA_QA__MAX_REGENERATIONS` times). Near duplicates are dropped. Each item
+   gets a question type and a train/test split (per seed). Items go to `qa/`,
+   every refused candidate to `rejected/qa/` with its reason, the reference
+   JSONL export to `exports/qa/`; counts as `qa.*`.
 
-11. **trajectories** rolls out an agent on every QA item, guided by the
-   masked reasoning path or exploring from the question alone (seeded 7:3),
-   with real tool calls (`search`, `medical_search`, `visit`) on the corpus
-   search engine (`offline`: a scripted researcher; `llm`: the model writing
-   ReAct turns); judged against the answer and aliases and filtered with
-   recorded reasons. Kept rollouts go to `trajectories/`, the others to
+11. **trajectories** rolls out an agent `KISA_AGENT__ROLLOUTS_PER_ITEM` times
+   on every train QA item (test items never), guided by the masked reasoning
+   path or exploring from the question alone (7:3), with real tool calls
+   (`search`, `medical_search`, `visit`) on the corpus search engine, 5 % of
+   which fail during the rollout (`offline`: a scripted researcher that
+   searches again; `llm`: the model writing ReAct turns); judged, filtered
+   with recorded reasons, and the best passing rollout per item kept, with
+   the question alone as its user turn. The item's pass rate is its agent
+   difficulty. Kept rollouts go to `trajectories/`, the others to
    `rejected/trajectories/`; counts as `trajectories.*`.
 
-12. **sft_export** turns kept trajectories into SFT examples (`sft/`): ReAct
-   messages with a token-level loss mask under the training tokenizer
-   (SmolLM2's, from the bundled GGUF), the OpenAI tool-call form, and a
-   seeded 5 % of tool outputs blanked (recorded); counts as `sft.*`.
+12. **sft_export** turns kept trajectories of train items into SFT examples
+   (`sft/`), balanced to the question-type mix (`KISA_SFT__QUESTION_MIX`):
+   ReAct messages exactly as the agent saw them with a token-level loss mask
+   under the training tokenizer (SmolLM2's, from the bundled GGUF) and the
+   OpenAI tool-call form; counts as `sft.*`.
 
 13. **gate_<stage>** after ingest, extract, canonicalise, graphs, qa,
    trajectories and sft_export validates what the stage committed with the

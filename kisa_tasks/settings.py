@@ -92,10 +92,12 @@ class SolverEndpoint(BaseModel):
 
 
 class QASettings(BaseModel):
-    solvers: list[Literal["retrieval", "llm"]] = Field(
-        default=["retrieval"],
-        description="Difficulty calibration solvers: 'retrieval' (offline BM25) and/or "
-        "'llm' (the configured endpoint).",
+    solvers: list[Literal["retrieval", "agent", "llm"]] = Field(
+        default=["retrieval", "agent"],
+        description="Difficulty calibration solvers: 'retrieval' (offline BM25), 'agent' "
+        "(explore-mode rollouts of the offline researcher, solver_attempts each) and/or "
+        "'llm' (the configured endpoint). An item is too easy when any one solver "
+        "answers it right more often than max_solver_accuracy.",
     )
     llm_solvers: list[SolverEndpoint] = Field(
         default=[],

@@ -154,16 +154,20 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     triples = store.read(Partition("triples", "oncology", dag_run.run_id))
     assert set(triples.column("seed").to_pylist()) == set(subgraphs.column("seed").to_pylist())
     _check_qa(store, run.data.metrics, subgraphs, dag_run.run_id)
-    # Every QA item is rolled out once and accounted for: kept or rejected with a reason.
+    # Every train item is rolled out k times, each rollout kept or rejected with a
+    # reason; test items are never rolled out.
     partition = Partition("trajectories", "oncology", dag_run.run_id)
     kept = store.read(partition)
     dropped = store.read_rejected(partition)
-    qa_items = store.read(Partition("qa", "oncology", dag_run.run_id)).num_rows
-    assert kept.num_rows + dropped.num_rows == qa_items
-    assert run.data.metrics["trajectories.rollouts"] == qa_items
+    qa = store.read(Partition("qa", "oncology", dag_run.run_id)).to_pylist()
+    train = {r["qa_id"] for r in qa if r["split"] == "train"}
+    rollouts = settings.agent.rollouts_per_item * len(train)
+    assert kept.num_rows + dropped.num_rows == rollouts == run.data.metrics["trajectories.rollouts"]
+    assert set(kept.column("qa_id").to_pylist()) <= train
     assert all(":" in r for r in dropped.column("reason").to_pylist())
     sft = store.read(Partition("sft", "oncology", dag_run.run_id))
-    assert sft.num_rows == kept.num_rows == run.data.metrics["sft.examples"]
+    assert 0 < sft.num_rows <= kept.num_rows and sft.num_rows == run.data.metrics["sft.examples"]
+    assert_training_view(sft.to_pylist(), qa, kept.to_pylist())
     # Every gate validated its suites and left its report on S3 and in MLflow.
     for suite in (s for suites in GATES.values() for s in suites):
         summary = store.get_json(
@@ -174,6 +178,36 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
             and summary["evaluated"] == run.data.metrics[f"gate.{suite}.evaluated"]
         )
         assert run.data.metrics[f"gate.{suite}.failed_critical"] == 0
+
+
+def assert_training_view(
+    examples: list[dict[str, Any]], qa: list[dict[str, Any]], trajectories: list[dict[str, Any]]
+) -> None:
+    """Every SFT example is what the model sees at inference: the system
+    prompt, the question alone, then the agent's own turns; no MTG hint, no
+    masked name, no line of the reasoning path in any turn; train items only."""
+    from kisa_tasks.agent.mtg import GUIDANCE_PREFIX, SYSTEM_PROMPT
+
+    items = {r["qa_id"]: r for r in qa}
+    hints = {t["trajectory_id"]: t["guidance"] for t in trajectories}
+    assert any(hints[e["trajectory_id"]] for e in examples), "no guided example to check"
+    for example in examples:
+        item = items[example["qa_id"]]
+        assert item["split"] == "train"
+        messages = example["messages"]
+        assert messages[0]["content"] == SYSTEM_PROMPT
+        assert messages[1]["content"].endswith(f"User: {item['question']}")
+        path_lines = [
+            line.strip()
+            for text in (item["reasoning_path"], hints[example["trajectory_id"]])
+            for line in text.splitlines()
+            if len(line.strip()) > 20 and line.strip() not in item["question"]
+        ]
+        for message in messages:
+            text = message["content"]
+            assert GUIDANCE_PREFIX.strip() not in text and "Hints for planning" not in text
+            assert not re.search(r"\bEntity [A-Z]\b|Target_Entity|\bClue_\d", text), text
+            assert not any(line in text for line in path_lines)
 
 
 def _check_qa(store: Any, metrics: dict[str, float], subgraphs: Any, run_id: str) -> None:

@@ -15,7 +15,13 @@ import pyarrow as pa
 
 from kisa_tasks.agent.loop import Limits
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.evaluation.benchmarks import BenchmarkItem, from_qa_rows, load_benchmark
+from kisa_tasks.evaluation.benchmarks import (
+    BenchmarkItem,
+    benchmark_store_key,
+    from_qa_rows,
+    load_benchmark,
+    resolve_benchmark_path,
+)
 from kisa_tasks.evaluation.metrics import flat_metrics, summarise
 from kisa_tasks.evaluation.run import EvalSpec, as_attempt, endpoint_gateway, evaluate
 from kisa_tasks.evaluation.serve import Served, served_model
@@ -24,32 +30,45 @@ from kisa_tasks.training.forms import EvalConfig
 from kisa_tasks.training.job import fetch_model, model_key, split_qa
 
 log = logging.getLogger(__name__)
+RUN_SPLITS = ("test", "held_out")  # the run's test split ("held_out": its earlier name)
+
+
+def _benchmark_file(store: ArtefactStore, value: str, benchmarks_dir: Path, scratch: Path) -> Path:
+    """The local file of a benchmark value: an ``s3://`` object of the
+    artefact store copied into ``scratch``, else a file inside
+    ``benchmarks_dir`` (``resolve_benchmark_path`` refuses absolute paths,
+    ``..`` and symlinks leading out)."""
+    if not value.startswith("s3://"):
+        return resolve_benchmark_path(value, benchmarks_dir)
+    key = benchmark_store_key(value, store.uri(""))
+    if not store.exists(key):
+        raise FileNotFoundError(f"no benchmark object at {value} in the artefact store")
+    path = scratch / key.rsplit("/", 1)[-1]
+    path.write_bytes(store.get_bytes(key))
+    return path
 
 
 def benchmark_items(
-    store: ArtefactStore, config: EvalConfig, pipeline_run: str, scratch: Path
+    store: ArtefactStore,
+    config: EvalConfig,
+    pipeline_run: str,
+    scratch: Path,
+    benchmarks_dir: Path,
 ) -> list[BenchmarkItem]:
-    """The questions: the run's held-out QA split, or a benchmark file (a
-    local path or a key in the artefact store), at most ``max_items``."""
-    if config.benchmark == "held_out":
+    """The questions: the run's ``test`` QA split (never trained on), or a
+    benchmark file (a file in ``benchmarks_dir`` or an s3:// key in the
+    artefact store), at most ``max_items``."""
+    if config.benchmark in RUN_SPLITS:
         qa = store.read(Partition("qa", config.specialty, pipeline_run)).to_pylist()
-        _, held = split_qa(qa)
-        items = from_qa_rows(held)
+        _, test = split_qa(qa)
+        items = from_qa_rows(test)
         if not items:
             raise ValueError(
-                f"the run's {len(qa)} QA items leave none held out: evaluate a benchmark file, "
-                "or a run with more QA items"
+                f"none of the run's {len(qa)} QA items is in the test split: evaluate a "
+                "benchmark file, or a run with more seeds (KISA_QA__TEST_SHARE sets the share)"
             )
     else:
-        path = Path(config.benchmark)
-        if not path.is_file():
-            key = config.benchmark.removeprefix(store.uri("")).lstrip("/")
-            if not store.exists(key):
-                raise FileNotFoundError(
-                    f"no benchmark file at {config.benchmark} (local or in the store)"
-                )
-            path = scratch / Path(key).name
-            path.write_bytes(store.get_bytes(key))
+        path = _benchmark_file(store, config.benchmark, benchmarks_dir, scratch)
         kind = None if config.benchmark_kind == "auto" else config.benchmark_kind
         items = load_benchmark(path, kind)
     return items[: config.max_items]
@@ -114,7 +133,9 @@ def run_evaluation(
     )
     with tempfile.TemporaryDirectory(prefix="kisa-eval-") as tmp:
         scratch = Path(tmp)
-        items = benchmark_items(store, config, pipeline_run, scratch)
+        items = benchmark_items(
+            store, config, pipeline_run, scratch, settings.evaluation.benchmarks_dir
+        )
         toolbox = run_toolbox(settings, store, pipeline_run)
         try:
             with model_endpoint(settings, store, config, pipeline_run, scratch) as (

@@ -387,19 +387,21 @@ def _calibrate(
     corpus: Entities,
     solvers: Sequence[Solver],
 ) -> list[QAItem]:
-    """Items with their solver accuracy over every solver's answers."""
+    """Items with their solver accuracy: the highest of any solver's."""
     if not items or not solvers:
         return list(items)
     types = {item.qa_id: plan.type_of(plan.answer) for item, plan in zip(items, plans, strict=True)}
-    answers: dict[str, list[str]] = {item.qa_id: [] for item in items}
-    for solver in solvers:
-        for qa_id, given in solver.answer_all(items, types).items():
-            answers[qa_id].extend(given)
-    return [
-        replace(
-            item,
-            solver_accuracy=accuracy(item, answers[item.qa_id]),
-            solver_answers=len(answers[item.qa_id]),
+    answers = [solver.answer_all(items, types) for solver in solvers]
+    out = []
+    for item in items:
+        # The strongest solver decides: too easy for any one is too easy.
+        scores = [accuracy(item, given.get(item.qa_id, [])) for given in answers]
+        known = [s for s in scores if s is not None]
+        out.append(
+            replace(
+                item,
+                solver_accuracy=max(known) if known else None,
+                solver_answers=sum(len(given.get(item.qa_id, [])) for given in answers),
+            )
         )
-        for item in items
-    ]
+    return out

@@ -16,13 +16,15 @@ relations its hops walk and what kind of entity the answer is.
 
 The split is decided per seed entity, by a seeded hash of its id: every item
 of one seed is on the same side, so the model is never tested on a seed's
-graph it was trained on, and an item's side never changes as the set grows.
+graph it was trained on, and a seed's side does not depend on the others
+(except in a run of so few seeds that the hash put them all on one side:
+then the seed nearest the boundary crosses, so both sides exist).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 QUESTION_TYPES = ("diagnosis", "treatment", "guidelines", "rare_disease")
 PAPER_MIX = {"diagnosis": 0.30, "treatment": 0.25, "guidelines": 0.25, "rare_disease": 0.20}
@@ -50,6 +52,30 @@ def question_type(relations: Iterable[str], answer_type: str, seed_on_path_type:
     return "guidelines"
 
 
+def split_keys(seeds: Sequence[str], test_share: float, split_seed: int = 0) -> dict[str, str]:
+    """``split_of`` for each seed, except that a set of two or more seeds with
+    a share strictly between 0 and 1 always has both sides: a small run would
+    otherwise evaluate nothing, or train on nothing. The seed whose draw lies
+    nearest the boundary changes side.
+
+    >>> split_keys(["a", "b"], 0.3)
+    {'a': 'test', 'b': 'train'}
+    >>> sorted(split_keys([f"s{i}" for i in range(3)], 0.01).values())
+    ['test', 'train', 'train']
+    """
+    sides = {s: split_of(s, test_share, split_seed) for s in seeds}
+    if len(sides) >= 2 and 0.0 < test_share < 1.0 and len(set(sides.values())) == 1:
+        lacking = "train" if "test" in sides.values() else "test"
+        nearest = min(sides, key=lambda s: (abs(_draw(s, split_seed) - test_share), s))
+        sides[nearest] = lacking
+    return sides
+
+
+def _draw(seed: str, split_seed: int) -> float:
+    digest = hashlib.sha256(f"{split_seed}|{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def split_of(seed: str, test_share: float, split_seed: int = 0) -> str:
     """``train`` or ``test`` for every item of ``seed``.
 
@@ -61,5 +87,4 @@ def split_of(seed: str, test_share: float, split_seed: int = 0) -> str:
     """
     if not 0.0 <= test_share <= 1.0:
         raise ValueError(f"test_share must be between 0 and 1, got {test_share}")
-    digest = hashlib.sha256(f"{split_seed}|{seed}".encode()).digest()
-    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_share else "train"
+    return "test" if _draw(seed, split_seed) < test_share else "train"

@@ -109,7 +109,7 @@ def qa_for_seed(
             corpus,
             steps=steps,
             graphs=lambda s: graph,
-            solvers=make_solvers(settings, index, corpus),
+            solvers=make_solvers(settings, index, corpus, run_id),
             config=config,
         )
     return OneSeed(run_id, seed_id, seed_name, len(graph.best), built, sub, outcome)

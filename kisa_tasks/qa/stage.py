@@ -23,6 +23,7 @@ from typing import Any
 import kisa_tasks.extract.mentions
 import kisa_tasks.ingest.abstracts
 import kisa_tasks.subgraphs.stage  # noqa: F401 - registers the upstream schemas
+from kisa_tasks.agent.solver import ExploreSolver
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
 from kisa_tasks.graph import GraphStore, open_graph_store
 from kisa_tasks.llm.client import client_from_settings
@@ -30,7 +31,7 @@ from kisa_tasks.qa.calibrate import LLMSolver, RetrievalSolver, Solver
 from kisa_tasks.qa.dedup import deduplicate
 from kisa_tasks.qa.formats import read_jsonl, to_reference
 from kisa_tasks.qa.generate import Generator, GenTask, QAConfig, RulesGenerator, synthesise
-from kisa_tasks.qa.kinds import split_of
+from kisa_tasks.qa.kinds import split_keys
 from kisa_tasks.qa.records import QAItem, to_table
 from kisa_tasks.qa.validate import Bounds, StepFn, graph_steps
 from kisa_tasks.retrieval.index import CorpusIndex
@@ -90,8 +91,22 @@ def qa_config(settings: KisaSettings) -> QAConfig:
     )
 
 
+def explore_solver(settings: KisaSettings, corpus: EvidenceCorpus, run_id: str) -> Solver:
+    """The offline researcher exploring each question on the run's tools."""
+    # Imported here: the agent stage reads this module's corpus loader.
+    from kisa_tasks.agent.stage import corpus_researcher, run_toolbox
+
+    store = ArtefactStore.from_settings(settings)
+    return ExploreSolver(
+        corpus_researcher(corpus),
+        run_toolbox(settings, store, run_id),
+        attempts=settings.qa.solver_attempts,
+        failure_rate=settings.agent.tool_failure_rate,
+    )
+
+
 def make_solvers(
-    settings: KisaSettings, index: CorpusIndex, corpus: EvidenceCorpus
+    settings: KisaSettings, index: CorpusIndex, corpus: EvidenceCorpus, run_id: str
 ) -> list[Solver]:
     solvers: list[Solver] = []
     for name in settings.qa.solvers:
@@ -102,6 +117,8 @@ def make_solvers(
                 return (known.name, known.type) if known else (entity, "")
 
             solvers.append(RetrievalSolver(index, corpus.entities_in, info))
+        elif name == "agent":
+            solvers.append(explore_solver(settings, corpus, run_id))
         else:
             solvers.append(
                 LLMSolver(
@@ -180,7 +197,7 @@ def run_qa(
     abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
     index = ensure_index(store, abstracts, settings.home / "index-cache").index
     if solvers is None:
-        solvers = make_solvers(settings, index, corpus)
+        solvers = make_solvers(settings, index, corpus, run_id)
     with open_graph_store(settings) as graph_store:
         steps = graph_steps(graph_store)
         outcome = synthesise(
@@ -193,6 +210,9 @@ def run_qa(
             config=config,
             slots=qa_per_seed,
         )
+    for solver in solvers:
+        if isinstance(solver, ExploreSolver):
+            solver.close()  # its toolbox's threads
     kept, duplicates = deduplicate(outcome.items)
     kept = assign_splits(kept, settings.qa.test_share, settings.qa.split_seed)
     kept.sort(key=lambda i: (i.seed, i.qa_id))
@@ -243,14 +263,12 @@ def export_qa(store: ArtefactStore, path: Path, *, specialty: str, run_id: str) 
 
 
 def assign_splits(items: Sequence[QAItem], test_share: float, split_seed: int) -> list[QAItem]:
-    """Items with their split: by seed (by item for an outside item without
+    """Items with their split, by seed (by item for an outside item without
     one); an item that already has a split (our own export read back) keeps it."""
-    return [
-        item
-        if item.split
-        else replace(item, split=split_of(item.seed or item.qa_id, test_share, split_seed))
-        for item in items
-    ]
+    keys = sorted({i.seed or i.qa_id for i in items if not i.split})
+    sides = split_keys(keys, test_share, split_seed)
+    return [item if item.split else replace(item, split=sides[item.seed or item.qa_id])
+            for item in items]  # fmt: skip
 
 
 def _graph_loader(store: GraphStore) -> Callable[[str], KnowledgeGraph]:

@@ -162,7 +162,8 @@ def create_app(
             items = [i for i in items if i["hops"] >= int(hops)]
         decided = data.decisions(store(), specialty)
         filters = {"strategy": strategy, "hops": hops}
-        return pages.qa_page(specialty, run_id, items, decided, filters, STRATEGIES, user)
+        rates = data.agent_difficulty(store(), specialty, run_id)
+        return pages.qa_page(specialty, run_id, items, decided, filters, STRATEGIES, user, rates)
 
     @app.post("/qa/{specialty}/{qa_id}/review")
     def review(

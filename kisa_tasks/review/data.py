@@ -136,4 +136,19 @@ def trajectories_for(
     found = [r for r in kept + dropped if r.get("qa_id") == qa_id]
     if not found:
         raise NotFound(f"no trajectory for QA item {qa_id!r} in {specialty}, run {run_id}")
-    return sorted(found, key=lambda r: r.get("mode", ""))
+    return sorted(found, key=lambda r: (r.get("rollout") or 0, r.get("mode", "")))
+
+
+def agent_difficulty(store: ArtefactStore, specialty: str, run_id: str) -> dict[str, float]:
+    """qa_id -> its rollouts' pass rate (agent difficulty), for the items
+    the trajectories stage rolled out; empty before that stage committed."""
+    partition = Partition("trajectories", safe(specialty, "specialty"), safe(run_id, "run"))
+    if not store.is_committed(partition):
+        return {}
+    rows = store.read(partition).select(["qa_id", "item_pass_rate"]).to_pylist()
+    rows += [
+        json.loads(r["record_json"])
+        for r in store.read_rejected(partition).to_pylist()
+        if r["record_json"] and "item_pass_rate" in r["record_json"]
+    ]
+    return {r["qa_id"]: r["item_pass_rate"] for r in rows if r.get("item_pass_rate") is not None}

@@ -201,6 +201,7 @@ def qa_page(
     filters: Mapping[str, str],
     strategies: Sequence[str],
     user: str,
+    pass_rates: Mapping[str, float] | None = None,
 ) -> str:
     chosen = filters.get("strategy")
     options = "".join(
@@ -239,16 +240,25 @@ def qa_page(
             f'<br><a href="{traj}">trajectories</a>',
             f"<b>{e(item['answer'])}</b>", f"<small>{e(item['reasoning_path'])}</small>",
             f"<small>{mapping}</small>",
-            e(item["solver_accuracy"]), e(item["strategy"]), e(item["hops"]),
+            e(item["solver_accuracy"]), _agent_pass(item, pass_rates or {}),
+            f'{e(item.get("question_type") or "")}<br><small>{e(item.get("split") or "")}</small>',
+            e(item["strategy"]), e(item["hops"]),
             f'<span class="decision">{state}</span><br>{review}',
         ])  # fmt: skip
-    head = ["question", "answer", "reasoning path", "mapping", "solver accuracy", "strategy",
-            "hops", "review"]  # fmt: skip
+    head = ["question", "answer", "reasoning path", "mapping", "solver accuracy",
+            "agent pass rate", "type / split", "strategy", "hops", "review"]  # fmt: skip
     body = (
         f"<p>{e(specialty)}, run <code>{e(run_id)}</code>: {len(items)} items. A rejected item "
         "is left out of later stages' runs (rollouts, SFT).</p>" + form + table(head, rows)
     )
     return layout("QA review", body, "qa", user)
+
+
+def _agent_pass(item: Mapping[str, Any], pass_rates: Mapping[str, float]) -> str:
+    if item.get("split") == "test":
+        return '<span class="muted">test item: not rolled out</span>'
+    rate = pass_rates.get(item["qa_id"])
+    return e(rate) if rate is not None else '<span class="muted">-</span>'
 
 
 # -- trajectories ------------------------------------------------------------------------------
@@ -258,12 +268,26 @@ def trajectory_column(rollout: Mapping[str, Any]) -> str:
         for m in rollout["messages"]
     )
     reason = f" · <span class='fail'>{e(rollout['reason'])}</span>" if rollout["reason"] else ""
+    failed = rollout.get("failed_calls") or []
+    failures = (
+        f" · {len(failed)} failed call(s), {e(rollout.get('recovered', 0))} made again"
+        if failed
+        else ""
+    )
+    hints = (
+        f"<details><summary>MTG hints (given to the rollout, never trained on)</summary>"
+        f"<pre>{e(rollout['guidance'])}</pre></details>"
+        if rollout.get("guidance")
+        else ""
+    )
     return (
-        f"<section><h2>{e(rollout['mode'])}</h2><p>policy {e(rollout['policy'])} · "
-        f"{e(rollout['tool_calls'])} tool calls · ended <b>{e(rollout['termination'])}</b> · "
+        f"<section><h2>rollout {e(rollout.get('rollout', 0))} · {e(rollout['mode'])}</h2>"
+        f"<p>policy {e(rollout['policy'])} · "
+        f"{e(rollout['tool_calls'])} tool calls{failures} · ended "
+        f"<b>{e(rollout['termination'])}</b> · "
         f"answer <b>{e(rollout['answer'])}</b> · "
         f"<span class='{'pass' if rollout['verdict'] == 'kept' else 'fail'}'>"
-        f"{e(rollout['verdict'])}</span>{reason}</p>{steps}</section>"
+        f"{e(rollout['verdict'])}</span>{reason}</p>{hints}{steps}</section>"
     )
 
 
@@ -278,12 +302,19 @@ def trajectories_page(
         )
     modes = {r["mode"] for r in rollouts}
     missing = [m for m in ("guided", "explore") if m not in modes]
-    note = (
-        f"<p class='muted'>No {' or '.join(missing)} rollout for this item (one rollout per "
-        "item, guided or explore by the seeded 7:3 draw).</p>"
-        if missing and modes & {"guided", "explore"}
-        else ""
+    rates = {(r.get("item_pass_rate"), r.get("explore_pass_rate")) for r in rollouts}
+    note = "".join(
+        f"<p>Agent difficulty: <b>{e(rate)}</b> of {len(rollouts)} rollouts passed"
+        + (f" (explore: {e(explore)})" if explore is not None else "")
+        + ".</p>"
+        for rate, explore in rates
+        if rate is not None
     )
+    if missing and modes & {"guided", "explore"}:
+        note += (
+            f"<p class='muted'>No {' or '.join(missing)} rollout for this item (its rollouts "
+            "are spread over the modes at the 7:3 share).</p>"
+        )
     columns = "".join(trajectory_column(r) for r in rollouts)
     return layout(
         "Trajectory", head + note + f'<div class="cols">{columns}</div>', "trajectories", user

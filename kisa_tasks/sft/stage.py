@@ -107,7 +107,8 @@ def run_sft_export(
     types = [t.get("question_type") or "" for t in usable]
     chosen = set(range(len(usable)))
     if settings.sft.balance_mix:
-        chosen = set(balance(types, settings.sft.question_mix))
+        mix: dict[str, float] = {str(k): v for k, v in settings.sft.question_mix.items()}
+        chosen = set(balance(types, mix))
     for position in sorted(set(range(len(usable))) - chosen):
         trajectory = usable[position]
         reason = f"mix: over the {types[position]} share of the question-type mix"

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pyarrow stays out of DAG parsing
     from kisa_tasks.artefacts import ArtefactStore
 
 CONFIGS = PROJECT_ROOT / "training_jobs" / "configs"
-BENCHMARK_KINDS = ("held_out", "medbrowsecomp", "xbench", "jsonl")
+BENCHMARK_KINDS = ("test", "medbrowsecomp", "xbench", "jsonl")
 
 
 class TrainConfig(BaseModel):
@@ -64,9 +64,12 @@ class EvalConfig(BaseModel):
         "http://host:8000/v1). Empty: serve it here for the run.",
     )
     benchmark: str = Field(
-        default="held_out",
-        description="'held_out' (the run's QA items kept out of training), or a benchmark "
-        "file: a local path or s3:// key (MedBrowseComp CSV, xbench CSV, JSONL).",
+        default="test",
+        description="'test' (the run's test split: seeds no training step read), or a benchmark "
+        "file (MedBrowseComp CSV, xbench CSV, JSONL, as their projects publish them): a "
+        "file name or relative path inside the benchmarks folder (setting "
+        "KISA_EVALUATION__BENCHMARKS_DIR; absolute paths, '..' and symlinks leading out "
+        "are refused), or an s3:// key in the artefact store.",
     )
     benchmark_kind: Literal["auto", "medbrowsecomp", "xbench", "jsonl"] = Field(
         default="auto", description="Format of the benchmark file; auto: from its content."

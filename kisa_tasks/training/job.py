@@ -113,9 +113,18 @@ def tracked(
                 os.environ[k] = v
 
 
+TRAINED_ITEMS = "trained_items.json"  # the QA items a job trained on, in its MLflow run
+
+
 def _log_model(
-    settings: KisaSettings, run_id: str | None, model_dir: Path, result: Mapping[str, Any]
+    settings: KisaSettings,
+    run_id: str | None,
+    model_dir: Path,
+    result: Mapping[str, Any],
+    items: Sequence[str],
 ) -> None:
+    """Metrics, the model and the QA items trained on (so anyone can check
+    that an evaluation never scores what training read)."""
     if run_id is None:
         return
     from mlflow.entities import Metric
@@ -131,6 +140,7 @@ def _log_model(
         run_id, metrics=[Metric(f"job.{k}", v, 0, 0) for k, v in sorted(numbers.items())]
     )
     client.log_artifacts(run_id, str(model_dir), "model")
+    client.log_dict(run_id, {"qa_ids": sorted(set(items))}, TRAINED_ITEMS)
     client.set_terminated(run_id, "FINISHED")
 
 
@@ -165,7 +175,7 @@ def run_sft_job(
                 model_dir, prepared.examples, config, base / "sft", report_to
             )
             out = asdict(result) | {"refused": len(prepared.refused)}
-            _log_model(settings, mlflow_run, base / "sft", out)
+            _log_model(settings, mlflow_run, base / "sft", out, prepared.items)
         uri = store.replace_dir(base / "sft", model_key("sft", specialty, run_id))
     log.info("sft job %s/%s: %s", specialty, run_id, result)
     return out | {"model_uri": uri, "mlflow_run_id": mlflow_run}
@@ -218,8 +228,8 @@ def run_grpo_job(
                 result: GRPOResult = train_grpo(
                     model_dir, rows, toolbox, config, base / "grpo", report_to, expert
                 )
-                out = asdict(result) | {"held_out": len(held)}
-                _log_model(settings, mlflow_run, base / "grpo", out)
+                out = asdict(result) | {"test_items": len(held)}
+                _log_model(settings, mlflow_run, base / "grpo", out, [r["qa_id"] for r in rows])
             uri = store.replace_dir(base / "grpo", model_key("grpo", specialty, run_id))
     finally:
         toolbox.close()

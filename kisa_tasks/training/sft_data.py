@@ -18,6 +18,7 @@ class DatasetRefused(ValueError):
 class Prepared:
     examples: list[dict[str, Any]]  # {"messages": [...]} for SFTTrainer
     refused: list[tuple[str, str]]  # (trajectory id, reason)
+    items: list[str]  # the QA items the examples answer, in order
 
 
 def problem(messages: Sequence[Mapping[str, Any]]) -> str | None:
@@ -52,14 +53,17 @@ def _trimmed(message: Mapping[str, Any]) -> str:
 def prepare(rows: Iterable[Mapping[str, Any]]) -> Prepared:
     """Every usable row as an example; the others with their reason. Refuses
     a dataset with no usable example at all."""
-    examples, refused = [], []
+    examples, refused, items = [], [], []
     for row in rows:
         reason = problem(row.get("messages") or [])
+        if row.get("split", "train") != "train":  # defence in depth: the export refuses them
+            reason = f"a {row['split']} item: evaluation data never trains"
         if reason:
             refused.append((str(row.get("trajectory_id", "?")), reason))
         else:
             examples.append({"messages": conversation(row["messages"])})
+            items.append(str(row.get("qa_id", "")))
     if not examples:
         why = "; ".join(f"{t}: {r}" for t, r in refused[:5]) or "the dataset is empty"
         raise DatasetRefused(f"no usable SFT example ({why})")
-    return Prepared(examples, refused)
+    return Prepared(examples, refused, items)

@@ -58,9 +58,9 @@ def check_training_data(
         train, held = split_qa(qa)
         if not train:
             raise DatasetRefused(
-                f"no QA item for GRPO: all {len(held)} are held out for evaluation"
+                f"no train QA item for GRPO: all {len(held)} are the test split (evaluation)"
             )
-        counts |= {"grpo_prompts": len(train), "held_out": len(held)}
+        counts |= {"grpo_prompts": len(train), "test_items": len(held)}
     return counts
 
 

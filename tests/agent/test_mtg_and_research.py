@@ -12,9 +12,9 @@ from records import citation
 
 from kisa_tasks.agent.loop import Limits, Rollout, run_agent
 from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guided_question, masked_guidance, masked_hints
-from kisa_tasks.agent.select import rollout_modes
 from kisa_tasks.agent.post import Filters, judge, reject_reason
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
+from kisa_tasks.agent.select import rollout_modes
 from kisa_tasks.agent.tools import Toolbox, search_tool, visit_tool
 from kisa_tasks.ingest.abstracts import to_tables
 from kisa_tasks.qa.generate import GenTask, RulesGenerator

@@ -130,3 +130,53 @@ def test_a_conversation_over_the_token_budget_ends(toolbox: Toolbox) -> None:
     rollout = run_agent(_script(long_turn), toolbox, "sys", "q?", Limits(max_tokens=40),
                         count_tokens=words)  # fmt: skip
     assert rollout.termination == "max_tokens" and "> 40" in rollout.detail
+
+
+def test_simulated_tool_failures_are_seeded_and_never_run_the_tool() -> None:
+    from kisa_tasks.agent.tools import FAILURE_OUTPUTS, FlakyToolbox
+
+    ran: list[str] = []
+    box = Toolbox({"echo": _tool("echo", lambda a: ran.append(a["x"]) or f"echo {a['x']}")})
+    try:
+        calls = [("echo", {"x": str(i)}) for i in range(400)]
+        flaky = FlakyToolbox.over(box, 0.05, "rollout-1", seed=3)
+        results = [r for b in range(0, 400, 8) for r in flaky.call_all(calls[b : b + 8])]
+        failed = [i for i, r in enumerate(results) if r.failed]
+        assert 8 <= len(failed) <= 35  # about 5 % of 400
+        assert {results[i].output for i in failed} == set(FAILURE_OUTPUTS)  # blank or refused
+        assert not any(results[i].error for i in failed)  # a service failure, not a tool error
+        assert sorted(set(map(str, range(400))) - set(ran), key=int) == [str(i) for i in failed]
+        again = FlakyToolbox.over(box, 0.05, "rollout-1", seed=3).call_all(calls)
+        assert [i for i, r in enumerate(again) if r.failed] == failed  # a rerun fails the same
+        other = FlakyToolbox.over(box, 0.05, "rollout-2", seed=3).call_all(calls)
+        assert [i for i, r in enumerate(other) if r.failed] != failed
+    finally:
+        box.close()
+
+
+def test_the_researcher_searches_again_after_a_failed_call_and_it_is_no_loop() -> None:
+    from kisa_tasks.agent.scripted import ScriptPolicy
+    from kisa_tasks.agent.tools import FlakyToolbox, failure_draw
+
+    def script() -> Any:
+        observation = yield render_turn("I look it up.", [_call("echo", "fabry")])
+        yield render_turn(f"It said: {observation.strip()}", answer="GLA")
+
+    # A rollout key whose first call fails and whose second does not.
+    key = next(
+        f"k{i}" for i in range(10_000)
+        if failure_draw(0, f"k{i}", 0) < 0.5 <= failure_draw(0, f"k{i}", 1)
+    )  # fmt: skip
+    box = _toolbox()
+    try:
+        flaky = FlakyToolbox.over(box, 0.5, key)
+        rollout = run_agent(ScriptPolicy(script()), flaky, "system", "Which gene?")
+    finally:
+        box.close()
+    assert rollout.termination == "answered" and rollout.answer == "GLA"
+    assert rollout.failed_calls == [0] and rollout.recovered == 1 and rollout.tool_calls == 2
+    turns = [m["content"] for m in rollout.messages if m["role"] == "assistant"]
+    assert "the same call again" in turns[1]
+    assert list(parse_turn(turns[1]).calls) == [_call("echo", "fabry")]
+    # The script reasons from the retried, real output, never from the blank.
+    assert "echo fabry" in turns[2]

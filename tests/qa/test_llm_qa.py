@@ -133,7 +133,7 @@ def test_further_solver_endpoints_come_from_settings(
         monkeypatch.setenv("KISA_QA__SOLVERS", "[]")
         monkeypatch.setenv("KISA_QA__SOLVER_ATTEMPTS", "2")
         configured = load_settings(home=settings.home)
-        [solver] = make_solvers(configured, index=None, corpus=None)  # type: ignore[arg-type]
+        [solver] = make_solvers(configured, None, None, "")  # type: ignore[arg-type]
         item = RulesGenerator(Corpus()).generate(
             [GenTask(SEED, "cardiology", subgraph(), "sg1", rng_seed=0)]
         )[0]

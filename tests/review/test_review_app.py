@@ -68,7 +68,7 @@ def _world(settings: KisaSettings) -> None:
         answer="Betanib", answer_id="db:D2", answer_aliases=(), reasoning_path="A -> B -> C",
         entity_mapping=(("Entity_A", "Seedosis"),), path=("mesh:S", "mesh:X", "db:D2"),
         paradigm="multi_hop_chain", generator="rules", prompt_version="rules-v1", qa_id="q1",
-        solver_accuracy=0.0,
+        solver_accuracy=0.0, question_type="treatment", split="train",
     )  # fmt: skip
     store.write(Partition("qa", "cardiology", RUN), [to_table([item])])
     turns = [{"role": "system", "content": "sys"}, {"role": "user", "content": "question?"},
@@ -77,7 +77,9 @@ def _world(settings: KisaSettings) -> None:
     row = {"trajectory_id": "t1", "qa_id": "q-gone", "seed": "mesh:S",
            "specialty": "cardiology", "mode": "guided", "policy": "rules", "messages": turns,
            "answer": "Betanib", "termination": "answered", "tool_calls": 1, "turns": 2,
-           "raw_messages": None}  # fmt: skip
+           "raw_messages": None, "rollout": 0, "guidance": "Hints: Entity A ...",
+           "failed_calls": [0], "recovered": 0, "item_rollouts": 4, "item_pass_rate": 0.25,
+           "explore_pass_rate": 0.0, "question_type": "treatment"}  # fmt: skip
     explore = row | {"trajectory_id": "t2", "qa_id": "q1", "mode": "explore", "answer": "Xitis"}
     store.write(
         Partition("trajectories", "cardiology", RUN),
@@ -140,6 +142,8 @@ def test_every_page_with_a_session(client: Any, token: str, settings: KisaSettin
         ]
         qa = client.get(f"/kisa/qa/cardiology/{RUN}", headers=HTML).text
         assert "Seedosis causes a disease" in qa and "not reviewed" in qa
+        # The item's agent difficulty (its rollouts' pass rate), type and split.
+        assert "agent pass rate" in qa and "<td>0.25</td>" in qa and "treatment<br>" in qa
         assert (
             "Seedosis causes"
             not in client.get(
@@ -148,6 +152,8 @@ def test_every_page_with_a_session(client: Any, token: str, settings: KisaSettin
         )
         rollouts = client.get(f"/kisa/trajectories/cardiology/{RUN}/q1", headers=HTML).text
         assert "incorrect: answered" in rollouts and "No guided rollout" in rollouts
+        assert "Agent difficulty: <b>0.25</b> of 1 rollouts passed (explore: 0.0)" in rollouts
+        assert "1 failed call(s), 0 made again" in rollouts
     finally:
         client.cookies.clear()
 

@@ -178,12 +178,25 @@ def test_the_export_trains_on_train_items_only_at_the_question_type_mix(
              "q5": ("train", "treatment")}  # fmt: skip
     items = [
         QAItem(
-            seed=f"mesh:{q}", seed_name=q, specialty="cardiology", strategy="max_chain",
-            subgraph_id=f"sg-{q}", question="Which chemical?", answer="Gammatoxin",
-            answer_id="chem:T", answer_aliases=(), reasoning_path="", entity_mapping=(),
-            path=("mesh:S", "chem:T"), paradigm="multi_hop_chain", generator="rules",
-            prompt_version="rules-v1", qa_id=q, split=split, question_type=kind,
-        )  # fmt: skip
+            seed=f"mesh:{q}",
+            seed_name=q,
+            specialty="cardiology",
+            strategy="max_chain",
+            subgraph_id=f"sg-{q}",
+            question="Which chemical?",
+            answer="Gammatoxin",
+            answer_id="chem:T",
+            answer_aliases=(),
+            reasoning_path="",
+            entity_mapping=(),
+            path=("mesh:S", "chem:T"),
+            paradigm="multi_hop_chain",
+            generator="rules",
+            prompt_version="rules-v1",
+            qa_id=q,
+            split=split,
+            question_type=kind,
+        )
         for q, (split, kind) in kinds.items()
     ]
     rows = [

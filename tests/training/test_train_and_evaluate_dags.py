@@ -64,7 +64,7 @@ def _children(settings: KisaSettings, parent: str) -> dict[str, Any]:
 
 
 def test_train_then_evaluate_through_airflow(
-    dags: Any, pipeline_run: str, ray_head: KisaSettings
+    dags: Any, pipeline_run: str, ray_head: KisaSettings, tmp_path: Any
 ) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -137,6 +137,38 @@ def test_train_then_evaluate_through_airflow(
     assert eval_run.data.params["eval.model_uri"].endswith(
         model_key("grpo", SPECIALTY, pipeline_run)
     )
+    _assert_nothing_shared(settings, [sft, grpo], rows, pipeline_run, tmp_path)
+
+
+def _assert_nothing_shared(
+    settings: KisaSettings, jobs: list[Any], attempts: list[dict[str, Any]], run: str, tmp: Any
+) -> None:
+    """What training read (the items each job logged) and what evaluation
+    scored share no QA item, no seed and no near-duplicate question."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from kisa_tasks.qa.dedup import NEAR_JACCARD, jaccard, shingles
+    from kisa_tasks.training.job import TRAINED_ITEMS
+
+    client = MlflowClient(settings.mlflow_uri())
+    trained: set[str] = set()
+    for job in jobs:
+        path = client.download_artifacts(job.info.run_id, TRAINED_ITEMS, str(tmp))
+        with open(path, encoding="utf-8") as fh:
+            trained |= set(json.load(fh)["qa_ids"])
+    store = ArtefactStore.from_settings(settings)
+    qa = {r["qa_id"]: r for r in store.read(Partition("qa", SPECIALTY, run)).to_pylist()}
+    scored = {a["item_id"] for a in attempts}
+    assert trained and scored and not trained & scored
+    assert {qa[q]["split"] for q in trained} == {"train"}
+    assert {qa[q]["split"] for q in scored} == {"test"}
+    assert not {qa[q]["seed"] for q in trained} & {qa[q]["seed"] for q in scored}
+    for q in scored:
+        for t in trained:
+            similarity = jaccard(shingles(qa[q]["question"]), shingles(qa[t]["question"]))
+            assert similarity < NEAR_JACCARD, (qa[q]["question"], qa[t]["question"])
 
 
 def test_a_gpu_request_the_cluster_cannot_meet_is_refused_before_submission(
