@@ -17,7 +17,7 @@ from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.settings import KisaSettings, load_settings
 
-SPECIALTY = "cardiology"
+SPECIALTY = "oncology"  # the demo's: its train split has SFT data
 
 
 @pytest.fixture(scope="module")
