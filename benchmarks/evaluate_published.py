@@ -49,8 +49,15 @@ def main() -> None:
     for path in sorted(p for p in folder.rglob("*.csv")):
         relative = path.relative_to(folder).as_posix()
         readable = len(load_benchmark(path))
-        config = EvalConfig(specialty=args.specialty, pipeline_run=run, benchmark=relative,
-                            k=args.k, max_items=args.items, max_turns=2, max_new_tokens=32)  # fmt: skip
+        config = EvalConfig(
+            specialty=args.specialty,
+            pipeline_run=run,
+            benchmark=relative,
+            k=args.k,
+            max_items=args.items,
+            max_turns=2,
+            max_new_tokens=32,
+        )
         started = time.perf_counter()
         result = run_evaluation(
             settings, config=config, pipeline_run=run, eval_run=f"published-{path.stem}"
