@@ -8,12 +8,11 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 KINDS = ("medbrowsecomp", "xbench", "jsonl")
 SHIFT = 3  # MedBrowseComp shifts every code point by 3 before base64
@@ -40,11 +39,6 @@ class BenchmarkItem:
     answer: str
     aliases: tuple[str, ...] = ()
     source: str = ""  # benchmark name: "medbrowsecomp", "xbench", "jsonl", "kisa_qa"
-
-
-class _HasItemId(Protocol):
-    @property
-    def item_id(self) -> str: ...
 
 
 def encode_medbrowsecomp(text: str) -> str:
@@ -535,32 +529,3 @@ def benchmark_store_key(value: str, store_prefix: str) -> str:
             f"benchmark {value!r} does not name one object in the artefact store"
         )
     return key
-
-
-def _bucket(seed: int, item_id: str) -> float:
-    digest = hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def held_out[T: _HasItemId](items: Sequence[T], share: float, seed: int) -> list[T]:
-    """Items whose id hashes below ``share``, in input order.
-
-    Each id is decided on its own, so an item's side never changes when the
-    set grows or is reordered: a held-out question never leaks into training.
-    The held-out size is therefore about, not exactly, ``share``.
-
-    >>> items = [BenchmarkItem(f"q{i}", "Q?", "A") for i in range(1000)]
-    >>> out = held_out(items, 0.2, seed=7)
-    >>> 150 < len(out) < 250
-    True
-    >>> [i.item_id for i in held_out(items[::-1], 0.2, seed=7)][::-1] == [
-    ...     i.item_id for i in out]
-    True
-    >>> held_out(items, 0.2, seed=8) == out
-    False
-    >>> len(held_out(items, 0.0, seed=7)), len(held_out(items, 1.0, seed=7))
-    (0, 1000)
-    """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"share must be between 0 and 1, got {share}")
-    return [item for item in items if _bucket(seed, item.item_id) < share]

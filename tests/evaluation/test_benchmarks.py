@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import csv
 import doctest
-import hashlib
-import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,6 @@ from kisa_tasks.evaluation.benchmarks import (
     encode_medbrowsecomp,
     encode_xbench,
     from_qa_rows,
-    held_out,
     load_benchmark,
     looks_obfuscated,
     resolve_benchmark_path,
@@ -218,34 +215,6 @@ def test_from_qa_rows() -> None:
     ]
     with pytest.raises(BenchmarkFormatError, match="qa row 1 lacks answer"):
         from_qa_rows([{"qa_id": "x", "question": "Q"}])
-
-
-def test_held_out_is_stable_and_order_independent() -> None:
-    items = [BenchmarkItem(f"q{i}", "Q", "A") for i in range(500)]
-    chosen = held_out(items, 0.3, seed=11)
-    assert 100 < len(chosen) < 200
-    shuffled = items[:]
-    random.Random(0).shuffle(shuffled)
-    again = held_out(shuffled, 0.3, seed=11)
-    assert {i.item_id for i in again} == {i.item_id for i in chosen}
-    # Input order is kept.
-    assert [i.item_id for i in again] == [i.item_id for i in shuffled if i in set(chosen)]
-    # An item's side depends on its id alone: adding items moves nobody.
-    more = items + [BenchmarkItem(f"new{i}", "Q", "A") for i in range(100)]
-    assert set(held_out(more, 0.3, seed=11)) >= set(chosen)
-    assert held_out(items, 0.3, seed=12) != chosen
-    # Pinned: the hash is sha256 of "seed:id", not Python's salted hash().
-    expected = [
-        f"q{i}"
-        for i in range(20)
-        if int.from_bytes(hashlib.sha256(f"11:q{i}".encode()).digest()[:8], "big") < 0.3 * 2**64
-    ]
-    assert [i.item_id for i in held_out(items[:20], 0.3, seed=11)] == expected
-
-
-def test_held_out_rejects_bad_share() -> None:
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        held_out([], 1.5, seed=0)
 
 
 @pytest.mark.parametrize("module", [benchmarks, metrics])
