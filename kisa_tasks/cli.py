@@ -132,7 +132,10 @@ def backfill(
 
 @app.command("demo")
 def demo(
-    specialty: Annotated[str, typer.Option(help="one of the 12 specialties")] = "cardiology",
+    # Oncology: of the embedded corpus's specialties, its train seeds give the
+    # offline researcher questions it solves (cardiology's solved seed is in
+    # the test split), so the demo has SFT data to train on (README).
+    specialty: Annotated[str, typer.Option(help="one of the 12 specialties")] = "oncology",
     seed: Annotated[int, typer.Option()] = 0,
     max_abstracts: Annotated[
         int | None, typer.Option(help="abstracts to keep (default 2000; 100 with --llm local)")
@@ -339,18 +342,36 @@ def trajectories_import(
     specialty: Annotated[str, typer.Option()] = "cardiology",
 ) -> None:
     """Judge and filter outside ReAct trajectories like ours; commit them as a
-    run's trajectories/ partition (kept) and rejected/trajectories/ (with reasons)."""
+    run's trajectories/ partition (kept) and rejected/trajectories/ (with reasons).
+    With KISA_LLM__BASE_URL and KISA_LLM__MODEL set, the LLM judge rules on
+    what the rules judge rejects (candidate lists and hedges excepted)."""
+    import functools
+
     from kisa_tasks.agent.stage import import_trajectories, trajectory_filters
     from kisa_tasks.artefacts import ArtefactStore
+    from kisa_tasks.judge import Judge
+    from kisa_tasks.llm.client import client_from_settings
+    from kisa_tasks.llm.sync import LLMGateway
 
+    gateway: LLMGateway | None = None
     try:
         settings = load_settings()
         store = ArtefactStore.from_settings(settings)
+        if settings.llm.base_url and settings.llm.model:
+            gateway = LLMGateway(functools.partial(client_from_settings, settings))
         result = import_trajectories(
-            store, path, specialty=specialty, run_id=run, filters=trajectory_filters(settings)
+            store,
+            path,
+            specialty=specialty,
+            run_id=run,
+            filters=trajectory_filters(settings),
+            judge=Judge(gateway),
         )
     except (OSError, ValueError, KeyError, SettingsError) as exc:
         _fail(exc)
+    finally:
+        if gateway is not None:
+            gateway.close()
     out.print(f"committed {result['uri']}: {result['kept']} kept, "
               f"{result['rejected']} refused (reasons in rejected/trajectories/)")  # fmt: skip
 

@@ -1,6 +1,8 @@
 """Outside trajectories in the ReAct format (the reference
 ``react_trajectory_sample.jsonl``) brought in and put through the same
-termination rules, judge and filters as ours."""
+termination rules, judge and filters as ours. The judge is the rules by
+default; a ``Judge`` with a gateway adds the LLM judge (the rows carry no
+entity mapping, so there is no decoy to probe it with)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from kisa_tasks.agent.loop import Rollout, turn_ending
-from kisa_tasks.agent.post import Filters, matches, reject_reason
-from kisa_tasks.agent.react import parse_turn
+from kisa_tasks.agent.post import Filters, reject_reason
+from kisa_tasks.agent.react import asked, parse_turn
+from kisa_tasks.judge import Judge
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,13 @@ def accepted_answers(row: dict[str, Any]) -> tuple[str, ...]:
     return tuple(flat)
 
 
-def judge_external(path: Path, filters: Filters | None = None) -> list[Verdict]:
+def judge_external(
+    path: Path, filters: Filters | None = None, judge: Judge | None = None
+) -> list[Verdict]:
+    """Each line replayed, judged (``judge``; default the rules) and filtered.
+    A judge failure is the line's reason, like a rollout's."""
     filters = filters or Filters()
+    judge = judge or Judge()
     verdicts = []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -63,10 +71,14 @@ def judge_external(path: Path, filters: Filters | None = None) -> list[Verdict]:
             row = json.loads(line)
             rollout = replay(row["messages"])
             accepted = accepted_answers(row)
-            correct = rollout.answer is not None and matches(rollout.answer, accepted)
-            verdicts.append(
-                Verdict(
-                    number, rollout, accepted, correct, reject_reason(rollout, correct, filters)
+            structural = reject_reason(rollout, True, filters)
+            correct, failure = False, None
+            if rollout.answer is not None:
+                # The LLM judge is asked only about what the filters let through.
+                judged = (Judge() if structural else judge).verdict(
+                    asked(row["messages"]), accepted, rollout.answer
                 )
-            )
+                correct, failure = judged.correct, judged.failure
+            reason = structural or failure or reject_reason(rollout, correct, filters)
+            verdicts.append(Verdict(number, rollout, accepted, correct, reason))
     return verdicts

@@ -31,13 +31,14 @@ from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.loop import Limits, Message, Policy, Rollout, run_agent
 from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guided_question, masked_guidance
 from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
-from kisa_tasks.agent.post import Filters, decoy, judge, probed_llm_judge, reject_reason
+from kisa_tasks.agent.post import Filters, decoy, judge, reject_reason
 from kisa_tasks.agent.react import tools_prompt
 from kisa_tasks.agent.rewrite import rewrite_thoughts
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
 from kisa_tasks.agent.select import Candidate, difficulty, rollout_modes, select
 from kisa_tasks.agent.tools import FlakyToolbox, Searcher, Toolbox, search_tool, visit_tool
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
+from kisa_tasks.judge import Judge
 from kisa_tasks.llm.sync import LLMGateway
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.stage import load_corpus
@@ -519,17 +520,14 @@ def _order(entry: tuple[Any, ...]) -> tuple[int, int]:
 
 def judged(gateway: LLMGateway | None, job: Job, rollout: Rollout) -> tuple[bool, str | None]:
     """(correct, why it could not be judged): the rules judge, then the LLM
-    judge for what the rules reject when a model is configured."""
-    if judge(rollout, job.item) or gateway is None or rollout.answer is None:
-        return judge(rollout, job.item), None
-    from kisa_tasks.llm.client import LLMError
-
+    judge for what the rules reject (lists and hedges excepted) when a model
+    is configured (``kisa_tasks.judge.Judge``)."""
     item = job.item
+    if rollout.answer is None:
+        return False, None
     accepted = [item.answer, *item.answer_aliases]
-    try:
-        return probed_llm_judge(gateway, item.question, accepted, rollout.answer, decoy(item))
-    except LLMError as exc:
-        return False, f"judge_failed: {exc}"
+    verdict = Judge(gateway).verdict(item.question, accepted, rollout.answer, decoy(item))
+    return verdict.correct, verdict.failure
 
 
 def import_trajectories(
@@ -539,13 +537,15 @@ def import_trajectories(
     specialty: str,
     run_id: str,
     filters: Filters | None = None,
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
     """Commit outside ReAct trajectories as the ``trajectories`` partition of
-    (specialty, run): replayed and judged like ours, kept ones in the table
-    (so ``sft_export`` can take them), the others rejected with the reason."""
+    (specialty, run): replayed and judged like ours (``judge``; default the
+    rules), kept ones in the table (so ``sft_export`` can take them), the
+    others rejected with the reason."""
     kept: list[dict[str, Any]] = []
     rejected: list[Rejection] = []
-    for verdict in judge_external(path, filters):
+    for verdict in judge_external(path, filters, judge):
         rollout = verdict.rollout
         key = hashlib.sha256(json.dumps(rollout.messages, sort_keys=True).encode()).hexdigest()
         trajectory = key[:16]

@@ -2,6 +2,8 @@
 OpenAI-compatible endpoint, answers each benchmark question k times with the
 real tools; every attempt is judged and kept (``evaluations/`` partition),
 and the summary (Pass@1, Pass@k, tool calls, terminations) goes to MLflow.
+Attempts are judged by ``kisa_tasks.judge.Judge``: the rules by default, the
+LLM judge too when one is given (its name is each row's ``judge``).
 
 Attempts are sampled (temperature 0.7) with a seed per (question, attempt),
 so a rerun asks the same things and, through the response cache, gets the
@@ -25,11 +27,11 @@ import pyarrow as pa
 from kisa_tasks.agent.loop import Limits, run_agent
 from kisa_tasks.agent.mtg import SYSTEM_PROMPT
 from kisa_tasks.agent.policies import LLMPolicy
-from kisa_tasks.agent.post import matches
 from kisa_tasks.agent.tools import Toolbox
 from kisa_tasks.artefacts import register_stage
 from kisa_tasks.evaluation.benchmarks import BenchmarkItem
 from kisa_tasks.evaluation.metrics import Attempt
+from kisa_tasks.judge import Judge
 from kisa_tasks.llm.client import Sampling
 from kisa_tasks.llm.sync import LLMGateway
 
@@ -52,6 +54,7 @@ EVALUATIONS_SCHEMA = register_stage(
             pa.field("turns", pa.int32(), nullable=False),
             pa.field("seconds", pa.float64(), nullable=False),
             pa.field("model", pa.string(), nullable=False),
+            pa.field("judge", pa.string(), nullable=False),  # "rules" or "llm"
             pa.field("messages_json", pa.string(), nullable=False),
         ]
     ),
@@ -77,9 +80,18 @@ def attempt_seed(item_id: str, attempt: int) -> int:
 
 
 def attempt_row(
-    item: BenchmarkItem, attempt: int, model: str, rollout: Any, seconds: float
+    item: BenchmarkItem,
+    attempt: int,
+    model: str,
+    rollout: Any,
+    seconds: float,
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
-    correct = rollout.answer is not None and matches(rollout.answer, [item.answer, *item.aliases])
+    """One judged attempt; a judge that fails leaves it incorrect."""
+    judge = judge or Judge()
+    correct = rollout.answer is not None and (
+        judge.verdict(item.question, [item.answer, *item.aliases], rollout.answer).correct
+    )
     return {
         "attempt_id": f"{item.item_id}#{attempt}",
         "item_id": item.item_id,
@@ -94,6 +106,7 @@ def attempt_row(
         "turns": rollout.turns,
         "seconds": round(seconds, 3),
         "model": model,
+        "judge": judge.name,
         "messages_json": json.dumps(rollout.messages),
     }
 
@@ -111,8 +124,11 @@ def evaluate(
     model: str,
     spec: EvalSpec,
     on_done: Callable[[int, int], None] = lambda done, total: None,
+    judge: Judge | None = None,
 ) -> list[dict[str, Any]]:
-    """k judged attempts per item, in (item, attempt) order."""
+    """k judged attempts per item, in (item, attempt) order; ``judge``
+    defaults to the rules."""
+    judge = judge or Judge()
     jobs = [(item, a) for item in items for a in range(spec.k)]
 
     def one(job: tuple[BenchmarkItem, int]) -> dict[str, Any]:
@@ -130,7 +146,7 @@ def evaluate(
             item.question,
             spec.limits,
         )
-        return attempt_row(item, a, model, rollout, time.perf_counter() - started)
+        return attempt_row(item, a, model, rollout, time.perf_counter() - started, judge)
 
     rows: list[dict[str, Any] | None] = [None] * len(jobs)
     with concurrent.futures.ThreadPoolExecutor(spec.concurrency) as pool:

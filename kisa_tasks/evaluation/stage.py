@@ -119,9 +119,15 @@ def run_evaluation(
     eval_run: str,
     mlflow_run_id: str | None = None,
 ) -> dict[str, Any]:
+    import functools
+
     from kisa_tasks.agent.stage import run_toolbox
+    from kisa_tasks.judge import Judge
+    from kisa_tasks.llm.client import client_from_settings
+    from kisa_tasks.llm.sync import LLMGateway
 
     store = ArtefactStore.from_settings(settings)
+    judge_gateway: LLMGateway | None = None
     spec = EvalSpec(
         k=config.k,
         limits=Limits(
@@ -138,6 +144,10 @@ def run_evaluation(
         )
         toolbox = run_toolbox(settings, store, pipeline_run)
         try:
+            # The judge model is the configured LLM, never the model under test.
+            if settings.llm.base_url and settings.llm.model:
+                judge_gateway = LLMGateway(functools.partial(client_from_settings, settings))
+            judge = Judge(judge_gateway)
             with model_endpoint(settings, store, config, pipeline_run, scratch) as (
                 served,
                 model_uri,
@@ -152,17 +162,19 @@ def run_evaluation(
                         config.k,
                         served.base_url,
                     )
-                    rows = evaluate(items, toolbox, gateway, served.model, spec, _progress)
+                    rows = evaluate(items, toolbox, gateway, served.model, spec, _progress, judge)
                 finally:
                     gateway.close()
         finally:
             toolbox.close()
+            if judge_gateway is not None:
+                judge_gateway.close()
     summary = summarise([as_attempt(r) for r in rows], config.k)
     metrics = flat_metrics(summary)
     partition = Partition("evaluations", config.specialty, eval_run)
     store.write(partition, [pa.Table.from_pylist(rows)])
     if mlflow_run_id is not None:
-        _log_eval(settings, mlflow_run_id, metrics, config, model_uri)
+        _log_eval(settings, mlflow_run_id, metrics, config, model_uri, judge.name)
     return {
         "uri": store.uri(partition.prefix),
         "model": model_uri,
@@ -177,6 +189,7 @@ def _log_eval(
     metrics: dict[str, float],
     config: EvalConfig,
     model_uri: str,
+    judge: str = "rules",
 ) -> None:
     import time
 
@@ -192,5 +205,6 @@ def _log_eval(
             Param("eval.model_uri", model_uri),
             Param("eval.benchmark", config.benchmark),
             Param("eval.k", str(config.k)),
+            Param("eval.judge", judge),
         ],
     )

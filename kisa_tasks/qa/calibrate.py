@@ -2,9 +2,10 @@
 answer correctly more than half the time is too easy and is regenerated.
 
 Solvers answer many questions at once (``answer_all``), ``attempts`` times
-each. An answer is correct when its normalised text equals the answer's or
-one of its aliases: a whole-answer comparison, so "vitamin A" is never read
-as option "A".
+each. An answer is judged by the rules judge the trajectories, the GRPO
+reward and evaluation use (``kisa_tasks.judge.rules_verdict``): it must name
+the answer or an alias as a whole mention, without listing or hedging
+between candidates, so "vitamin A" is never read as option "A".
 
 - ``RetrievalSolver`` (offline): a BM25 search on the question text; the
   answer is the entity of the asked type that the top hits mention most
@@ -19,8 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from kisa_tasks.judge import rules_verdict
 from kisa_tasks.qa.records import QAItem
-from kisa_tasks.qa.text import mentions, normalise
+from kisa_tasks.qa.text import mentions
 from kisa_tasks.retrieval.index import CorpusIndex
 
 SOLVER_PROMPT_VERSION = "solve-v1"
@@ -43,8 +45,8 @@ class Solver(Protocol):
 
 
 def is_correct(given: str, item: QAItem) -> bool:
-    accepted = {normalise(item.answer), *(normalise(a) for a in item.answer_aliases)}
-    return normalise(given) in accepted - {""}
+    """The rules judge's verdict on ``given`` against the answer and its aliases."""
+    return rules_verdict(given, [item.answer, *item.answer_aliases]).correct
 
 
 def accuracy(item: QAItem, answers: Sequence[str]) -> float | None:

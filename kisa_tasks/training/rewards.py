@@ -1,8 +1,10 @@
 """The GRPO reward of the paper, r = a*r_task + b*r_expert - g*r_efficiency,
 as pure functions of a finished trajectory (ReAct messages after the prompt).
 
-- ``r_task``: 1.0 when the final answer matches the reference (the rules
-  judge the trajectories stage uses), else 0.0.
+- ``r_task``: 1.0 when the rules judge (``kisa_tasks.judge.rules_verdict``,
+  the one every stage uses) calls the final answer correct, else 0.0; rules
+  only, so the reward is deterministic, and a list of candidates or a hedge
+  earns nothing even when it names the reference.
 - ``r_expert``: in ``llm`` mode a judge model's 0-10 score of the research
   process, divided by 10; in ``rules`` mode ``rubric_score``, four checks of
   a quarter each (see its docstring), so the two modes share a scale.
@@ -23,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kisa_tasks.agent.post import matches
 from kisa_tasks.agent.react import RESPONSE_BLOCK, parse_turn
 from kisa_tasks.agent.tools import failed_output
+from kisa_tasks.judge import rules_verdict
 
 if TYPE_CHECKING:
     from kisa_tasks.llm.sync import LLMGateway
@@ -60,14 +62,16 @@ def final_answer(messages: Sequence[Message]) -> str | None:
 
 
 def r_task(messages: Sequence[Message], accepted: Sequence[str]) -> float:
-    """1.0 for a correct final answer, else 0.0.
+    """1.0 for a correct final answer (the rules judge), else 0.0.
 
     >>> done = [{"role": "assistant", "content": "<answer>Fabry disease</answer>"}]
     >>> r_task(done, ["Fabry disease", "Anderson-Fabry disease"]), r_task(done, ["Gaucher disease"])
     (1.0, 0.0)
+    >>> r_task([{"role": "assistant", "content": "<answer>Fabry or Gaucher</answer>"}], ["Fabry"])
+    0.0
     """
     given = final_answer(messages)
-    return 1.0 if given is not None and matches(given, accepted) else 0.0
+    return 1.0 if given is not None and rules_verdict(given, accepted).correct else 0.0
 
 
 def _words(text: str) -> set[str]:

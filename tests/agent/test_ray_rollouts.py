@@ -85,12 +85,13 @@ def test_ray_tasks_give_the_one_process_result(settings: KisaSettings, local_ray
     _prepare(settings, "traj_ray")
     one = run_trajectories(settings, specialty="cardiology", run_id="traj_local")
     two = run_trajectories(settings, specialty="cardiology", run_id="traj_ray", ray_workers=2)
-    assert one["counts"]["rollouts"] == two["counts"]["rollouts"] == len(QUESTIONS)
+    rollouts = settings.agent.rollouts_per_item * len(QUESTIONS)
+    assert one["counts"]["rollouts"] == two["counts"]["rollouts"] == rollouts
     assert two["counts"]["ray_workers"] == 2
     kept_one, refused_one = _both(store, "traj_local")
     kept_two, refused_two = _both(store, "traj_ray")
     assert kept_one.equals(kept_two) and refused_one.equals(refused_two)
-    assert kept_one.num_rows + refused_one.num_rows == len(QUESTIONS)
+    assert kept_one.num_rows + refused_one.num_rows == rollouts
 
 
 def test_a_configured_ray_cluster_runs_the_stage_as_a_job(

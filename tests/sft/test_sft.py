@@ -121,9 +121,11 @@ def _qa_table(split: str = "train") -> pa.Table:
 def test_outside_react_trajectories_get_sensible_verdicts() -> None:
     verdicts = judge_external(REFERENCE / "react_trajectory_sample.jsonl")
     assert [v.rollout.termination for v in verdicts] == ["answered"] * 3
-    # "**The Archers**" for "The Archers - Radio Soap" and "**Jim Douglas**" for
-    # "jim douglas race car driver" count; "**Epsom Derby**" for "English horse
-    # race Derby" does not (a word the accepted answer lacks): strict, never fooled.
+    # The rules judge: "**The Archers**" names the head of "The Archers - Radio
+    # Soap" and "**Jim Douglas**" the start of "jim douglas race car driver"
+    # (both right); "**Epsom Derby**" for "English horse race Derby" is right too
+    # (the Derby is run at Epsom) but shares no whole mention with it: a false
+    # reject of the rules, which the LLM judge can overturn (tests/agent/test_judge.py).
     assert [v.correct for v in verdicts] == [False, True, True]
     assert [v.reason is None for v in verdicts] == [False, True, True]
     assert (verdicts[0].reason or "").startswith("incorrect")
