@@ -154,13 +154,6 @@ class AgentSettings(BaseModel):
         description="Share of tool calls that return a blank or failed response during a "
         "rollout (seeded), so kept trajectories teach searching again.",
     )
-    max_explore_pass_rate: float = Field(
-        default=0.5,
-        ge=0.0,
-        le=1.0,
-        description="An item solved in more than this share of its explore rollouts is too "
-        "easy (the calibration signal where no solver answers).",
-    )
 
 
 QuestionType = Literal["diagnosis", "treatment", "guidelines", "rare_disease"]
