@@ -15,10 +15,17 @@ wrong: an LLM must not overturn "A or B or C". The LLM's "correct" counts
 only if it also refuses a decoy (``probed_llm_judge``); a failed call leaves
 the answer unjudged (``failure``), never silently correct.
 
-The rules were tuned on the dev split of ``tests/fixtures/judge/verdicts.jsonl``
-(``benchmarks/judge_verdicts.py`` measures both splits and names the misses).
-Known limit: prose that names the answer in passing while stating another one
-("Sotalol prolongs the QT interval ... the drug is amiodarone") is accepted.
+In prose of several sentences with a stated conclusion ("Weighing the
+sources, I conclude ...", "The answer is ..."), only what the conclusion names
+is answered; a name joined by a hyphen to another capitalised name
+("Sjogren-Larsson") or said in a parenthesised aside after a sentence is not
+a mention.
+
+The rules were tuned on labelled splits of ``tests/fixtures/judge/`` and each
+split was measured blind once before (``benchmarks/judge_verdicts.py``).
+Known limit: prose without a conclusion marker that names the answer in
+passing while stating another one ("Sotalol prolongs the QT interval ... the
+drug that causes pulmonary fibrosis is amiodarone") is accepted.
 """
 
 from __future__ import annotations
@@ -105,6 +112,9 @@ def _number(words: Sequence[str], i: int) -> tuple[int, int] | None:
     if first is None:
         return None
     value, j = first
+    second = below_hundred(j) if 10 <= value <= 99 else None
+    if second is not None and 10 <= second[0] <= 99:  # a year: "nineteen eighty" is 1980
+        return value * 100 + second[0], second[1]
     if j < n and words[j] == "hundred" and 1 <= value <= 99:
         value, j = value * 100, j + 1
         k = j + 1 if j < n and words[j] == "and" else j
@@ -184,7 +194,8 @@ def _strip_article(words: list[str]) -> list[str]:
 @dataclass(frozen=True)
 class RuleVerdict:
     """The rules' verdict and the rule that decided it: "exact", "prefix",
-    "mention" (correct); "list", "hedge", "negated", "no_mention" (wrong)."""
+    "mention" (correct); "list", "hedge", "negated", "claims_other" (the
+    conclusion names another), "no_mention" (wrong)."""
 
     correct: bool
     rule: str
@@ -207,7 +218,7 @@ _HEDGES = [
     for p in (
         rf"\b(?:or|and)\s+{_HEDGE_WORDS}\b",
         r"[,;(]\s*(?:possibly|perhaps|maybe)\s+(?!because\b)\w",
-        r"\balternative(?:ly)?\b",
+        r"\balternatively\b|\b(?:another|an)\s+alternative\s+(?:answer|candidate)\b",
         r"\b(?:could|might|may|can)\s+also\s+be\b",
         r"\bother\s+(?:option|possibility|candidate|choice)s?\b",
         r"\bnot\s+(?:sure|certain)\b|\bunsure\b",
@@ -215,7 +226,8 @@ _HEDGES = [
         rf"\b{_HEDGE_WORDS}\b[^.\n]*\b{_HEDGE_WORDS}\b",
         r"\bwhether\b[^.\n]*\bor\b",
         r"\beither\b[^.\n]*\bor\b",
-        r"\b(?:is|are)\s+also\s+(?:possible|likely|plausible)\b",
+        r"\b(?:is|are|seems|remains)\s+(?:also\s+)?(?:possible|plausible|conceivable)\b",
+        r"\b(?:is|are)\s+also\s+likely\b",
         r"\b(?:cannot|can't|could\s+not|not)\s+be\s+(?:ruled\s+out|excluded)\b",
         r"\b(?:it|this)\s+(?:might|may|could)\s+be\b[^.\n]*\b(?:might|may|could)\s+be\b",
         r"\bor\s+(?:it|this|that)\s+(?:might|may|could|is)\b",
@@ -224,6 +236,7 @@ _HEDGES = [
 ]
 _NEGATION_BEFORE = re.compile(
     r"(?:\b(?:not|never|neither|nor|unlike|rather\s+than|instead\s+of|other\s+than|except|excluding"
+    r"|confused\s+with|mistaken\s+for"
     r"|exclude[sd]?|rul(?:e|es|ed|ing)\s+out)\b(?:\s+(?:a|an|the))?|\bno|\bnon-?)\s*$",
     re.I,
 )
@@ -358,9 +371,10 @@ def _forms(accepted: Sequence[str]) -> tuple[list[list[str]], list[list[str]]]:
     return forms, prefixes
 
 
-def _find(seq: Sequence[Token], form: Sequence[str]) -> list[tuple[int, int]]:
-    """Character spans where ``form`` occurs as whole words; a two-word
-    name also with one capitalised middle name ("Frederick Grant Banting")."""
+def _find(text: str, seq: Sequence[Token], form: Sequence[str]) -> list[tuple[int, int]]:
+    """Character spans of ``text`` where ``form`` occurs as whole words; a
+    two-word name also with one capitalised middle name ("Frederick Grant
+    Banting"), never a hyphenated one ("Sjogren-Larsson syndrome")."""
     words = [t.word for t in seq]
     n, k = len(words), len(form)
     spans = [
@@ -373,6 +387,7 @@ def _find(seq: Sequence[Token], form: Sequence[str]) -> list[tuple[int, int]]:
                 words[i] == form[0]
                 and words[i + 2] == form[1]
                 and middle.capital
+                and text[seq[i].end : middle.start].isspace()
                 and middle.word.isalpha()
                 and middle.word not in _NON_ITEM
             ):
@@ -380,15 +395,54 @@ def _find(seq: Sequence[Token], form: Sequence[str]) -> list[tuple[int, int]]:
     return spans
 
 
-# "The answer is X", "Final answer: X": the text says which one it means.
-_CLAIM = re.compile(r"\b(?:final\s+)?answer\s*(?:is|would\s+be|:)\s*([^.\n;]+)", re.I)
+# A sentence that states the conclusion: in prose the answer is what it names.
+_CONCLUSION = re.compile(
+    r"\b(?:i\s+conclude|in\s+conclusion|to\s+conclude|therefore|thus|hence|overall"
+    r"|in\s+summary|to\s+summari[sz]e|all\s+in\s+all|based\s+on|weighing"
+    r"|(?:the|my|final)\s+answer\s*(?:is|would\s+be|could\s+be|:)|answer\s*:)",
+    re.I,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z*(\"'])|\n+")
 
 
-def _claims_other(text: str, forms: Sequence[Sequence[str]]) -> bool:
-    """Whether the text states an answer that names no accepted form:
-    "The answer is aspirin. Heparin is also used." claims aspirin."""
-    claims = [m.group(1) for m in _CLAIM.finditer(text)]
-    return bool(claims) and not any(_names_any(claim, forms) for claim in claims)
+def _conclusion(text: str) -> tuple[int, int] | None:
+    """The span of the last sentence that states a conclusion ("Weighing
+    the sources, I conclude ...", "The answer is ..."), in prose of two or
+    more sentences; None when there is none."""
+    bounds = [0, *(m.end() for m in _SENTENCE_END.finditer(text)), len(text)]
+    sentences = [(a, b) for a, b in itertools.pairwise(bounds) if text[a:b].strip()]
+    if len(sentences) < 2:
+        return None
+    stated = [(a, b) for a, b in sentences if _CONCLUSION.search(text[a:b])]
+    return stated[-1] if stated else None
+
+
+def _part_of_a_longer_name(text: str, start: int, end: int) -> bool:
+    """"Sjogren" in "Sjogren-Larsson syndrome": a hyphen joins it to another
+    capitalised name, so it names something else."""
+    after = re.match(r"-[A-Z][a-z]", text[end:])
+    before = re.search(r"[A-Za-z][a-z]*[a-z]-$", text[:start])
+    return bool(after) or bool(before and before.group(0)[0].isupper())
+
+
+def _aside(text: str, start: int) -> bool:
+    """Inside a parenthesis opened after a sentence's end: "Vitamin K.
+    (Protamine is used for warfarin.)" says protamine on the side."""
+    opened = text.rfind("(", 0, start)
+    return opened > 0 and text.rfind(")", opened, start) < 0 and bool(
+        re.search(r"[.!?]\s*$", text[:opened])
+    )
+
+
+def _maximal(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans not inside a longer one: "Penicillin G, ..." is judged as
+    "Penicillin G", not again as "Penicillin"."""
+    unique = sorted(set(spans))
+    return [
+        (a, b)
+        for a, b in unique
+        if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in unique)
+    ]
 
 
 def rules_verdict(given: str, accepted: Sequence[str]) -> RuleVerdict:
@@ -420,18 +474,27 @@ def rules_verdict(given: str, accepted: Sequence[str]) -> RuleVerdict:
     for form in forms:
         if all(w in _NON_ITEM for w in form):
             continue  # "A" matches only as the whole answer, never the article
-        spans += _find(seq, form) + _find(unbracketed, form)
+        spans += _find(text, seq, form) + _find(text, unbracketed, form)
     for bold in re.finditer(r"\*\*(.+?)\*\*", text):
         if _strip_article([t.word for t in tokens(bold.group(1))]) in prefixes:
             spans.append((bold.start(1), bold.end(1)))
+    spans = [
+        (a, b)
+        for a, b in _maximal(spans)
+        if not _part_of_a_longer_name(text, a, b) and not _aside(text, a)
+    ]
     if not spans:
         return RuleVerdict(False, "no_mention")
     if any(h.search(text) for h in _HEDGES):
         return RuleVerdict(False, "hedge")
-    if _claims_other(text, forms):
-        return RuleVerdict(False, "claims_other")
+    stated = _conclusion(text)
+    if stated is not None:
+        # Prose with a conclusion: only what the conclusion names is answered.
+        spans = [(a, b) for a, b in spans if stated[0] <= a and b <= stated[1]]
+        if not spans:
+            return RuleVerdict(False, "claims_other")
     listed = negated = False
-    for start, end in sorted(set(spans)):
+    for start, end in spans:
         if _negated(text, start, end):
             negated = True
         elif _listed(text, start, end, forms) or _enumerated(text, start, end):

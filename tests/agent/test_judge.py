@@ -22,15 +22,17 @@ from kisa_tasks.llm.sync import LLMGateway
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 VERDICTS = [
     json.loads(line)
-    for line in (FIXTURES / "judge" / "verdicts.jsonl").read_text(encoding="utf-8").splitlines()
+    for path in sorted((FIXTURES / "judge").glob("verdicts*.jsonl"))
+    for line in path.read_text(encoding="utf-8").splitlines()
     if line.strip()
 ]
-# Measured with benchmarks/judge_verdicts.py: dev 178/179 (0.994), holdout
-# 76/78 (0.974; 71/78 = 0.910 at the first, clean holdout measurement).
-MIN_ACCURACY = {"dev": 0.98, "holdout": 0.95}
+# Measured with benchmarks/judge_verdicts.py (results/judge_verdicts.md):
+# dev 178/179, holdout 76/78, blind2 79/80; their first, blind measurements
+# are in that file.
+MIN_ACCURACY = {"dev": 0.98, "holdout": 0.95, "blind2": 0.97}
 
 
-@pytest.mark.parametrize("split", ["dev", "holdout"])
+@pytest.mark.parametrize("split", sorted(MIN_ACCURACY))
 def test_rules_accuracy_on_the_verdict_set(split: str) -> None:
     rows = [r for r in VERDICTS if r["split"] == split]
     wrong = [
@@ -39,7 +41,7 @@ def test_rules_accuracy_on_the_verdict_set(split: str) -> None:
     assert 1 - len(wrong) / len(rows) >= MIN_ACCURACY[split], wrong
 
 
-@pytest.mark.parametrize("split", ["dev", "holdout"])
+@pytest.mark.parametrize("split", sorted(MIN_ACCURACY))
 def test_no_list_or_hedge_is_ever_accepted(split: str) -> None:
     rows = [r for r in VERDICTS if r["split"] == split and r["category"] in ("list", "hedge")]
     assert rows
@@ -115,6 +117,25 @@ def test_no_list_or_hedge_is_ever_accepted(split: str) -> None:
         ("Heparin. It is an anticoagulant.", ["heparin"], True, "mention"),
         ("The answer is not aspirin but heparin.", ["heparin"], True, "mention"),
         ("Final answer: **Heparin**", ["heparin"], True, "mention"),
+        # In prose with a conclusion, the conclusion says what is answered.
+        (
+            "Dabigatran was considered. Overall, rivaroxaban fits best.",
+            ["dabigatran"],
+            False,
+            "claims_other",
+        ),
+        (
+            "Warfarin was used before 1990. Therefore the answer is apixaban, a factor Xa "
+            "inhibitor.",
+            ["apixaban"],
+            True,
+            "mention",
+        ),
+        ("Kasabach-Merritt syndrome", ["Merritt syndrome"], False, "no_mention"),
+        ("Apixaban. (Dabigatran inhibits thrombin directly.)", ["dabigatran"], False, "no_mention"),
+        ("It was first described in nineteen sixty-three.", ["1963"], True, "mention"),
+        ("Likely measles, although rubella is possible.", ["measles"], False, "hedge"),
+        ("HHV-6, often mistaken for measles.", ["measles"], False, "negated"),
     ],
 )
 def test_targeted_cases(given: str, accepted: list[str], correct: bool, rule: str) -> None:
