@@ -27,9 +27,9 @@ VERDICTS = [
     if line.strip()
 ]
 # Measured with benchmarks/judge_verdicts.py (results/judge_verdicts.md):
-# dev 178/179, holdout 76/78, blind2 79/80; their first, blind measurements
-# are in that file.
-MIN_ACCURACY = {"dev": 0.98, "holdout": 0.95, "blind2": 0.97}
+# dev 178/179, holdout 76/78, blind2 79/80 (each tuned on after its first,
+# blind measurement, which is in that file); blind3 93/100, never tuned on.
+MIN_ACCURACY = {"dev": 0.98, "holdout": 0.95, "blind2": 0.97, "blind3": 0.92}
 
 
 @pytest.mark.parametrize("split", sorted(MIN_ACCURACY))
