@@ -26,7 +26,9 @@ SYSTEM_PROMPT = (
 GUIDANCE_PREFIX = (
     "Hints for planning your research follow. They are directions only: they may be "
     "incomplete, and every fact you use must be found and verified with the tools. "
-    "Masked entities are named Entity A, Entity B, ...; the answer is the target.\n"
+    "Masked entities are named Entity A, Entity B, ...; the answer is the target. "
+    "Never mention the hints or the masked names in your reasoning: the trajectory is "
+    "kept without them (a rollout whose thoughts echo them is refused).\n"
 )
 
 
