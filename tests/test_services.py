@@ -170,3 +170,13 @@ def test_stopping_a_group_whose_process_exited_unreaped_succeeds(tmp_path: Path)
         time.sleep(0.1)
     stop_group(record)  # raised "survived SIGKILL" before zombies were told apart
     os.waitpid(record.pid, 0)  # reap it ourselves: we are its parent
+
+
+def test_the_ray_worker_port_range_stops_before_the_heads_other_ports() -> None:
+    from kisa_tasks.services.process import choose_ports
+    from kisa_tasks.services.ray_head import _worker_range_end
+
+    lo = choose_ports(("worker",), {})["worker"]
+    # Ray refuses a worker range holding a port given to another of its parts.
+    assert _worker_range_end(lo, {lo + 3}) <= lo + 2
+    assert _worker_range_end(lo, set()) >= lo

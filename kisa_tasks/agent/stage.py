@@ -392,6 +392,8 @@ def _outcome(
     """The rollout's row (opening with the question alone), why it cannot be
     kept (None: it passes) and whether its answer was judged correct."""
     item = job.item
+    # The filters (its length in tokens among them) see what training will.
+    rollout.messages = as_asked(rollout.messages, toolbox, item.question)
     # Judged only when the filters let it through: a judge call costs.
     structural = reject_reason(rollout, True, filters)
     correct, failure = (judge(rollout, item), None) if structural else judged(gateway, job, rollout)
@@ -407,7 +409,6 @@ def _outcome(
         guidance=job.guidance,
         question_type=item.question_type,
     )
-    row["messages"] = as_asked(rollout.messages, toolbox, item.question)
     reason = structural or failure or reject_reason(rollout, correct, filters)
     if reason is None and (echo := guidance_echo(row["messages"])):
         reason = f"guidance_echo: an assistant turn says {echo!r}"

@@ -58,7 +58,7 @@ class RayHead(EmbeddedService):
 
     def command(self, ports: dict[str, int]) -> list[str]:
         lo = ports["min_worker"]
-        hi = _worker_range_end(lo)
+        hi = _worker_range_end(lo, set(ports.values()) - {lo})
         return [
             venv_bin("ray"),
             "start",
@@ -115,9 +115,13 @@ class RayHead(EmbeddedService):
         }
 
 
-def _worker_range_end(lo: int) -> int:
-    """The end of a worker port range starting at ``lo`` that is free now."""
+def _worker_range_end(lo: int, taken: set[int]) -> int:
+    """The end of a worker port range starting at ``lo`` that is free now and
+    holds none of the head's other ports (chosen, not yet bound: Ray refuses
+    a range that overlaps them)."""
     hi = lo
-    while hi < lo + WORKER_PORTS - 1 and hi < 65535 and port_is_free(hi + 1):
+    while (
+        hi < lo + WORKER_PORTS - 1 and hi < 65535 and hi + 1 not in taken and port_is_free(hi + 1)
+    ):
         hi += 1
     return hi
