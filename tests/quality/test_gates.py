@@ -85,7 +85,9 @@ def _trajectory(trajectory_id: str, qa_id: str, mode: str = "guided") -> dict[st
         "trajectory_id": trajectory_id, "qa_id": qa_id, "seed": "mesh:S",
         "specialty": "cardiology", "mode": mode, "policy": "rules", "messages": turns,
         "answer": "Betanib", "termination": "answered", "tool_calls": 2, "turns": 2,
-        "raw_messages": None,
+        "raw_messages": None, "rollout": 0, "guidance": "", "failed_calls": [], "recovered": 0,
+        "item_rollouts": 4, "item_pass_rate": 0.25, "explore_pass_rate": None,
+        "question_type": "treatment",
     }  # fmt: skip
 
 
