@@ -179,6 +179,7 @@ def run_evaluation(
         "uri": store.uri(partition.prefix),
         "model": model_uri,
         "served_as": served.model,
+        "judge": judge.name,
         "counts": metrics,
     }
 

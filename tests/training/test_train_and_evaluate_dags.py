@@ -139,6 +139,25 @@ def test_train_then_evaluate_through_airflow(
     )
     _assert_nothing_shared(settings, [sft, grpo], rows, pipeline_run, tmp_path)
 
+    # A benchmark file as its project publishes it (xbench: base64 XOR-ed
+    # with each row's canary), named inside the benchmarks folder.
+    published = dags.get_dag("kisa_evaluate").test(
+        run_conf={
+            "specialty": SPECIALTY,
+            "pipeline_run": pipeline_run,
+            "k": 1,
+            "max_items": 2,
+            "max_turns": 1,
+            "max_new_tokens": 16,
+            "benchmark": "xbench/DeepSearch.csv",
+        }
+    )
+    assert str(published.state) == "success"
+    attempts = store.read(Partition("evaluations", SPECIALTY, published.run_id)).to_pylist()
+    assert [(a["item_id"], a["source"]) for a in attempts] == [("1", "xbench"), ("2", "xbench")]
+    assert all("\u4e00" <= a["question"][0] <= "\u9fff" for a in attempts)  # decoded Chinese
+    assert {a["judge"] for a in attempts} == {"rules"}
+
 
 def _assert_nothing_shared(
     settings: KisaSettings, jobs: list[Any], attempts: list[dict[str, Any]], run: str, tmp: Any
