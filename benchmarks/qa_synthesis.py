@@ -4,7 +4,8 @@
    (plan, templates, every validator including the Cypher uniqueness check,
    calibration by the retrieval solver), over the sub-graphs of the latest
    committed cardiology run, each seed asked for ``--per-seed`` questions.
-   Loading the corpus and the index is timed apart. Needs ``make demo`` first
+   Loading the corpus and the index is timed apart. Needs ``kisa demo --specialty
+   cardiology --no-train`` first
    (a committed run and its graphs in the graph store).
 2. ``llm``: the llm generator against a local OpenAI-compatible server that
    answers after 200 ms, with the client limited to 20 requests/s: achieved
