@@ -1,9 +1,9 @@
 """Trajectory rollouts with the ``rules`` backend: trajectories/s.
 
 Rolls the scripted researcher out on every QA item of the latest committed
-cardiology run (``kisa demo --specialty cardiology --no-train`` first), guided and explore each, ``--repeat``
-times, with real tool calls on the corpus search engine. Loading the corpus,
-index and documents is timed apart.
+cardiology run (``kisa demo --specialty cardiology --no-train`` first),
+guided and explore each, ``--repeat`` times, with real tool calls on the
+corpus search engine. Loading the corpus, index and documents is timed apart.
 
     .venv/bin/python benchmarks/trajectories.py [--repeat 5]
 """
@@ -36,7 +36,9 @@ def main() -> None:
     store = ArtefactStore.from_settings(settings)
     run = store.latest_run("qa", "cardiology")  # other benchmarks commit runs without QA
     if run is None:
-        raise SystemExit("no committed cardiology QA: run `kisa demo --specialty cardiology --no-train` first")
+        raise SystemExit(
+            "no committed cardiology QA: run `kisa demo --specialty cardiology --no-train` first"
+        )
     start = time.perf_counter()
     items = [QAItem.from_row(r) for r in store.read(Partition("qa", "cardiology", run)).to_pylist()]
     corpus, _ = load_corpus(store, "cardiology", run)
