@@ -418,7 +418,7 @@ def _conclusion(text: str) -> tuple[int, int] | None:
 
 
 def _part_of_a_longer_name(text: str, start: int, end: int) -> bool:
-    """"Sjogren" in "Sjogren-Larsson syndrome": a hyphen joins it to another
+    """The name "Sjogren" in "Sjogren-Larsson syndrome": a hyphen joins it to another
     capitalised name, so it names something else."""
     after = re.match(r"-[A-Z][a-z]", text[end:])
     before = re.search(r"[A-Za-z][a-z]*[a-z]-$", text[:start])
@@ -429,8 +429,10 @@ def _aside(text: str, start: int) -> bool:
     """Inside a parenthesis opened after a sentence's end: "Vitamin K.
     (Protamine is used for warfarin.)" says protamine on the side."""
     opened = text.rfind("(", 0, start)
-    return opened > 0 and text.rfind(")", opened, start) < 0 and bool(
-        re.search(r"[.!?]\s*$", text[:opened])
+    return (
+        opened > 0
+        and text.rfind(")", opened, start) < 0
+        and bool(re.search(r"[.!?]\s*$", text[:opened]))
     )
 
 
