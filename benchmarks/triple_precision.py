@@ -1,18 +1,29 @@
 """Triple precision on the labelled set (issue 18): each labelled triple
 (head, relation, tail, PMID, evidence sentence) was judged against its
-sentence, correct or not and why, before any extractor was tuned.
+sentence, correct or not and why.
 
-Reports, per extractor and split (``dev`` may be tuned on, ``holdout``
-never), precision overall, per relation type and per specialty, with a 95%
-Wilson interval, and the reasons the wrong ones are wrong. Writes
-``benchmarks/results/triple_precision.md``.
+Three extractors are labelled in ``tests/fixtures/triples/labelled.jsonl``:
+``cue_window`` (the extractor before issue 18, sampled from four
+specialties' graphs), ``rules-r1`` (the first cut of today's, before
+dictionary ids were checked against MEDLINE's indexing) and ``rules``
+(today's), the last two sampled from the whole corpus, spread over relation
+types. A PMID hash splits every sample: ``dev`` may be tuned on, ``holdout``
+never.
 
-    .venv/bin/python benchmarks/triple_precision.py
+Reports, per extractor and split, precision per relation type, per support
+and per specialty with a 95% Wilson interval, the overall precision
+weighted by how often each relation type occurs in the extractor's output
+(the sample spreads over types, the output does not), the yield per
+relation type of both extractors on one corpus, and why the wrong ones are
+wrong. Writes ``benchmarks/results/triple_precision.md``.
 
-Today's labelled rows are the output of the ``rules`` extractor at the
-start of issue 18 (sampled by ``benchmarks/triple_sample.py``): its
-precision is the baseline a new extractor is measured beside, on the same
-sentences, once its triples there are labelled too.
+    .venv/bin/python benchmarks/triple_precision.py             # labels only
+    .venv/bin/python benchmarks/triple_precision.py --corpus cardiology
+
+``--corpus`` (needs the embedded services and a committed run) runs both
+extractors over the run's whole corpus, counts their yield and stores it
+beside the labels (``yield.json``), and reports precision of the labelled
+``rules`` rows today's code still produces.
 """
 
 from __future__ import annotations
@@ -58,44 +69,184 @@ def table(title: str, groups: dict[str, list[bool]]) -> list[str]:
     return lines
 
 
-def report(rows: Iterable[dict[str, Any]]) -> str:
+YIELD = LABELLED.parent / "measured.json"
+EXTRACTORS = ("cue_window", "rules-r1", "rules-r2", "rules", "rules, trusted")
+
+
+def weighted(flags: dict[str, list[bool]], yields: dict[str, int]) -> float | None:
+    """Precision of the whole output: each relation type's precision weighted
+    by its share of the output (types with no label count as 0)."""
+    total = sum(yields.values())
+    if not total:
+        return None
+    return sum(
+        n / total * (sum(flags[t]) / len(flags[t]) if flags.get(t) else 0.0)
+        for t, n in yields.items()
+    )
+
+
+def report(rows: Iterable[dict[str, Any]], measured: dict[str, Any]) -> str:
     rows = list(rows)
+    yields: dict[str, dict[str, int]] = measured.get("yield", {})
+    scores: dict[str, float] = measured.get("confidence", {})
+    floor = measured.get("floor")
+    if scores:  # labelled rows today's code no longer produces are not its output
+        rows = [r for r in rows if r["extractor"] != "rules" or r["id"] in scores]
+        rows += [
+            r | {"extractor": "rules, trusted"}
+            for r in rows
+            if r["extractor"] == "rules" and scores[r["id"]] >= (floor or 0.0)
+        ]
     lines = [
         "# Triple precision on the labelled set",
         "",
         f"`{LABELLED.relative_to(ROOT)}`: {len(rows)} triples labelled against their "
-        "evidence sentence before any tuning. Made by `benchmarks/triple_precision.py`.",
+        "evidence sentence. Made by `benchmarks/triple_precision.py`.",
+        "",
+        "## Summary",
+        "",
+        "| extractor | split | n | precision | 95% interval | weighted by yield |",
+        "|---|---|---:|---:|---|---:|",
     ]
-    for extractor in sorted({r["extractor"] for r in rows}):
-        for split in ("dev", "holdout", "all"):
-            chosen = [
-                r for r in rows if r["extractor"] == extractor and split in ("all", r["split"])
-            ]
+    for extractor in EXTRACTORS:
+        for split in ("dev", "holdout"):
+            chosen = [r for r in rows if r["extractor"] == extractor and r["split"] == split]
+            if not chosen:
+                continue
+            flags = [bool(r["correct"]) for r in chosen]
+            low, high = wilson(sum(flags), len(flags))
+            by_type: dict[str, list[bool]] = defaultdict(list)
+            for r in chosen:
+                by_type[r["relation"]].append(bool(r["correct"]))
+            base = "rules" if extractor.startswith("rules-r") else extractor
+            share = weighted(by_type, yields.get(base, {}))
+            lines.append(
+                f"| {extractor} | {split} | {len(flags)} | {sum(flags) / len(flags):.3f} | "
+                f"{low:.2f}-{high:.2f} | {'' if share is None else f'{share:.3f}'} |"
+            )
+    if yields:
+        lines += [
+            "",
+            "## Yield on one corpus (triples per relation type, distinct per abstract)",
+            "",
+            "| relation type | " + " | ".join(yields) + " |",
+            "|---|" + "---:|" * len(yields),
+        ]
+        types = sorted({t for y in yields.values() for t in y})
+        for t in [*types, "all"]:
+            cells = [str(sum(y.values()) if t == "all" else y.get(t, 0)) for y in yields.values()]
+            lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    for extractor in EXTRACTORS:
+        for split in ("dev", "holdout"):
+            chosen = [r for r in rows if r["extractor"] == extractor and r["split"] == split]
             if not chosen:
                 continue
             lines += ["", f"## {extractor}, {split}"]
-            by_relation: dict[str, list[bool]] = defaultdict(list)
-            by_specialty: dict[str, list[bool]] = defaultdict(list)
+            groups: dict[str, dict[str, list[bool]]] = {
+                "relation type": defaultdict(list),
+                "support": defaultdict(list),
+                "specialty": defaultdict(list),
+            }
             for r in chosen:
-                for groups, key in ((by_relation, r["relation"]), (by_specialty, r["specialty"])):
-                    groups[key].append(bool(r["correct"]))
-                    groups["all"].append(bool(r["correct"]))
-            lines += table("per relation type", by_relation)
-            lines += table("per specialty", by_specialty)
+                keys = {
+                    "relation type": r["relation"],
+                    "support": r.get("support", "sentence"),
+                    "specialty": r["specialty"],
+                }
+                for title, key in keys.items():
+                    groups[title][key].append(bool(r["correct"]))
+                    groups[title]["all"].append(bool(r["correct"]))
+            for title, by in groups.items():
+                lines += table(f"per {title}", by)
         why = Counter(r["error"] for r in rows if r["extractor"] == extractor and not r["correct"])
-        lines += ["", f"## {extractor}: why the wrong ones are wrong", ""]
-        lines += [f"- {kind}: {n}" for kind, n in why.most_common()]
+        if why:
+            lines += ["", f"## {extractor}: why the wrong ones are wrong", ""]
+            lines += [f"- {kind}: {n}" for kind, n in why.most_common()]
     return "\n".join(lines) + "\n"
+
+
+def measure_corpus(specialty: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Yield of both extractors on the corpus of ``specialty``'s latest run,
+    all and trusted (a relation's confidence from every abstract stating it
+    at the graphs stage's floor), and the confidence of each labelled
+    ``rules`` row's relation; rows today's code no longer produces get none."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from triple_corpus import EXTRACTORS as RUNNERS
+    from triple_corpus import corpus_rows, load_corpus
+
+    from kisa_tasks.settings import load_settings
+    from kisa_tasks.triples.support import confidence
+
+    floor = load_settings().graph.min_confidence
+    corpus = load_corpus(specialty)
+    out: dict[str, Any] = {"run": corpus.run, "floor": floor, "yield": {}, "confidence": {}}
+    for name in RUNNERS:
+        found = list(corpus_rows(corpus, name))
+        out["yield"][name] = dict(Counter(r["relation"] for r in found))
+        if name != "rules":
+            continue
+        supports: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for r in found:
+            supports[(r["head"], r["relation"], r["tail"])].append(r["support"])
+        scored = {
+            _key(r): confidence(r["relation"], supports[(r["head"], r["relation"], r["tail"])])
+            for r in found
+        }
+        trusted = [r for r in found if scored[_key(r)] >= floor]
+        out["yield"]["rules, trusted"] = dict(Counter(r["relation"] for r in trusted))
+        out["confidence"] = {
+            r["id"]: scored[_key(r)]
+            for r in rows
+            if r["extractor"] == "rules" and _key(r) in scored
+        }
+    stale = sum(1 for r in rows if r["extractor"] == "rules" and r["id"] not in out["confidence"])
+    print(f"corpus of run {corpus.run}: {stale} labelled rules rows no longer produced")
+    return out
+
+
+def calibrate(rows: list[dict[str, Any]], strength: float = 5.0) -> str:
+    """``kisa_tasks.triples.support``'s tables from the dev labels of today's
+    extractor: per support, and per (relation type, support) smoothed toward
+    the support's precision with ``strength`` pseudo-labels."""
+    dev = [r for r in rows if r["extractor"] == "rules" and r["split"] == "dev"]
+    by_support: dict[str, list[bool]] = defaultdict(list)
+    by_pair: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for r in dev:
+        if r["support"] in ("sentence", "mesh"):
+            by_support[r["support"]].append(bool(r["correct"]))
+            by_pair[(r["relation"], r["support"])].append(bool(r["correct"]))
+    base = {s: sum(v) / len(v) for s, v in sorted(by_support.items())}
+    lines = [f"SUPPORT_PRECISION = {{{', '.join(f'{s!r}: {p:.2f}' for s, p in base.items())}}}"]
+    lines.append("PRECISION: dict[tuple[str, str], float] = {")
+    for (relation, support), flags in sorted(by_pair.items()):
+        p = (sum(flags) + strength * base[support]) / (len(flags) + strength)
+        lines.append(f"    ({relation!r}, {support!r}): {p:.2f},  # {sum(flags)}/{len(flags)}")
+    return "\n".join([*lines, "}"])
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (row["pmid"], row["relation"], row["head_name"].lower(), row["tail_name"].lower())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--labelled", type=Path, default=LABELLED)
     parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument("--corpus", metavar="SPECIALTY")
+    parser.add_argument("--calibrate", action="store_true", help="print support.py's tables")
     args = parser.parse_args()
     with args.labelled.open(encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    text = report(rows)
+    if args.calibrate:
+        print(calibrate(rows))
+        return
+    if args.corpus:
+        measured = measure_corpus(args.corpus, rows)
+        YIELD.write_text(json.dumps(measured, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    measured = json.loads(YIELD.read_text(encoding="utf-8")) if YIELD.exists() else {}
+    text = report(rows, measured)
     args.out.write_text(text, encoding="utf-8")
     print(text)
 

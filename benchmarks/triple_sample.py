@@ -11,6 +11,15 @@ spread over relation types (round robin in a seeded order), one row per
 
 Needs the embedded services and a committed run per specialty
 (``kisa demo --specialty S --no-train``).
+
+``--from-corpus SPECIALTY`` draws instead from what an extractor finds in
+the whole committed corpus of that specialty's latest run (every abstract,
+not only the seeds' graphs), ``--holdout`` and ``--dev`` rows of it spread
+over relation types, skipping ids already in ``--exclude``:
+
+    .venv/bin/python benchmarks/triple_sample.py --from-corpus cardiology \\
+        --extractor rules --holdout 200 --dev 80 \\
+        --exclude tests/fixtures/triples/labelled.jsonl --out /tmp/to_label.jsonl
 """
 
 from __future__ import annotations
@@ -18,26 +27,33 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-
-def split_of(pmid: str) -> str:
-    digest = hashlib.sha256(f"triples|{pmid}".encode()).digest()
-    return "holdout" if digest[0] < 86 else "dev"  # about a third
+from triple_corpus import split_of, triple_id
 
 
-def spread(rows: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
+def _place(row: dict[str, Any], seed: int) -> bytes:
+    relation = row.get("relation_type") or row["relation"]
+    ident = row.get("id") or triple_id(row["head"], relation, row["tail"], row["pmid"])
+    return hashlib.sha256(f"{seed}|{ident}".encode()).digest()
+
+
+def spread(
+    rows: list[dict[str, Any]], n: int, seed: int, key: str = "relation_type"
+) -> list[dict[str, Any]]:
     """Up to ``n`` rows, relation types taking turns, each type's rows in a
-    seeded order: rare relations are labelled too, not only the common ones."""
+    seeded order (popped from the end): rare relations are labelled too, not
+    only the common ones."""
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        by_type[row["relation_type"]].append(row)
-    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
+        by_type[row[key]].append(row)
+    # Each row's place is a seeded hash of its id: a row keeps its place when
+    # the extractor changes, so a new version's sample reuses the labels of
+    # the rows it still produces.
     for group in by_type.values():
-        rng.shuffle(group)
+        group.sort(key=lambda r: _place(r, seed), reverse=True)
     chosen: list[dict[str, Any]] = []
     while len(chosen) < n and any(by_type.values()):
         for kind in sorted(by_type):
@@ -52,11 +68,21 @@ def main() -> None:
     from kisa_tasks.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--specialty", nargs="+", required=True)
+    parser.add_argument("--specialty", nargs="+")
+    parser.add_argument("--from-corpus", metavar="SPECIALTY")
+    parser.add_argument("--extractor", default="rules")
+    parser.add_argument("--holdout", type=int, default=200)
+    parser.add_argument("--dev", type=int, default=80)
+    parser.add_argument("--exclude", type=Path)
     parser.add_argument("--per-specialty", type=int, default=80)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.from_corpus:
+        write(args.out, from_corpus(args))
+        return
+    if not args.specialty:
+        parser.error("give --specialty or --from-corpus")
 
     store = ArtefactStore.from_settings(load_settings())
     out = []
@@ -74,9 +100,7 @@ def main() -> None:
         for row in spread(rows, args.per_specialty, args.seed):
             out.append(
                 {
-                    "id": hashlib.sha256("|".join(
-                        (row["head"], row["relation_type"], row["tail"], row["pmid"])
-                    ).encode()).hexdigest()[:12],
+                    "id": triple_id(row["head"], row["relation_type"], row["tail"], row["pmid"]),
                     "specialty": specialty,
                     "run": run,
                     "pmid": row["pmid"],
@@ -91,11 +115,34 @@ def main() -> None:
                 }
             )  # fmt: skip
         print(f"{specialty}: {len(rows)} distinct triples in run {run}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", encoding="utf-8") as fh:
-        for row in out:
+    write(args.out, out)
+
+
+def from_corpus(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from triple_corpus import corpus_rows, load_corpus
+
+    from kisa_tasks.specialties import SPECIALTY_IDS
+
+    excluded = set()
+    if args.exclude and args.exclude.exists():
+        excluded = {json.loads(line)["id"] for line in args.exclude.open(encoding="utf-8")}
+    corpus = load_corpus(args.from_corpus)
+    rows = [r for r in corpus_rows(corpus, args.extractor) if r["id"] not in excluded]
+    out = []
+    for split, n in (("holdout", args.holdout), ("dev", args.dev)):
+        for row in spread([r for r in rows if r["split"] == split], n, args.seed, "relation"):
+            known = [s for s in row.pop("specialties") if s in SPECIALTY_IDS]
+            out.append(row | {"specialty": known[0] if known else "other", "run": corpus.run})
+    print(f"{len(rows)} {args.extractor} triples in the corpus of run {corpus.run}")
+    return out
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"wrote {len(out)} rows to {args.out}")
+    print(f"wrote {len(rows)} rows to {path}")
 
 
 if __name__ == "__main__":

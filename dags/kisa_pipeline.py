@@ -232,9 +232,16 @@ def kisa_pipeline() -> None:
     ) -> dict[str, Any]:
         from kisa_common.stages import run_stage
 
+        from kisa_tasks.run_config import stage_backend
         from kisa_tasks.stats.stages import run_seeds
 
-        return run_stage("seeds", run_seeds, config, tracking, max_seeds=config["max_seeds"])
+        # The rules extractor is cheap enough to ask which rare entities any
+        # abstract relates; a model is asked in the graphs stage only.
+        rules = stage_backend(config["backend"], "graphs") == "rules"
+        return run_stage(
+            "seeds", run_seeds, config, tracking, max_seeds=config["max_seeds"],
+            require_relation=rules,
+        )  # fmt: skip
 
     @task
     def plan_graphs(

@@ -76,7 +76,7 @@ class RunConfig(BaseModel):
         default=2000, ge=1, le=50_000_000, description="Abstracts read from the corpus."
     )
     max_seeds: int = Field(
-        default=20, ge=1, le=100_000, description="Rare seed entities to expand."
+        default=40, ge=1, le=100_000, description="Rare seed entities to expand."
     )
     qa_per_seed: int = Field(
         default=2, ge=1, le=50, description="QA items synthesised per seed sub-graph."

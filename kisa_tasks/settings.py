@@ -54,6 +54,15 @@ class GraphSettings(BaseModel):
         description="Budget of the Cypher longest-path query; past it the same exact "
         "search runs in memory over the seed graph's fetched relations.",
     )
+    min_confidence: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="The graph, so sub-graphs and questions, holds only relations at least "
+        "this confident (kisa_tasks/triples/support.py, measured per relation type). At 0.8 "
+        "one abstract suffices for a type the rules read well (treats, causes, ...); an "
+        "'inhibits', 'increases' or 'prevents' needs a second abstract or a MeSH claim.",
+    )
 
 
 class FalkorDBSettings(BaseModel):

@@ -33,7 +33,7 @@ from kisa_tasks.agent.react import (
 from kisa_tasks.agent.tools import MAX_HITS, MAX_VISITS, SEPARATOR, failed_output
 from kisa_tasks.qa.templates import PHRASES, TYPE_NOUNS
 from kisa_tasks.qa.text import mentions
-from kisa_tasks.triples.rules import CUES
+from kisa_tasks.triples.rules import RELATION_CUES
 
 Script = Generator[str, str, None]
 _NOUN_TYPES = {noun: kind for kind, noun in TYPE_NOUNS.items()}
@@ -84,7 +84,8 @@ def expresses(sentence: str, relation: str | None) -> bool:
     rules extractor reads), as a reader checks a claim against the text."""
     if relation is None:
         return True
-    return any(c.relation_type == relation and c.pattern.search(sentence) for c in CUES)
+    cue = RELATION_CUES.get(relation)
+    return cue is not None and cue.search(sentence) is not None
 
 
 def entity_type(noun: str) -> str:

@@ -143,7 +143,11 @@ def _id_priority(identifier: str) -> tuple[int, str]:
 
 @lru_cache(maxsize=1)
 def identifier_links() -> tuple[tuple[str, str], ...]:
-    """Pairs of ids naming the same drug, from the drug dictionary package."""
+    """Pairs of ids the drug dictionary package says name the same drug.
+
+    Unchecked: many of the package's MeSH ids are another descriptor
+    (Heparin -> Fibrinolysin, Angiotensin II -> Norepinephrine), so
+    ``canonicalise`` joins a pair only when the names agree (``drug_names``)."""
     from kisa_tasks.extract.lexicon import _load_pickle
 
     data = _load_pickle("drug_named_entity_recognition", "drug_ner_dictionary.pkl.bz2")
@@ -152,6 +156,35 @@ def identifier_links() -> tuple[tuple[str, str], ...]:
         if entry.get("drugbank_id") and entry.get("mesh_id"):
             links.append((f"drugbank:{entry['drugbank_id']}", f"mesh:{entry['mesh_id']}"))
     return tuple(sorted(links))
+
+
+@lru_cache(maxsize=1)
+def drug_names() -> dict[str, frozenset[str]]:
+    """DrugBank id -> every normalised name of the drug (name, synonyms,
+    the surface variants the package maps to it)."""
+    from kisa_tasks.extract.lexicon import _load_pickle
+
+    data = _load_pickle("drug_named_entity_recognition", "drug_ner_dictionary.pkl.bz2")
+    variants: dict[str, set[str]] = {}
+    for variant, canonicals in data["drug_variant_to_canonical"].items():
+        for canonical in canonicals:
+            variants.setdefault(canonical, set()).add(variant)
+    out: dict[str, frozenset[str]] = {}
+    for key, entry in data["drug_canonical_to_data"].items():
+        if entry.get("drugbank_id"):
+            names = {key, entry.get("name") or "", *(entry.get("synonyms") or ())}
+            names |= variants.get(key, set())
+            out[f"drugbank:{entry['drugbank_id']}"] = frozenset(normalise(n) for n in names if n)
+    return out
+
+
+def same_thing(
+    a: str, b: str, names: Mapping[str, str], known: Mapping[str, frozenset[str]]
+) -> bool:
+    """Whether two linked ids name the same thing: equal normalised names, or
+    one's name is among the other's known names."""
+    name_a, name_b = normalise(names[a]), normalise(names[b])
+    return name_a == name_b or name_b in known.get(a, ()) or name_a in known.get(b, ())
 
 
 def expand_abbreviations(
@@ -203,10 +236,14 @@ def canonicalise(
     mentions: Iterable[Mapping[str, Any]],
     links: Iterable[tuple[str, str]] = (),
     decide: Decider = rules_decisions,
+    known_names: Mapping[str, frozenset[str]] | None = None,
 ) -> tuple[list[Entity], dict[str, str]]:
     """Group mention identifiers into entities; returns the entities and the
     identifier -> canonical id map (to rewrite mentions). ``decide`` answers
-    "new entity or an existing one?" for names no identifier anchors."""
+    "new entity or an existing one?" for names no identifier anchors. A
+    link joins two ids only when their names agree (``same_thing``, with
+    ``known_names``: id -> normalised names, ``drug_names`` by default)."""
+    known = drug_names() if known_names is None else known_names
     uf = _UnionFind()
     names: dict[str, str] = {}
     types: dict[str, str] = {}
@@ -218,7 +255,7 @@ def canonicalise(
         types.setdefault(ident, m["type"])
         aliases.setdefault(ident, set()).add(m["surface"])
     for a, b in links:
-        if a in names and b in names:
+        if a in names and b in names and same_thing(a, b, names, known):
             uf.union(a, b)
     by_name: dict[tuple[str, str], str] = {}
     for ident in sorted(names, key=_id_priority):

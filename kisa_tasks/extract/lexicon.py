@@ -206,10 +206,11 @@ def dictionary_entries() -> dict[str, LexiconEntry]:
     for variant, canonicals in drug["drug_variant_to_canonical"].items():
         data = drug["drug_canonical_to_data"].get(canonicals[0]) or {}
         name = data.get("name") or canonicals[0]
+        # The package's MeSH ids are often another descriptor (its Heparin
+        # is Fibrinolysin's id): a drug without a DrugBank id goes by name,
+        # and canonicalisation joins it to the MeSH heading of that name.
         if data.get("drugbank_id"):
             entity_id = f"drugbank:{data['drugbank_id']}"
-        elif data.get("mesh_id"):
-            entity_id = f"mesh:{data['mesh_id']}"
         else:
             entity_id = f"drug:{_slug(name)}"
         # Disease entries win a clash: their MeSH ids anchor specialties.

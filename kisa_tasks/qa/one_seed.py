@@ -22,7 +22,12 @@ from kisa_tasks.specialties import WHOLE_CORPUS
 from kisa_tasks.subgraphs.expand import ExpansionPolicy, expand_seed
 from kisa_tasks.subgraphs.graph import KnowledgeGraph, Subgraph
 from kisa_tasks.subgraphs.sampling import sample_subgraph, subgraph_id
-from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph, relation_rows, write_seed_graph
+from kisa_tasks.subgraphs.store_io import (
+    graph_id,
+    load_seed_graph,
+    relation_rows,
+    replace_seed_graph,
+)
 
 
 class SeedNotFoundError(LookupError):
@@ -93,10 +98,11 @@ def qa_for_seed(
                 policy,
             )
             info = {n: corpus.entities[n] for n in grown.nodes if n in corpus.entities}
-            edges = grown.edges()
-            write_seed_graph(
-                graph_store, relation_rows(graph_id(seed_id), edges, info, grown.edge_pmids())
+            edges = grown.trusted_edges(settings.graph.min_confidence)
+            rows = relation_rows(
+                graph_id(seed_id), edges, info, grown.edge_pmids(), grown.confidences()
             )
+            replace_seed_graph(graph_store, graph_id(seed_id), rows)
             graph = KnowledgeGraph.of(edges)
         sub = sample_subgraph(graph, seed_id, strategy, rng_seed, config.max_hops)
         task = GenTask(

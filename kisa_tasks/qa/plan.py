@@ -97,7 +97,32 @@ def plan_question(
     Clues are the best-evidenced relations of a path entity to entities off
     the path (ties by id), so the same sub-graph gives the same plan.
     """
-    path = subgraph.path[: max_hops + 1]
+    path = tuple(subgraph.path[: max_hops + 1])
+    try:
+        return _plan_along(path, subgraph, subgraph_id, entities, min_hops, anchor_clues,
+                           clues_per_node, answer_clues, require_anchor_clue)  # fmt: skip
+    except AnchorError:
+        # A rare seed often has one relation only: nothing off the path to
+        # describe it by. The same chain asked from its other end may have.
+        return _plan_along(path[::-1], subgraph, subgraph_id, entities, min_hops, anchor_clues,
+                           clues_per_node, answer_clues, require_anchor_clue)  # fmt: skip
+
+
+class AnchorError(PlanError):
+    """The first path entity has nothing off the path to describe it by."""
+
+
+def _plan_along(
+    path: tuple[str, ...],
+    subgraph: Subgraph,
+    subgraph_id: str,
+    entities: Mapping[str, EntityInfo],
+    min_hops: int,
+    anchor_clues: int,
+    clues_per_node: int,
+    answer_clues: int,
+    require_anchor_clue: bool,
+) -> QuestionPlan:
     if len(path) - 1 < min_hops:
         raise PlanError(
             f"sub-graph path has {len(path) - 1} hop(s); the question needs at least {min_hops}"
@@ -140,7 +165,7 @@ def plan_question(
         if chosen:
             clues[node] = tuple(chosen)
     if require_anchor_clue and path[0] not in clues:
-        raise PlanError(
+        raise AnchorError(
             f"the first path entity {path[0]!r} has no neighbour off the path to describe it by"
         )
     mentioned = set(path) | {s.target for steps in clues.values() for s in steps}

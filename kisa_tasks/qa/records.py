@@ -51,6 +51,9 @@ QA_SCHEMA = register_stage(
             pa.field("question_type", pa.string(), nullable=False),
             # train or test, decided per seed when the item is made (``qa.kinds``).
             pa.field("split", pa.string(), nullable=False),
+            # The weakest hop's relation confidence (``triples.support``); null
+            # for items made elsewhere (imported), whose hops we cannot weigh.
+            pa.field("min_hop_confidence", pa.float64(), nullable=True),
         ]
     ),
 )
@@ -79,6 +82,7 @@ class QAItem:
     solver_answers: int = 0
     question_type: str = ""
     split: str = ""
+    min_hop_confidence: float | None = None
     qa_id: str = field(default="")
 
     def __post_init__(self) -> None:

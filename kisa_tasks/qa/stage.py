@@ -11,11 +11,12 @@ written, the item), and ``exports/qa/.../qa.jsonl``.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,9 @@ def run_qa(
             solver.close()  # its toolbox's threads
     kept, duplicates = deduplicate(outcome.items)
     kept = assign_splits(kept, settings.qa.test_share, settings.qa.split_seed)
+    kept = with_hop_confidence(
+        kept, store.read(Partition("triples", specialty, run_id)).to_pylist()
+    )
     kept.sort(key=lambda i: (i.seed, i.qa_id))
     rejected = [
         Rejection(key, reason, item.row() if item else None)
@@ -260,6 +264,25 @@ def export_qa(store: ArtefactStore, path: Path, *, specialty: str, run_id: str) 
     table = store.read(Partition("qa", specialty, run_id))
     path.write_bytes(export_jsonl([QAItem.from_row(r) for r in table.to_pylist()], run_id))
     return int(table.num_rows)
+
+
+def with_hop_confidence(
+    items: Sequence[QAItem], triples: Sequence[Mapping[str, Any]]
+) -> list[QAItem]:
+    """Each item with the confidence of its weakest hop: per pair of path
+    entities, the best relation between them in its seed's graph (the
+    ``triples`` partition holds every relation's confidence)."""
+    best: dict[tuple[str, frozenset[str]], float] = {}
+    for t in triples:
+        key = (t["seed"], frozenset((t["head"], t["tail"])))
+        best[key] = max(best.get(key, 0.0), t["confidence"])
+    out = []
+    for item in items:
+        hops = [best.get((item.seed, frozenset(p))) for p in itertools.pairwise(item.path)]
+        known = [c for c in hops if c is not None]
+        weakest = min(known) if known and len(known) == len(hops) else None
+        out.append(replace(item, min_hop_confidence=weakest))
+    return out
 
 
 def assign_splits(items: Sequence[QAItem], test_share: float, split_seed: int) -> list[QAItem]:

@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kisa_tasks.triples.signatures import signature_violation
+
 
 def with_list_lengths(table: pa.Table) -> pd.DataFrame:
     """The table as pandas plus ``<column>__len`` (null stays null) for each list column."""
@@ -29,6 +31,14 @@ def with_list_lengths(table: pa.Table) -> pd.DataFrame:
 
 def _triples(table: pa.Table, frame: pd.DataFrame) -> pd.DataFrame:
     frame["self_loop"] = frame["head"] == frame["tail"]
+    # A relation whose ends cannot hold it (an organ as a cause, a drug
+    # treating a drug) is false whatever the sentence says.
+    frame["signature_violation"] = [
+        signature_violation(r, h, t) is not None
+        for r, h, t in zip(
+            frame["relation_type"], frame["head_kind"], frame["tail_kind"], strict=True
+        )
+    ]
     return frame
 
 

@@ -163,7 +163,10 @@ def create_app(
         decided = data.decisions(store(), specialty)
         filters = {"strategy": strategy, "hops": hops}
         rates = data.agent_difficulty(store(), specialty, run_id)
-        return pages.qa_page(specialty, run_id, items, decided, filters, STRATEGIES, user, rates)
+        hops_seen = data.hop_evidence(store(), specialty, run_id, items)
+        return pages.qa_page(
+            specialty, run_id, items, decided, filters, STRATEGIES, user, rates, hops_seen
+        )
 
     @app.post("/qa/{specialty}/{qa_id}/review")
     def review(

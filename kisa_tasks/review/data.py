@@ -95,6 +95,30 @@ def evidence(
     return found
 
 
+def hop_evidence(
+    store: ArtefactStore, specialty: str, run_id: str, items: Iterable[Mapping[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per QA item, each hop of its path: the relations between the two
+    entities in its seed's graph, with confidence and evidence (PMID and
+    sentence), so a reviewer can check the path against the abstracts."""
+    by_pair: dict[tuple[str, frozenset[str]], dict[tuple[str, str, str], dict[str, Any]]] = {}
+    for t in read_rows(store, "triples", specialty, run_id):
+        pair = (t["seed"], frozenset((t["head"], t["tail"])))
+        key = (t["head"], t["relation_type"], t["tail"])
+        relation = by_pair.setdefault(pair, {}).setdefault(key, {
+            "head": t["head_name"], "relation": t["relation_type"], "tail": t["tail_name"],
+            "confidence": t["confidence"], "evidence": [],
+        })  # fmt: skip
+        relation["evidence"].append({"pmid": t["pmid"], "sentence": t["sentence"]})
+    out: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        out[item["qa_id"]] = [
+            {"relations": list(by_pair.get((item["seed"], frozenset(hop)), {}).values())}
+            for hop in itertools.pairwise(item["path"])
+        ]
+    return out
+
+
 def graph_view(
     row: Mapping[str, Any], evidence: Mapping[tuple[str, str, str], list[dict[str, str]]]
 ) -> dict[str, Any]:
@@ -109,7 +133,7 @@ def graph_view(
     links = [
         {
             "source": e["head"], "target": e["tail"], "relation": e["relation_type"],
-            "weight": e["weight"],
+            "weight": e["weight"], "confidence": e["confidence"],
             "evidence": evidence.get((e["head"], e["relation_type"], e["tail"]), []),
             "on_path": frozenset((e["head"], e["tail"])) in steps,
         }

@@ -202,6 +202,7 @@ def qa_page(
     strategies: Sequence[str],
     user: str,
     pass_rates: Mapping[str, float] | None = None,
+    hop_evidence: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> str:
     chosen = filters.get("strategy")
     options = "".join(
@@ -240,18 +241,46 @@ def qa_page(
             f'<br><a href="{traj}">trajectories</a>',
             f"<b>{e(item['answer'])}</b>", f"<small>{e(item['reasoning_path'])}</small>",
             f"<small>{mapping}</small>",
+            _hops(item, (hop_evidence or {}).get(item["qa_id"], ())),
             e(item["solver_accuracy"]), _agent_pass(item, pass_rates or {}),
             f'{e(item.get("question_type") or "")}<br><small>{e(item.get("split") or "")}</small>',
             e(item["strategy"]), e(item["hops"]),
             f'<span class="decision">{state}</span><br>{review}',
         ])  # fmt: skip
-    head = ["question", "answer", "reasoning path", "mapping", "solver accuracy",
+    head = ["question", "answer", "reasoning path", "mapping", "hops and evidence",
+            "solver accuracy",
             "agent pass rate", "type / split", "strategy", "hops", "review"]  # fmt: skip
     body = (
         f"<p>{e(specialty)}, run <code>{e(run_id)}</code>: {len(items)} items. A rejected item "
         "is left out of later stages' runs (rollouts, SFT).</p>" + form + table(head, rows)
     )
     return layout("QA review", body, "qa", user)
+
+
+PUBMED = "https://pubmed.ncbi.nlm.nih.gov/{}/"
+
+
+def _hops(item: Mapping[str, Any], hops: Sequence[Mapping[str, Any]]) -> str:
+    """Each hop's relation, its confidence and the sentences it stands on,
+    with PMID links: what a reviewer checks the path against."""
+    weakest = item.get("min_hop_confidence")
+    parts = [f"<small>weakest hop: {e(weakest) if weakest is not None else 'unknown'}</small>"]
+    for i, hop in enumerate(hops, start=1):
+        if not hop["relations"]:
+            parts.append(f'<div class="hop"><b>{i}.</b> <span class="fail">no triple</span></div>')
+            continue
+        for r in hop["relations"]:
+            sentences = "".join(
+                f'<li><a href="{e(PUBMED.format(ev["pmid"]))}">PMID {e(ev["pmid"])}</a>: '
+                f"{e(ev['sentence'])}</li>"
+                for ev in r["evidence"]
+            )
+            parts.append(
+                f'<div class="hop"><b>{i}.</b> {e(r["head"])} <i>{e(r["relation"])}</i> '
+                f"{e(r['tail'])} <small>(confidence {e(r['confidence'])})</small>"
+                f"<ul><small>{sentences}</small></ul></div>"
+            )
+    return "".join(parts)
 
 
 def _agent_pass(item: Mapping[str, Any], pass_rates: Mapping[str, float]) -> str:

@@ -61,7 +61,10 @@ class SeedPolicy:
     embedded corpus (~33k usable abstracts); the paper's 1e-6 is for 30M."""
 
     min_evidence: int = 2
-    max_doc_freq: int = 5
+    # 30 of ~33k abstracts (the relative bound): rare, and enough candidates
+    # that a few dozen start a chain of relations the precise extractor reads
+    # (at 5, a dozen per specialty had one relation at all).
+    max_doc_freq: int = 30
     max_rel_freq: float = 1e-3
 
 
@@ -190,6 +193,26 @@ def run_stats(settings: KisaSettings, *, specialty: str, run_id: str) -> dict[st
     return {"uri": store.uri(partition.prefix), "counts": counts}
 
 
+def chainable_seeds(
+    candidates: pa.Table, corpus: Any, min_confidence: float, limit: int
+) -> pa.Table:
+    """The first ``limit`` candidates (in their order) that start a chain of
+    two trusted relations in the corpus (seed - X - Y): with the precise
+    extractor most rare entities have no relation, or one to an entity as
+    rare, and such a seed cannot root a multi-hop question.
+    ``corpus``: a ``triples.evidence.EvidenceCorpus``."""
+    keep: list[int] = []
+    for i, seed in enumerate(candidates.column("canonical_id").to_pylist()):
+        if any(
+            corpus.trusted_neighbours(x, min_confidence) - {seed}
+            for x in sorted(corpus.trusted_neighbours(seed, min_confidence))
+        ):
+            keep.append(i)
+            if len(keep) == limit:
+                break
+    return candidates.take(keep)
+
+
 def run_seeds(
     settings: KisaSettings,
     *,
@@ -197,12 +220,30 @@ def run_seeds(
     run_id: str,
     max_seeds: int,
     policy: SeedPolicy | None = None,
+    require_relation: bool = True,
 ) -> dict[str, Any]:
+    """Rare entities as seeds; with ``require_relation`` (the ``rules``
+    triple backend: cheap to ask) only those that start a chain of two
+    trusted relations (``chainable_seeds``)."""
     store = ArtefactStore.from_settings(settings)
     stats = store.read(Partition("entity_stats", specialty, run_id))
-    seeds = seeds_table(stats, policy or SeedPolicy(), max_seeds)
+    counts: dict[str, int] = {"candidates": stats.num_rows}
+    if require_relation:
+        from kisa_tasks.triples.evidence import EvidenceCorpus
+
+        rare = seeds_table(stats, policy or SeedPolicy(), stats.num_rows)
+        entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
+        corpus = EvidenceCorpus(
+            store.read(Partition("abstracts", WHOLE_CORPUS, run_id)),
+            store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
+            {i: e["canonical_id"] for e in entities for i in e["identifiers"]},
+        )
+        seeds = chainable_seeds(rare, corpus, settings.graph.min_confidence, max_seeds)
+        counts["rare"] = rare.num_rows
+    else:
+        seeds = seeds_table(stats, policy or SeedPolicy(), max_seeds)
     partition = Partition("seeds", specialty, run_id)
     store.write(partition, [seeds])
-    counts = {"candidates": stats.num_rows, "seeds": seeds.num_rows}
+    counts["seeds"] = seeds.num_rows
     log.info("seeds %s: %s", specialty, counts)
     return {"uri": store.uri(partition.prefix), "counts": counts}

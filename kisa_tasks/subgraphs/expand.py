@@ -17,16 +17,20 @@ from dataclasses import dataclass, field
 from kisa_tasks.subgraphs.graph import Edge
 from kisa_tasks.triples.evidence import EvidenceCorpus
 from kisa_tasks.triples.rules import TripleEvidence
+from kisa_tasks.triples.support import confidence
 
 Search = Callable[[str], Sequence[str]]  # query -> pmids, best first
 
 
 @dataclass(frozen=True)
 class ExpansionPolicy:
-    max_iterations: int = 3
+    # The precise extractor reads few relations per abstract (issue 18): a
+    # round reads more hits and a wider frontier so a rare seed's graph
+    # reaches two hops. Reading is cheap next to building the index.
+    max_iterations: int = 4
     max_nodes: int = 60
-    hits_per_query: int = 25
-    frontier_size: int = 8
+    hits_per_query: int = 100
+    frontier_size: int = 16
 
 
 @dataclass
@@ -47,6 +51,18 @@ class SeedGraph:
                 pmids.setdefault((t.head, t.relation_type, t.tail), set()).add(t.pmid)
         return [Edge(h, r, t, float(len(p))) for (h, r, t), p in sorted(pmids.items())]
 
+    def confidences(self) -> dict[tuple[str, str, str], float]:
+        """(head, type, tail) -> confidence from every abstract's evidence."""
+        supports: dict[tuple[str, str, str], list[str]] = {}
+        for t in self.evidence:
+            supports.setdefault((t.head, t.relation_type, t.tail), []).append(t.support)
+        return {key: confidence(key[1], kinds) for key, kinds in supports.items()}
+
+    def trusted_edges(self, floor: float) -> list[Edge]:
+        """The edges at or above the confidence ``floor``: what questions use."""
+        confidences = self.confidences()
+        return [e for e in self.edges() if confidences[(e.head, e.relation, e.tail)] >= floor]
+
     def edge_pmids(self) -> dict[Edge, list[str]]:
         by_key: dict[tuple[str, str, str], set[str]] = {}
         for t in self.evidence:
@@ -63,7 +79,9 @@ def expand_seed(
     seen_evidence: set[tuple[str, str, str, str]] = set()
     searched: set[str] = set()
     for iteration in range(1, policy.max_iterations + 1):
-        pmids = sorted({p for entity in frontier for p in search(corpus.name(entity))})
+        pmids = sorted(
+            {p for entity in frontier for term in corpus.search_terms(entity) for p in search(term)}
+        )
         searched.update(pmids)
         corpus.prefetch(pmids)
         touching: list[TripleEvidence] = []

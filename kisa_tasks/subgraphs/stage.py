@@ -34,11 +34,10 @@ from kisa_tasks.subgraphs.sampling import SamplingError, sample_subgraph, subgra
 from kisa_tasks.subgraphs.store_io import (
     graph_id,
     relation_rows,
+    replace_seed_graph,
     store_longest_path,
-    write_seed_graph,
 )
 from kisa_tasks.triples.evidence import EvidenceCorpus, rules_extractor
-from kisa_tasks.triples.rules import confidence
 
 TRIPLE_BACKENDS = ("rules", "llm")
 
@@ -50,6 +49,7 @@ _EDGE = pa.struct(
         pa.field("relation_type", pa.string(), nullable=False),
         pa.field("tail", pa.string(), nullable=False),
         pa.field("weight", pa.float64(), nullable=False),
+        pa.field("confidence", pa.float64(), nullable=False),
     ]
 )
 TRIPLES_SCHEMA = register_stage(
@@ -67,6 +67,11 @@ TRIPLES_SCHEMA = register_stage(
             pa.field("sentence", pa.string(), nullable=False),
             pa.field("extractor", pa.string(), nullable=False),
             pa.field("confidence", pa.float64(), nullable=False),
+            # What the evidence is (rules.TripleEvidence.support) and the
+            # ends' kinds (signatures.entity_kind): the gate checks both.
+            pa.field("support", pa.string(), nullable=False),
+            pa.field("head_kind", pa.string(), nullable=False),
+            pa.field("tail_kind", pa.string(), nullable=False),
         ]
     ),
 )
@@ -102,6 +107,7 @@ def triple_rows(
 ) -> list[dict[str, Any]]:
     """One row per piece of evidence of the graph's edges."""
     edges = {(e.head, e.relation, e.tail): e.weight for e in graph.edges()}
+    confidences = graph.confidences()
     rows = []
     for t in sorted(graph.evidence, key=lambda t: (t.head, t.relation_type, t.tail, t.pmid)):
         weight = edges.get((t.head, t.relation_type, t.tail))
@@ -119,7 +125,10 @@ def triple_rows(
                 "pmid": t.pmid,
                 "sentence": t.sentence,
                 "extractor": extractor,
-                "confidence": confidence(int(weight)),
+                "confidence": confidences[(t.head, t.relation_type, t.tail)],
+                "support": t.support,
+                "head_kind": corpus.kinds.get(t.head, "concept"),
+                "tail_kind": corpus.kinds.get(t.tail, "concept"),
             }
         )
     return rows
@@ -132,6 +141,7 @@ def subgraph_row(
     rng_seed: int,
     longest: tuple[str, ...],
     method: str,
+    confidences: Mapping[tuple[str, str, str], float],
 ) -> dict[str, Any]:
     return {
         "subgraph_id": subgraph_id(sub.seed, sub.strategy, rng_seed),
@@ -147,7 +157,13 @@ def subgraph_row(
         "node_types": [corpus.entities[n].type for n in sub.nodes],
         "node_aliases": [corpus.aliases(n) for n in sub.nodes],
         "edges": [
-            {"head": e.head, "relation_type": e.relation, "tail": e.tail, "weight": e.weight}
+            {
+                "head": e.head,
+                "relation_type": e.relation,
+                "tail": e.tail,
+                "weight": e.weight,
+                "confidence": confidences[(e.head, e.relation, e.tail)],
+            }
             for e in sub.edges
         ],
         "graph_nodes": len(knowledge.nodes()),
@@ -245,9 +261,22 @@ def run_graph_shard(
                 )
                 skipped.append(Rejection(seed_id, f"no_evidence: {reason}", {"seed": seed_id}))
                 continue
+            # The graph holds only relations at the confidence floor, so
+            # sampling, QA steps and paths stand on trusted facts; the
+            # triples partition keeps every piece of evidence for audit.
+            confidences = grown.confidences()
+            floor = settings.graph.min_confidence
+            trusted = grown.trusted_edges(floor)
+            counts["untrusted_edges"] += len(edges) - len(trusted)
+            if not trusted:
+                reason = f"no_trusted_relation: none of {len(edges)} at confidence >= {floor}"
+                skipped.append(Rejection(seed_id, reason, {"seed": seed_id}))
+                continue
             info = {n: corpus.entities[n] for n in grown.nodes if n in corpus.entities}
-            write_seed_graph(
-                graph_store, relation_rows(graph_id(seed_id), edges, info, grown.edge_pmids())
+            replace_seed_graph(
+                graph_store,
+                graph_id(seed_id),
+                relation_rows(graph_id(seed_id), trusted, info, grown.edge_pmids(), confidences),
             )
             longest = store_longest_path(
                 graph_store,
@@ -257,7 +286,7 @@ def run_graph_shard(
                 timeout_ms=settings.graph.longest_path_timeout_ms,
             )
             counts[f"longest_path_{longest.method}"] += 1
-            knowledge = KnowledgeGraph.of(edges)
+            knowledge = KnowledgeGraph.of(trusted)
             try:
                 sub = sample_subgraph(knowledge, seed_id, strategy, rng_seed, max_depth)
             except SamplingError as exc:
@@ -265,7 +294,9 @@ def run_graph_shard(
                 continue
             triples.extend(triple_rows(seed_id, grown, corpus, backend))
             subgraphs.append(
-                subgraph_row(sub, corpus, knowledge, rng_seed, longest.path, longest.method)
+                subgraph_row(
+                    sub, corpus, knowledge, rng_seed, longest.path, longest.method, confidences
+                )
             )
             if i % 10 == 0 or i == len(seeds):
                 log.info("graphs %s shard %d/%d: %d/%d seeds, %d sub-graphs", specialty,

@@ -47,6 +47,7 @@ def relation_rows(
     edges: Iterable[Edge],
     entities: Mapping[str, EntityInfo],
     pmids: Mapping[Edge, list[str]],
+    confidences: Mapping[tuple[str, str, str], float] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for ``merge_seed_relations``: one per relation, with its evidence
     (entity ids; ``write_seed_graph`` turns them into node keys)."""
@@ -64,6 +65,7 @@ def relation_rows(
                 "tail_type": tail.type,
                 "type": edge.relation,
                 "weight": int(edge.weight),
+                "confidence": (confidences or {}).get((edge.head, edge.relation, edge.tail)),
                 "pmids": sorted(pmids.get(edge, [])),
             }
         )
@@ -76,6 +78,13 @@ def write_seed_graph(
     """Upsert a seed graph from ``relation_rows``; returns the relations written."""
     keyed = (_keyed(row) for row in rows)
     return store.run_batches("merge_seed_relations", keyed, batch_size=batch_size)
+
+
+def replace_seed_graph(store: GraphStore, graph: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    """The seed graph ``graph`` holds exactly ``rows``' relations afterwards
+    (a rebuild drops relations an earlier build wrote); returns those written."""
+    store.run("delete_seed_relations", {"graph": graph})
+    return write_seed_graph(store, rows)
 
 
 def _keyed(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,9 +5,12 @@ the graph) and lists typed relations between them.
 Every answer is grounded before it becomes evidence: both ends must be
 entities of that abstract (by normalised name), the relation type must be in
 the vocabulary (the schema enforces it), the pair must share a sentence (the
-sentence is the evidence) and the type constraints of the ``rules`` backend
-apply. Anything else is dropped and counted. A failed request is a failure
-of that PMID with its reason, never an empty success.
+sentence is the evidence) that passes the checks of the ``rules`` patterns:
+the relation's signature, usable mentions (no unlinked short form or
+compound), no negation or hedge in the clause, and the direction where a
+pattern reads the pair the other way round. Anything else is dropped and
+counted. A failed request is a failure of that PMID with its reason, never
+an empty success.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from kisa_tasks.triples.rules import (
     RELATION_TYPES,
     EntitySpan,
     TripleEvidence,
-    allowed,
+    claim_problem,
     sentence_spans,
 )
 
@@ -83,14 +86,22 @@ def triple_messages(record: EvidenceRecord, entities: Sequence[EntitySpan]) -> l
     ]
 
 
-def _shared_sentence(record: EvidenceRecord, head: str, tail: str) -> str | None:
+def _checked_sentence(
+    record: EvidenceRecord, head: str, relation_type: str, tail: str
+) -> str | None:
+    """The first sentence that mentions both ends and passes the checks the
+    ``rules`` patterns make (signature, usable mentions, asserted, direction)."""
     for name in TEXT_FIELDS:
         text = record.texts.get(name, "")
         spans = record.spans.get(name, [])
         for start, end in sentence_spans(text):
-            inside = {s.entity_id for s in spans if s.start >= start and s.end <= end}
-            if head in inside and tail in inside:
-                return text[start:end]
+            inside = [s for s in spans if s.start >= start and s.end <= end]
+            heads = [s for s in inside if s.entity_id == head]
+            tails = [s for s in inside if s.entity_id == tail]
+            for h in heads:
+                for t in tails:
+                    if claim_problem(text, start, h, relation_type, t) is None:
+                        return text[start:end]
     return None
 
 
@@ -111,16 +122,22 @@ def ground_triples(
         if head is None or tail is None or head.entity_id == tail.entity_id:
             dropped += 1
             continue
-        sentence = _shared_sentence(record, head.entity_id, tail.entity_id)
+        sentence = _checked_sentence(record, head.entity_id, relation_type, tail.entity_id)
         key = (head.entity_id, relation_type, tail.entity_id)
-        if sentence is None or not allowed(relation_type, head, tail) or key in seen:
+        if sentence is None or key in seen:
             dropped += 1
             continue
         seen.add(key)
         relation = " ".join(str(item["relation"]).lower().split())
         out.append(
             TripleEvidence(
-                head.entity_id, relation, relation_type, tail.entity_id, record.pmid, sentence
+                head.entity_id,
+                relation,
+                relation_type,
+                tail.entity_id,
+                record.pmid,
+                sentence,
+                "llm",
             )
         )
     return out, dropped

@@ -1,38 +1,50 @@
-"""The ``rules`` triple extractor: typed relations between entities that share
-a sentence, from the words between them and the record's MeSH qualifiers.
+"""The ``rules`` triple extractor: relations a sentence states between two
+entities that are the cue's own subject and object (issue 18).
 
-For every pair of entity mentions in one sentence (close enough to be about
-each other), the text between them is matched against cue patterns ("treated
-with", "caused by", "inhibits", ...); each cue gives a relation type from the
-fixed vocabulary and a direction. Without a cue, the record's MeSH
-qualifiers can still type the pair (a disease indexed with "drug therapy"
-and a drug in the same sentence: the drug treats the disease). A pair that
-neither types is a vague co-occurrence and is dropped. Type constraints keep
-the relation sensible (only a drug or chemical treats).
+The extractor this replaced paired any two entities of a sentence with any
+cue word between them, and three triples in four were false ("Both
+nitroglycerin and phenylephrine increased ..." became "phenylephrine
+increases nitroglycerin"). Here a relation needs all of:
+
+- **adjacency**: the two mentions are neighbours among the sentence's
+  relational entities (a third entity between them breaks the pair);
+- **a whole pattern**: the text between them, parentheses dropped, is
+  exactly a relation phrase ("was treated with", "-induced", "is a risk
+  factor for"), allowing only auxiliaries, a few adverbs and determiners:
+  no free words that could carry another subject or object;
+- **direction** from the pattern (passives reversed: "induced by",
+  "complicated by");
+- **the entity itself, not a property of it**: "the effect of X was
+  blocked", "increased X secretion", "X-induced aggregation" and
+  hyphenated compounds ("SARS-CoV-2" is not SARS) are dropped;
+- **an asserted finding**: no negation, hedge, question or study aim in the
+  clause ("did not", "may", "whether", "to determine");
+- **a linked short form that is defined**: an all-capitals surface the
+  abstract never defines in parentheses is not trusted (IL-6 is not a
+  plasmacytoma);
+- **the relation's signature** (``signatures``): a drug treats a disease,
+  never a drug or an organ.
+
+Record-level MeSH claims (``mesh_claims``) add evidence for pairs the
+indexers related; ``support`` says which evidence a triple has.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-EXTRACTOR = "rules"
-RELATION_TYPES = (
-    "treats",
-    "prevents",
-    "causes",
-    "inhibits",
-    "increases",
-    "decreases",
-    "diagnoses",
-    "associated_with",
-    "risk_factor_for",
-    "complication_of",
-    "interacts_with",
+from kisa_tasks.extract.canonical import abbreviation_definitions
+from kisa_tasks.triples.signatures import (
+    RELATION_TYPES,
+    RELATIONAL_KINDS,
+    signature_violation,
 )
-SUBSTANCES = frozenset({"drug", "chemical"})
-MAX_GAP_CHARS = 80  # entities further apart in a sentence are rarely about each other
+
+EXTRACTOR = "rules"
+__all__ = ["EXTRACTOR", "RELATION_TYPES", "EntitySpan", "TripleEvidence", "sentence_triples"]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 
@@ -50,56 +62,6 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
-class Cue:
-    pattern: re.Pattern[str]
-    relation_type: str
-    forward: bool  # True: (left, rel, right); False: (right, rel, left)
-
-
-def _cue(words: str, relation_type: str, forward: bool = True) -> Cue:
-    return Cue(re.compile(rf"(?i)\b(?:{words})\b"), relation_type, forward)
-
-
-# Checked in order; the first that matches the gap between two mentions wins.
-CUES: tuple[Cue, ...] = (
-    _cue(r"(?:was|were|is|are|being)?\s*treated with|treatment with|therapy with", "treats", False),
-    _cue(r"in the treatment of|for the treatment of|to treat|treats|treated|for", "treats"),
-    _cue(r"(?:was|were|is|are)?\s*(?:caused|induced) by|due to|secondary to", "causes", False),
-    _cue(r"-?induced|causes|caused|leads? to|led to|results? in|resulted in", "causes"),
-    _cue(r"prevents?|prevented|prevention of|prophylaxis (?:of|against)", "prevents"),
-    _cue(
-        r"inhibits?|inhibited|inhibition of|inhibitor of|blocks?|blocked|antagoni[sz]ed", "inhibits"
-    ),
-    _cue(r"increases?|increased|elevates?|elevated|raises?|raised|enhanced", "increases"),
-    _cue(r"decreases?|decreased|reduces?|reduced|lowers?|lowered|attenuated", "decreases"),
-    _cue(r"diagnos(?:is|ed|e|es|tic) (?:of|for)|detects?|detected", "diagnoses"),
-    _cue(r"risk factors? for|risk of|predispos\w+ to", "risk_factor_for"),
-    _cue(r"complications? of|complicat\w+", "complication_of"),
-    _cue(r"interacts? with|interaction (?:of|between|with)", "interacts_with"),
-    _cue(
-        r"associated with|association (?:of|between|with)|correlated with|linked to",
-        "associated_with",
-    ),
-)
-
-# MeSH qualifier of a disease heading -> how a substance in the same sentence
-# relates to it; and the same for a qualifier of the substance's heading.
-DISEASE_QUALIFIERS = {
-    "drug therapy": "treats",
-    "therapy": "treats",
-    "prevention & control": "prevents",
-    "chemically induced": "causes",
-    "diagnosis": "diagnoses",
-}
-SUBSTANCE_QUALIFIERS = {
-    "adverse effects": "causes",
-    "toxicity": "causes",
-    "poisoning": "causes",
-    "therapeutic use": "treats",
-}
-
-
-@dataclass(frozen=True)
 class EntitySpan:
     """A canonical entity mentioned at ``start:end`` of a field's text."""
 
@@ -108,91 +70,479 @@ class EntitySpan:
     type: str
     start: int
     end: int
+    kind: str = ""  # signatures.entity_kind; empty: the mention type
+
+    @property
+    def entity_kind(self) -> str:
+        return self.kind or self.type
 
 
 @dataclass(frozen=True)
 class TripleEvidence:
     head: str
-    relation: str  # the words that gave the type ("treated with", "qualifier: drug therapy")
+    relation: str  # the words that gave the type ("was treated with", "MeSH: ...")
     relation_type: str
     tail: str
     pmid: str
     sentence: str
+    support: str = "sentence"  # "sentence", "mesh" or "sentence+mesh"
 
 
-def allowed(relation_type: str, head: EntitySpan, tail: EntitySpan) -> bool:
-    if relation_type in ("treats", "prevents"):
-        return head.type in SUBSTANCES and tail.type == "disease"
-    if relation_type == "diagnoses":
-        return tail.type == "disease"
-    return True
+# Words a relation phrase may carry besides its own: nothing that could be
+# another subject or object.
+_AUX = r"(?:(?:was|were|is|are|be|been|being|has|have|had|can|also|then)\s+)*"
+_ADV = (
+    r"(?:(?:significantly|markedly|strongly|potently|selectively|successfully|effectively|"
+    r"further|completely|partially|consistently|greatly|substantially|rapidly|directly|"
+    r"dose[- ]dependently|specifically|frequently|commonly|often|usually|mainly|primarily|"
+    r"predominantly|reversibly|irreversibly|competitively|effectively|safely)\s+)*"
+)
+_DET = (
+    r"(?:(?:the|a|an|its|their|both|plasma|serum|blood|circulating|urinary|tissue|"
+    r"endogenous|cellular|intracellular|hepatic|renal|cerebral|cardiac|myocardial|"
+    r"acute|chronic|severe|advanced|recurrent|refractory|metastatic|early|incident|new|"
+    r"established|experimental|secondary|primary|progressive|mild|moderate|"
+    r"moderate-to-severe|moderate-severe|human|childhood|adult)\s+)*"
+)
+_PATIENTS = (
+    r"(?:(?:\w+\s+)?(?:patients?|subjects?|children|adults|cases|individuals|"
+    r"women|men|infants|people)\s+(?:with|having|suffering from)\s+)?"
+)
+_DOSES = r"(?:(?:\w+\s+){0,2}(?:doses?|courses?|infusions?|administration)\s+of\s+)?"
 
 
-def pair_relation(
-    left: EntitySpan,
-    right: EntitySpan,
-    text: str,
-    qualifiers: Mapping[str, Sequence[str]],
-) -> tuple[EntitySpan, str, str, EntitySpan] | None:
-    """(head, relation words, relation type, tail) for two mentions in one
-    sentence, ``left`` before ``right``; None when nothing types the pair."""
-    gap = text[left.end : right.start]
-    if len(gap) <= MAX_GAP_CHARS:
-        for cue in CUES:
-            match = cue.pattern.search(gap)
-            if match is None:
-                continue
-            head, tail = (left, right) if cue.forward else (right, left)
-            if allowed(cue.relation_type, head, tail):
-                return head, " ".join(match.group(0).lower().split()), cue.relation_type, tail
-            break  # the most specific cue does not fit these types: no weaker reading
-    for disease, substance in ((left, right), (right, left)):
-        if disease.type != "disease" or substance.type not in SUBSTANCES:
-            continue
-        typed = [(q, DISEASE_QUALIFIERS.get(q)) for q in qualifiers.get(disease.entity_id, ())]
-        typed += [(q, SUBSTANCE_QUALIFIERS.get(q)) for q in qualifiers.get(substance.entity_id, ())]
-        for qualifier, relation_type in typed:
-            if relation_type is not None:
-                return substance, f"qualifier: {qualifier}", relation_type, disease
-    return None
+@dataclass(frozen=True)
+class Pattern:
+    """A relation phrase between two adjacent mentions.
+
+    ``gap`` must match the whole normalised text between them; ``before``,
+    when set, must match the end of the text before the left mention.
+    ``forward``: the left mention is the head.
+    """
+
+    name: str
+    relation_type: str
+    gap: re.Pattern[str]
+    forward: bool
+    before: re.Pattern[str] | None = None
 
 
-def sentence_triples(
-    pmid: str,
-    text: str,
-    spans: Iterable[EntitySpan],
-    qualifiers: Mapping[str, Sequence[str]],
-) -> list[TripleEvidence]:
-    """Typed relations between the entities of each sentence of ``text``."""
-    ordered = sorted(spans, key=lambda s: (s.start, s.end, s.entity_id))
-    out: list[TripleEvidence] = []
-    seen: set[tuple[str, str, str]] = set()
-    for start, end in sentence_spans(text):
-        inside = [s for s in ordered if s.start >= start and s.end <= end]
-        for i, left in enumerate(inside):
-            for right in inside[i + 1 :]:
-                if right.entity_id == left.entity_id or right.start < left.end:
-                    continue
-                found = pair_relation(left, right, text, qualifiers)
-                if found is None:
-                    continue
-                head, words, relation_type, tail = found
-                key = (head.entity_id, relation_type, tail.entity_id)
-                if key in seen:  # once per abstract: evidence counts documents
-                    continue
-                seen.add(key)
-                out.append(
-                    TripleEvidence(
-                        head.entity_id, words, relation_type, tail.entity_id, pmid, text[start:end]
-                    )
-                )
+def _pattern(
+    name: str, relation_type: str, gap: str, forward: bool, before: str | None = None
+) -> Pattern:
+    return Pattern(
+        name,
+        relation_type,
+        re.compile(gap),
+        forward,
+        re.compile(before + r"$") if before else None,
+    )
+
+
+_TREAT_NOUN = r"(?:treatment|management|therapy|control)"
+PATTERNS: tuple[Pattern, ...] = (
+    # treats
+    _pattern(
+        "in the treatment of",
+        "treats",
+        rf"{_AUX}{_ADV}(?:(?:an?|the)\s+)?(?:(?:effective|efficacious|useful|safe|new|"
+        rf"first-line|standard|established)\s+)*(?:(?:drug|agent|option|choice|treatment|therapy)"
+        rf"\s+)?(?:in|for)\s+(?:the\s+)?{_TREAT_NOUN}\s+of\s+{_PATIENTS}{_DET}",
+        True,
+    ),
+    _pattern(
+        "treats",
+        "treats",
+        rf"{_AUX}{_ADV}(?:approved\s+)?(?:to\s+)?(?:treats?|treated|treating|cures?|cured)\s+"
+        rf"{_PATIENTS}{_DET}",
+        True,
+    ),
+    _pattern(
+        "therapy for",
+        "treats",
+        rf"(?:therapy|treatment|chemotherapy|monotherapy|regimen)\s+(?:for|of|in)\s+"
+        rf"{_PATIENTS}{_DET}",
+        True,
+    ),
+    _pattern(
+        "treated with",
+        "treats",
+        rf"(?:(?:patients|cases|subjects|children)\s+)?{_AUX}{_ADV}(?:treated|managed|cured)\s+"
+        rf"(?:with|by)\s+{_DOSES}{_DET}",
+        False,
+    ),
+    _pattern(
+        "treatment of ... with",
+        "treats",
+        r"with\s+",
+        False,
+        before=rf"(?i:\b{_TREAT_NOUN}\s+of\s+{_DET})",
+    ),
+    # prevents
+    _pattern(
+        "prevents",
+        "prevents",
+        rf"{_AUX}{_ADV}(?:prevents?|prevented|preventing|protects?\s+against|protected\s+"
+        rf"against|(?:in|for)\s+the\s+(?:prevention|prophylaxis)\s+of|(?:reduces?|reduced|lowers?|"
+        rf"lowered|decreases?|decreased)\s+the\s+(?:risk|incidence|occurrence)\s+of)\s+{_DET}",
+        True,
+    ),
+    _pattern(
+        "prophylaxis of",
+        "prevents",
+        rf"(?:prophylaxis|prevention)\s+(?:of|against)\s+{_DET}",
+        True,
+    ),
+    # causes
+    _pattern("-induced", "causes", rf"-?\s*(?:induced|provoked)\s+{_DET}", True),
+    _pattern(
+        "causes",
+        "causes",
+        rf"{_AUX}{_ADV}(?:causes?|caused|induces?|induced|produces?|produced|triggers?|"
+        rf"triggered|provokes?|provoked|leads?\s+to|led\s+to)\s+{_DET}",
+        True,
+    ),
+    _pattern(
+        "caused by",
+        "causes",
+        rf"{_AUX}{_ADV}(?:caused|induced|produced|triggered|provoked)\s+by\s+{_DOSES}{_DET}",
+        False,
+    ),
+    _pattern(
+        "due to",
+        "causes",
+        rf"{_AUX}(?:(?:due|secondary|attributable|attributed)\s+to)\s+{_DET}",
+        False,
+    ),
+    # inhibits
+    _pattern(
+        "inhibits",
+        "inhibits",
+        rf"{_AUX}{_ADV}(?:inhibits?|inhibited|inhibiting|blocks?|blocked|antagoni[sz]es|"
+        rf"antagoni[sz]ed|suppress(?:es|ed)?)\s+{_DET}",
+        True,
+    ),
+    _pattern(
+        "an inhibitor of",
+        "inhibits",
+        rf",?\s*{_AUX}(?:(?:an?|the)\s+)?(?:(?:potent|selective|specific|competitive|irreversible|"
+        rf"reversible|novel|oral|direct)\s+)*(?:inhibitor|antagonist|blocker)\s+of\s+{_DET}",
+        True,
+    ),
+    _pattern(
+        "inhibited by",
+        "inhibits",
+        rf"{_AUX}{_ADV}(?:inhibited|blocked|antagoni[sz]ed|suppressed)\s+by\s+{_DET}",
+        False,
+    ),
+    # increases / decreases: of the entity itself or its level
+    _pattern(
+        "increases",
+        "increases",
+        rf"{_AUX}{_ADV}(?:increases?|increased|elevates?|elevated|raises?|raised|enhances?|"
+        rf"enhanced)\s+{_DET}(?:(?:levels?|concentrations?)\s+of\s+{_DET})?",
+        True,
+    ),
+    _pattern(
+        "decreases",
+        "decreases",
+        rf"{_AUX}{_ADV}(?:decreases?|decreased|reduces?|reduced|lowers?|lowered|diminishe[sd]|"
+        rf"attenuates?|attenuated|depletes?|depleted)\s+{_DET}(?:(?:levels?|concentrations?)"
+        rf"\s+of\s+{_DET})?",
+        True,
+    ),
+    # diagnoses
+    _pattern(
+        "in the diagnosis of",
+        "diagnoses",
+        rf"{_AUX}{_ADV}(?:(?:useful|helpful|valuable|accurate|reliable|sensitive|specific)\s+)?"
+        rf"(?:(?:in|for)\s+)?(?:the\s+)?(?:diagnosis|diagnosing|detection|detecting)\s+"
+        rf"(?:of\s+)?{_PATIENTS}{_DET}",
+        True,
+    ),
+    _pattern(
+        "diagnosed by",
+        "diagnoses",
+        rf"{_AUX}{_ADV}(?:diagnosed|detected|confirmed)\s+(?:by|with|using|on)\s+{_DET}",
+        False,
+    ),
+    # risk_factor_for
+    _pattern(
+        "risk factor for",
+        "risk_factor_for",
+        rf"{_AUX}(?:(?:an?|the)\s+)?(?:(?:independent|major|important|significant|strong|"
+        rf"known|main|leading|established)\s+)*risk\s+factors?\s+(?:for|of)\s+{_DET}",
+        True,
+    ),
+    _pattern(
+        "increases the risk of",
+        "risk_factor_for",
+        rf"{_AUX}{_ADV}(?:increases?|increased|raises?|raised)\s+the\s+risk\s+(?:of|for)\s+"
+        rf"(?:developing\s+)?{_DET}",
+        True,
+    ),
+    # complication_of
+    _pattern(
+        "a complication of",
+        "complication_of",
+        rf"(?:and\s+other\s+|,\s*)?{_AUX}(?:as\s+)?(?:(?:an?|the)\s+)?(?:(?:rare|common|serious|late|"
+        rf"frequent|major|known|unusual|severe|fatal|long-term|early)\s+)*complications?\s+of\s+"
+        rf"{_DET}",
+        True,
+    ),
+    _pattern("complicated by", "complication_of", rf"{_AUX}complicated\s+by\s+{_DET}", False),
+    # interacts_with
+    _pattern(
+        "interacts with", "interacts_with", rf"{_AUX}(?:interacts?|interacted)\s+with\s+", True
+    ),
+    _pattern(
+        "interaction between",
+        "interacts_with",
+        r"(?:and|with)\s+",
+        True,
+        before=r"(?i:\binteractions?\s+(?:between|of)\s+)",
+    ),
+    # associated_with
+    _pattern(
+        "associated with",
+        "associated_with",
+        rf"{_AUX}{_ADV}(?:(?:positively|negatively|inversely|independently|closely)\s+)?"
+        rf"(?:associated|correlated)\s+with\s+{_DET}",
+        True,
+    ),
+)
+
+# The words of each relation type, anywhere in a sentence: how a reader
+# (the scripted researcher) sees that a sentence speaks of the relation.
+RELATION_CUES: dict[str, re.Pattern[str]] = {
+    relation_type: re.compile(rf"(?i)\b(?:{words})")
+    for relation_type, words in {
+        "treats": r"treat|therap|management of|cure",
+        "prevents": r"prevent|prophyla|protect|risk",
+        "causes": r"caus|induc|produc|trigger|provok|due to|secondary to|attribut|lead|led to",
+        "inhibits": r"inhibit|block|antagoni|suppress",
+        "increases": r"increas|elevat|rais|enhanc",
+        "decreases": r"decreas|reduc|lower|diminish|attenuat|deplet",
+        "diagnoses": r"diagnos|detect|confirm",
+        "risk_factor_for": r"risk",
+        "complication_of": r"complicat",
+        "interacts_with": r"interact",
+        "associated_with": r"associat|correlat",
+    }.items()
+}
+
+# The clause holds no negation, hedge, question or study aim.
+_NOT_ASSERTED = re.compile(
+    r"(?i)\b(?:not|no|neither|nor|without|failed|fails|fail|unable|cannot|none|lack|absence|"
+    r"may|might|could|whether|if|possibl[ey]|potential(?:ly)?|hypothes\w*|putative|presumabl[ey]|"
+    r"suggest\w*|speculat\w*|unclear|unknown|controversial|remains?|"
+    r"to\s+(?:investigate|determine|evaluate|examine|assess|test|study|explore|compare|clarify|"
+    r"elucidate|establish|characteri[sz]e|identify|evaluate)|aims?|aimed|purpose|objectives?|"
+    r"sought|attempt\w*|seem\w*|plausibl[ey]|(?:un)?likely|probabl[ey]|uncertain)\b"
+)
+_CLAUSE_BREAK = re.compile(r"(?i)[;:]|,\s*(?:but|whereas|while|although|however)\b|\bbut\b")
+# The mention is a modifier in a compound or a property of the entity.
+_PROPERTY_BEFORE = re.compile(
+    r"(?i)\b(?:effects?|actions?|levels?|concentrations?|release|secretion|uptake|activity|"
+    r"activities|synthesis|production|responses?|binding|metabolism|absence|lack|deficiency|"
+    r"withdrawal|inhibition|blockade|antagonists?|inhibitors?|analogues?|analogs?|derivatives?|"
+    r"metabolites?|precursors?|receptors?|antibod(?:y|ies)|resistance|sensitivity|toxicity|"
+    r"expression|clearance|excretion|transport|history|suppression|knockdown|depletion|loss|"
+    r"deletion|overexpression|activation|stimulation|induction)\s+(?:of|to)\s+(?:the\s+)?$"
+    # a combination, or the thing the entity's target resists
+    r"|(?i:\b(?:plus|combined\s+with|in\s+combination\s+with)\s+$)"
+    r"|(?i:\b(?:resistant|sensitive|susceptible|refractory)\s+to\s+(?:[\w-]+\s*(?:,|and|or)\s+)*$)"
+)
+_PROPERTY_AFTER = re.compile(
+    r"(?i)^(?:\s*-\s*|\s+)(?:induced|mediated|stimulated|evoked|dependent|related|associated|"
+    r"like|containing|positive|negative|resistant|sensitive|specific|deficient|treated|exposed|"
+    r"activity|activities|release|secretion|uptake|synthesis|production|responses?|effects?|"
+    r"binding|transport|metabolism|clearance|receptors?|genes?|expression|channels?|signal\w*|"
+    r"pathways?|antibod(?:y|ies)|vaccines?|virus|viruses|coronavirus|cells?|mice|rats|models?|groups?|levels?|"
+    r"concentrations?|content|risk|incidence|mortality|symptoms?|severity|progression|"
+    r"patients?|users?|use|therapy|treatment|toxicity|resistance|infusion|administration|"
+    r"withdrawal|deficiency|status|scores?|index|analogues?|analogs?|derivatives?|"
+    r"synthetase|synthase|enzymes?|kinases?|oxidase|reductase|hydrolase|transferase|"
+    r"dehydrogenase|transporters?|agonists?|antagonists?|inhibitors?|blockers?|increase|"
+    r"decrease|rise|elevation|reduction|loss|gain|changes?|plus|combined|in\s+combination)\b"
+    # a possessive: the relation is of something the entity has
+    r"|^['\u2019]s\b"
+)
+_COMPOUND_AFTER = re.compile(r"^-[A-Za-z0-9]")
+_COMPOUND_BEFORE = re.compile(r"[A-Za-z0-9'\u2019\u2032)\]]-$")
+# A relation of the entity's amount or activity keeps that word after it.
+_THIRD_PARTY_AFTER = {
+    "interacts_with": re.compile(r"(?i)^\s+with\b"),  # "of X and Y with DNA"
+}
+_ALLOWED_AFTER = {
+    "increases": re.compile(r"(?i)^\s+(?:levels?|concentrations?|content)\b"),
+    "decreases": re.compile(r"(?i)^\s+(?:levels?|concentrations?|content)\b"),
+    "inhibits": re.compile(r"(?i)^\s+activity\b"),
+}
+_SHORT_FORM = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,7}$")
+
+
+def _normalise_gap(gap: str) -> str:
+    """Lower case, parentheticals and stray brackets dropped, spaces collapsed."""
+    text = gap
+    while True:
+        stripped = re.sub(r"\([^()]*\)|\[[^\[\]]*\]", " ", text)
+        if stripped == text:
+            break
+        text = stripped
+    # A leading comma stays (an apposition: "X, an inhibitor of Y"); so does
+    # a trailing one: a list, not an object, follows.
+    text = text.strip(" )(][").lower()
+    return " ".join(text.split()) + " " if text else ""
+
+
+def short_form_links(text: str, spans: Iterable[EntitySpan]) -> dict[str, str]:
+    """Short form -> the entity its in-text definition names ("angiotensin-
+    converting enzyme (ACE)"), for definitions whose long form is a mention."""
+    ending = {s.end: s.entity_id for s in spans}
+    out: dict[str, str] = {}
+    for short, _, long_end in abbreviation_definitions(text):
+        if long_end in ending:
+            out.setdefault(short, ending[long_end])
     return out
 
 
-def confidence(pmids: int) -> float:
-    """Evidence to confidence: one abstract 0.5, two 0.67, three 0.75, ...
+def usable_mention(span: EntitySpan, text: str, links: Mapping[str, str]) -> str | None:
+    """Why this mention cannot be a relation's end, or None."""
+    surface = text[span.start : span.end]
+    if span.entity_kind not in RELATIONAL_KINDS:
+        return "not_relational"
+    if _COMPOUND_AFTER.match(text[span.end : span.end + 2]) and not re.match(
+        r"-\s*(?:induced|provoked)\b", text[span.end : span.end + 12], re.IGNORECASE
+    ):
+        return "compound"
+    if _COMPOUND_BEFORE.search(text[max(0, span.start - 2) : span.start]):
+        return "compound"
+    # A short form is trusted when the text defines it as this entity, or it
+    # is the entity's own name ("COVID-19"); never on a dictionary guess.
+    if (
+        _SHORT_FORM.match(surface)
+        and links.get(surface) != span.entity_id
+        and surface.lower() != span.name.lower()
+    ):
+        return "unlinked_short_form"
+    return None
 
-    >>> [confidence(n) for n in (1, 2, 3)]
-    [0.5, 0.6667, 0.75]
-    """
-    return round(pmids / (pmids + 1), 4)
+
+def _asserted(text: str, sentence_start: int, left: EntitySpan, right: EntitySpan) -> bool:
+    """No negation, hedge, aim or question in the clause that holds the pair."""
+    before = text[sentence_start : left.start]
+    breaks = list(_CLAUSE_BREAK.finditer(before))
+    clause_start = sentence_start + breaks[-1].end() if breaks else sentence_start
+    return _NOT_ASSERTED.search(text[clause_start : right.end]) is None
+
+
+def _entity_itself(
+    pattern: Pattern, text: str, sentence_start: int, left: EntitySpan, right: EntitySpan
+) -> bool:
+    """Neither end is a property of the entity ("effect of X", "X secretion")."""
+    before_left = text[max(sentence_start, left.start - 40) : left.start]
+    if _PROPERTY_BEFORE.search(before_left):
+        return False
+    after_right = text[right.end : right.end + 30]
+    third = _THIRD_PARTY_AFTER.get(pattern.relation_type)
+    if third is not None and third.match(after_right):
+        return False
+    allowed = _ALLOWED_AFTER.get(pattern.relation_type)
+    if allowed is not None and allowed.match(after_right):
+        return True
+    return _PROPERTY_AFTER.match(after_right) is None
+
+
+def _alone_in_brackets(text: str, span: EntitySpan) -> bool:
+    """The mention is all its parenthesis holds: "(DSS)", not "(2 g of DSS)"."""
+    opening = text.rfind("(", 0, span.start)
+    return opening >= 0 and not text[opening + 1 : span.start].strip()
+
+
+def pair_relation(
+    left: EntitySpan, right: EntitySpan, text: str, sentence_start: int
+) -> tuple[EntitySpan, Pattern, EntitySpan] | None:
+    """(head, pattern, tail) for two adjacent mentions, ``left`` first."""
+    raw_gap = text[left.end : right.start]
+    if raw_gap.lstrip().startswith(")") and not _alone_in_brackets(text, left):
+        return None  # "(11 mg of elastin) reduced X": the subject is outside
+    gap = _normalise_gap(raw_gap)
+    before = text[max(sentence_start, left.start - 60) : left.start]
+    for pattern in PATTERNS:
+        if not pattern.gap.fullmatch(gap):
+            continue
+        if pattern.before is not None and not pattern.before.search(before):
+            continue
+        head, tail = (left, right) if pattern.forward else (right, left)
+        if signature_violation(pattern.relation_type, head.entity_kind, tail.entity_kind):
+            continue
+        if not _entity_itself(pattern, text, sentence_start, left, right):
+            return None
+        if not _asserted(text, sentence_start, left, right):
+            return None
+        return head, pattern, tail
+    return None
+
+
+def sentence_triples(pmid: str, text: str, spans: Iterable[EntitySpan]) -> list[TripleEvidence]:
+    """Relations stated between adjacent entities of each sentence of ``text``."""
+    ordered = sorted(spans, key=lambda s: (s.start, s.end, s.entity_id))
+    ordered_links = short_form_links(text, ordered)
+    out: list[TripleEvidence] = []
+    seen: set[tuple[str, str, str]] = set()
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        if sentence.rstrip().endswith("?"):
+            continue
+        inside = [
+            s
+            for s in ordered
+            if s.start >= start and s.end <= end and s.entity_kind in RELATIONAL_KINDS
+        ]
+        for left, right in itertools.pairwise(inside):
+            if right.entity_id == left.entity_id or right.start < left.end:
+                continue
+            if usable_mention(left, text, ordered_links) or usable_mention(
+                right, text, ordered_links
+            ):
+                continue
+            found = pair_relation(left, right, text, start)
+            if found is None:
+                continue
+            head, pattern, tail = found
+            key = (head.entity_id, pattern.relation_type, tail.entity_id)
+            if key in seen:  # once per abstract: evidence counts documents
+                continue
+            seen.add(key)
+            out.append(
+                TripleEvidence(
+                    head.entity_id, pattern.name, pattern.relation_type, tail.entity_id, pmid,
+                    sentence,
+                )
+            )  # fmt: skip
+    return out
+
+
+def claim_problem(
+    text: str, sentence_start: int, head: EntitySpan, relation_type: str, tail: EntitySpan
+) -> str | None:
+    """Why a relation someone else read in a sentence (the ``llm`` backend)
+    fails the checks the patterns make, or None: the signature, both ends
+    usable, the clause asserted, and the direction when a pattern reads the
+    same pair the other way round."""
+    violation = signature_violation(relation_type, head.entity_kind, tail.entity_kind)
+    if violation:
+        return f"signature: {violation}"
+    links = short_form_links(text, (head, tail))
+    for span in (head, tail):
+        problem = usable_mention(span, text, links)
+        if problem:
+            return problem
+    left, right = sorted((head, tail), key=lambda s: s.start)
+    if not _asserted(text, sentence_start, left, right):
+        return "not_asserted"
+    found = pair_relation(left, right, text, sentence_start)
+    if found is not None and found[1].relation_type == relation_type and found[0] != head:
+        return "direction_reversed"
+    return None

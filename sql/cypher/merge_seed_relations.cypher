@@ -8,5 +8,5 @@ ON CREATE SET h.name = row.head_name, h.type = row.head_type, h.full_id = row.he
 MERGE (t:Entity {id: row.tail})
 ON CREATE SET t.name = row.tail_name, t.type = row.tail_type, t.full_id = row.tail_full
 MERGE (h)-[r:RELATED {graph: row.graph, type: row.type}]->(t)
-SET r.pmids = row.pmids, r.weight = row.weight
+SET r.pmids = row.pmids, r.weight = row.weight, r.confidence = row.confidence
 RETURN count(r) AS merged

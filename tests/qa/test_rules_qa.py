@@ -63,8 +63,13 @@ def test_plans_are_refused_with_the_reason() -> None:
     with pytest.raises(PlanError, match="1 hop"):
         plan_question(subgraph(path=PATH[:2]), "sg1", ENTITIES)
     bare = tuple(e for e in EDGES if "mesh:S" not in (e.head, e.tail) or e.tail == "mesh:X")
+    # Nothing to describe the seed by: the chain is asked from its other end.
+    reversed_plan = plan_question(subgraph(edges=bare), "sg1", ENTITIES)
+    assert reversed_plan.path == PATH[::-1] and reversed_plan.answer == "mesh:S"
+    assert "db:D3" in {c.target for c in reversed_plan.clues["chem:T"]}
+    barer = tuple(e for e in bare if e.head != "db:D3")
     with pytest.raises(PlanError, match="no neighbour off the path"):
-        plan_question(subgraph(edges=bare), "sg1", ENTITIES)
+        plan_question(subgraph(edges=barer), "sg1", ENTITIES)
 
 
 def test_uniqueness_is_checked_hop_by_hop_in_the_graph_store(seed_graph: GraphStore) -> None:
@@ -138,3 +143,29 @@ def test_every_generated_item_passes_the_validators(seed_graph: GraphStore) -> N
         candidate, item=dataclasses.replace(candidate.item, question="Is it gamma toxin?" * 3)
     )
     assert (validate(leaky, corpus, step, Bounds()) or "").startswith("leak:")
+
+
+def test_each_item_records_its_weakest_hop() -> None:
+    from dataclasses import replace
+
+    from kisa_tasks.qa.records import QAItem
+    from kisa_tasks.qa.stage import with_hop_confidence
+
+    item = QAItem(
+        seed="mesh:S", seed_name="S", specialty="cardiology", strategy="max_chain",
+        subgraph_id="sg", question="q", answer="T", answer_id="chem:T", answer_aliases=(),
+        reasoning_path="", entity_mapping=(), path=PATH, paradigm="multi_hop_chain",
+        generator="rules", prompt_version="rules-v1",
+    )  # fmt: skip
+    triples = [
+        {"seed": "mesh:S", "head": "mesh:S", "tail": "mesh:X", "confidence": 0.88},
+        {"seed": "mesh:S", "head": "db:D2", "tail": "mesh:X", "confidence": 0.97},
+        {"seed": "mesh:S", "head": "db:D2", "tail": "chem:T", "confidence": 0.92},
+        {"seed": "mesh:S", "head": "db:D2", "tail": "chem:T", "confidence": 0.5},
+        {"seed": "mesh:OTHER", "head": "mesh:S", "tail": "mesh:X", "confidence": 0.1},
+    ]
+    [weighed] = with_hop_confidence([item], triples)
+    assert weighed.min_hop_confidence == 0.88
+    # A hop the seed's graph does not hold leaves the weakest hop unknown.
+    [unknown] = with_hop_confidence([replace(item, path=(*PATH, "x:gone"))], triples)
+    assert unknown.min_hop_confidence is None

@@ -18,10 +18,11 @@ from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
 from kisa_tasks.extract.mentions import MENTION_TYPES
 from kisa_tasks.qa.records import QAItem, to_table
-from kisa_tasks.quality.gate import QualityGateError, quality_prefix, run_gate
+from kisa_tasks.quality.gate import QualityGateError, check_suite, quality_prefix, run_gate
 from kisa_tasks.quality.validate import SuiteError, load_suite, suite_names
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import SPECIALTIES
+from kisa_tasks.stats.stages import SEEDS_SCHEMA
 from kisa_tasks.subgraphs.sampling import STRATEGIES
 from kisa_tasks.tracking import ensure_dag_run
 from kisa_tasks.triples.rules import RELATION_TYPES
@@ -148,3 +149,36 @@ def test_warnings_are_recorded_and_do_not_fail_the_gate(settings: KisaSettings) 
         k for k in store.list_keys(f"{quality_prefix(DAG, run)}/trajectories/docs/validations")
     ]
     assert len(pages) == 1
+
+
+def test_a_relation_its_ends_cannot_hold_fails_the_triples_gate(
+    settings: KisaSettings, tmp_path: Path
+) -> None:
+    from kisa_tasks.subgraphs.stage import TRIPLES_SCHEMA
+
+    store = ArtefactStore.from_settings(settings)
+    run = "gate-signatures"
+    store.write(Partition("seeds", "cardiology", run), [pa.Table.from_pylist(
+        [{"canonical_id": "mesh:S", "name": "Seedosis", "type": "disease", "doc_freq": 2,
+          "mention_count": 2, "corpus_doc_freq": 2, "rel_freq": 0.1, "corpus_docs": 20}],
+        schema=SEEDS_SCHEMA)])  # fmt: skip
+
+    def triple(head_kind: str, relation: str, tail_kind: str) -> dict[str, Any]:
+        return {"seed": "mesh:S", "head": f"x:{head_kind}", "head_name": head_kind,
+                "relation": relation, "relation_type": relation, "tail": "mesh:S",
+                "tail_name": "Seedosis", "pmid": "1", "sentence": "S.", "extractor": "rules",
+                "confidence": 0.9, "support": "sentence", "head_kind": head_kind,
+                "tail_kind": tail_kind}  # fmt: skip
+
+    def critical(rows: list[dict[str, Any]], docs: Path) -> list[str]:
+        store.write(Partition("triples", "cardiology", run),
+                    [pa.Table.from_pylist(rows, schema=TRIPLES_SCHEMA)])  # fmt: skip
+        outcome = check_suite(store, "triples", "cardiology", run, docs)
+        return [c.column or c.expectation for c in outcome.failed_at("critical")]
+
+    good = [triple("drug", "treats", "disease")]
+    assert critical(good, tmp_path / "good") == []
+    organ = [*good, triple("anatomy", "causes", "disease")]  # "Colon causes ..."
+    assert critical(organ, tmp_path / "organ") == ["signature_violation"]
+    drug_treats_drug = [*good, triple("drug", "treats", "drug")]
+    assert critical(drug_treats_drug, tmp_path / "drug") == ["signature_violation"]

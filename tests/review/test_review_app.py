@@ -53,14 +53,16 @@ def _world(settings: KisaSettings) -> None:
         "nodes": ["mesh:S", "mesh:X", "db:D2", "db:D1"],
         "node_names": ["Seedosis", "Xitis", "Betanib", "Alphamab"],
         "node_types": ["disease", "disease", "drug", "drug"], "node_aliases": [[], [], [], []],
-        "edges": [{"head": h, "relation_type": r, "tail": t, "weight": 1.0} for h, r, t in edges],
+        "edges": [{"head": h, "relation_type": r, "tail": t, "weight": 1.0, "confidence": 0.85}
+                  for h, r, t in edges],
         "graph_nodes": 4, "graph_edges": 3, "longest_path_hops": 2,
         "longest_path_method": "cypher",
     }], schema=SUBGRAPHS_SCHEMA)])  # fmt: skip
     store.write(Partition("triples", "cardiology", RUN), [pa.Table.from_pylist([{
         "seed": "mesh:S", "head": h, "head_name": h, "relation": r, "relation_type": r,
         "tail": t, "tail_name": t, "pmid": f"1{i}", "sentence": f"Sentence <{i}> of evidence.",
-        "extractor": "rules", "confidence": 0.5,
+        "extractor": "rules", "confidence": 0.5, "support": "sentence",
+        "head_kind": "disease", "tail_kind": "disease",
     } for i, (h, r, t) in enumerate(edges)], schema=TRIPLES_SCHEMA)])  # fmt: skip
     item = QAItem(
         seed="mesh:S", seed_name="Seedosis", specialty="cardiology", strategy="max_chain",
@@ -68,7 +70,7 @@ def _world(settings: KisaSettings) -> None:
         answer="Betanib", answer_id="db:D2", answer_aliases=(), reasoning_path="A -> B -> C",
         entity_mapping=(("Entity_A", "Seedosis"),), path=("mesh:S", "mesh:X", "db:D2"),
         paradigm="multi_hop_chain", generator="rules", prompt_version="rules-v1", qa_id="q1",
-        solver_accuracy=0.0, question_type="treatment", split="train",
+        solver_accuracy=0.0, question_type="treatment", split="train", min_hop_confidence=0.85,
     )  # fmt: skip
     store.write(Partition("qa", "cardiology", RUN), [to_table([item])])
     turns = [{"role": "system", "content": "sys"}, {"role": "user", "content": "question?"},
@@ -144,6 +146,11 @@ def test_every_page_with_a_session(client: Any, token: str, settings: KisaSettin
         assert "Seedosis causes a disease" in qa and "not reviewed" in qa
         # The item's agent difficulty (its rollouts' pass rate), type and split.
         assert "agent pass rate" in qa and "<td>0.25</td>" in qa and "treatment<br>" in qa
+        # Every hop with its relation, confidence and evidence, linked to PubMed.
+        assert "hops and evidence" in qa and "weakest hop: 0.85" in qa
+        assert "mesh:S <i>causes</i> mesh:X <small>(confidence 0.5)</small>" in qa
+        assert 'href="https://pubmed.ncbi.nlm.nih.gov/10/">PMID 10</a>' in qa
+        assert "Sentence &lt;0&gt; of evidence." in qa
         assert (
             "Seedosis causes"
             not in client.get(

@@ -124,6 +124,7 @@ def test_stats_count_documents_and_seeds_keep_rare_evidenced_entities() -> None:
 
 def test_stages_commit_entities_stats_and_seeds(settings: KisaSettings) -> None:
     from kisa_tasks.ingest.abstracts import to_tables
+    from kisa_tasks.specialties import WHOLE_CORPUS
 
     store = ArtefactStore.from_settings(settings)
     run = "stats_t1"
@@ -131,31 +132,34 @@ def test_stages_commit_entities_stats_and_seeds(settings: KisaSettings) -> None:
         citation(str(i), "T", text)
         for i, text in enumerate(
             [
-                "Digoxin in heart failure.",
+                "Digoxin in the treatment of heart failure.",
                 "Digoxin again.",
                 "Warfarin once.",
+                "Warfarin twice.",
                 "Heart failure.",
                 "Heart failure worsens.",
+                "Heart failure caused by hypertension.",
             ],
             start=1,
         )
     ]
-    store.write(Partition("abstracts", "cardiology", run), list(to_tables(cites)))
+    for specialty in ("cardiology", WHOLE_CORPUS):
+        store.write(Partition("abstracts", specialty, run), list(to_tables(cites)))
     from kisa_tasks.extract.stage import run_extract
 
     run_extract(settings, specialty="cardiology", run_id=run)
     assert run_canonicalise(settings, specialty="cardiology", run_id=run)["counts"]["entities"] >= 3
     run_stats(settings, specialty="cardiology", run_id=run)
-    result = run_seeds(
-        settings,
-        specialty="cardiology",
-        run_id=run,
-        max_seeds=5,
-        policy=SeedPolicy(min_evidence=2, max_doc_freq=2, max_rel_freq=1.0),
-    )
-    seeds = store.read(Partition("seeds", "cardiology", run)).to_pylist()
-    assert [s["name"] for s in seeds] == ["Digoxin"]  # 2 abstracts; heart failure has 3
-    assert result["counts"]["seeds"] == 1
+    policy = SeedPolicy(min_evidence=2, max_doc_freq=2, max_rel_freq=1.0)
+
+    def seed_names(**kw: bool) -> list[str]:
+        run_seeds(settings, specialty="cardiology", run_id=run, max_seeds=5, policy=policy, **kw)
+        return [s["name"] for s in store.read(Partition("seeds", "cardiology", run)).to_pylist()]
+
+    # 2 abstracts each; heart failure has 4. Only digoxin starts a chain of two
+    # stated relations (digoxin treats heart failure, caused by hypertension).
+    assert sorted(seed_names(require_relation=False)) == ["Digoxin", "Warfarin"]
+    assert seed_names() == ["Digoxin"]
 
 
 def test_rarity_is_judged_on_the_whole_corpus() -> None:

@@ -17,6 +17,7 @@ from kisa_tasks.subgraphs.store_io import (
     graph_id,
     load_seed_graph,
     relation_rows,
+    replace_seed_graph,
     store_longest_path,
     write_seed_graph,
 )
@@ -130,3 +131,13 @@ def test_a_graph_store_that_is_gone_fails_with_what_to_fix(settings: KisaSetting
     message = str(err.value)
     assert f"127.0.0.1:{port}" in message and "kisa services up graph" in message
     assert "nothing is duplicated" in message
+
+
+def test_a_rebuilt_seed_graph_holds_only_the_new_relations(graph_store: GraphStore) -> None:
+    graph = "rebuilt-seed"
+    old = [Edge("mesh:DOLD1", "causes", "mesh:DOLD2", 1.0), Edge("mesh:DOLD2", "treats", "x:1")]
+    _write(graph_store, graph, old)
+    new = [Edge("mesh:DOLD1", "causes", "mesh:DNEW", 2.0)]
+    info = {n: EntityInfo(n, "disease") for e in new for n in (e.head, e.tail)}
+    replace_seed_graph(graph_store, graph, relation_rows(graph, new, info, {}))
+    assert sorted(load_seed_graph(graph_store, graph).best.values()) == new

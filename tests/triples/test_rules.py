@@ -1,88 +1,237 @@
-"""Rules triple extraction: cues, direction, type constraints, MeSH qualifiers,
-vague co-occurrence dropped, sentences kept apart."""
+"""Rules triple extraction (issue 18): a relation only between the cue's own
+subject and object, in the pattern's direction, of the entity itself, when
+asserted, between entities its signature allows; MeSH claims as support.
+Each error class the issue found in the old extractor has a case here."""
 
 from __future__ import annotations
 
+import doctest
+
+from kisa_tasks.triples import rules, signatures, support
+from kisa_tasks.triples.evidence import EvidenceRecord, rules_triples
 from kisa_tasks.triples.rules import (
     RELATION_TYPES,
     EntitySpan,
-    confidence,
-    sentence_spans,
+    claim_problem,
     sentence_triples,
 )
+from kisa_tasks.triples.support import confidence
+
+Entity = tuple[str, str, str]  # surface, id, kind
 
 
-def _spans(text: str, *entities: tuple[str, str, str]) -> list[EntitySpan]:
+def _spans(text: str, *entities: Entity) -> list[EntitySpan]:
     out = []
-    for surface, entity_id, type_ in entities:
+    for surface, entity_id, kind in entities:
         start = text.lower().index(surface.lower())
-        out.append(EntitySpan(entity_id, surface, type_, start, start + len(surface)))
+        type_ = kind if kind in ("disease", "drug", "chemical") else "concept"
+        out.append(EntitySpan(entity_id, surface, type_, start, start + len(surface), kind))
     return out
 
 
-def _typed(
-    text: str, *entities: tuple[str, str, str], qualifiers=None
-) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
-    found = sentence_triples("1", text, _spans(text, *entities), qualifiers or {})
+def _typed(text: str, *entities: Entity) -> set[tuple[str, str, str]]:
+    found = sentence_triples("1", text, _spans(text, *entities))
     return {(t.head, t.relation_type, t.tail) for t in found}
 
 
 DIG = ("digoxin", "drug:dig", "drug")
 HF = ("heart failure", "mesh:HF", "disease")
+AR = ("arrhythmia", "mesh:AR", "disease")
 
 
-def test_cues_give_type_and_direction() -> None:
-    assert _typed("Patients with heart failure were treated with digoxin.", HF, DIG) == {
-        ("drug:dig", "treats", "mesh:HF")
-    }
-    assert _typed("Digoxin in the treatment of heart failure.", DIG, HF) == {
-        ("drug:dig", "treats", "mesh:HF")
-    }
-    text = "Arrhythmia caused by digoxin was rare."
-    assert _typed(text, ("Arrhythmia", "mesh:AR", "disease"), DIG) == {
-        ("drug:dig", "causes", "mesh:AR")
-    }
-    text = "Digoxin-induced arrhythmia was rare."
-    assert _typed(text, DIG, ("arrhythmia", "mesh:AR", "disease")) == {
-        ("drug:dig", "causes", "mesh:AR")
-    }
+def test_patterns_give_type_and_direction() -> None:
+    treats = {("drug:dig", "treats", "mesh:HF")}
+    assert _typed("Patients with heart failure were treated with digoxin.", HF, DIG) == treats
+    assert _typed("Use of digoxin in the treatment of heart failure.", DIG, HF) == treats
+    assert _typed("Treatment of heart failure with digoxin.", HF, DIG) == treats
+    causes = {("drug:dig", "causes", "mesh:AR")}
+    assert _typed("The arrhythmia was caused by digoxin.", AR, DIG) == causes  # passive
+    assert _typed("Fatal digoxin-induced arrhythmia in two cases.", DIG, AR) == causes
+    text = "Nephrotic syndrome complicated by renal vein thrombosis."
+    found = _typed(
+        text,
+        ("Nephrotic syndrome", "mesh:NS", "disease"),
+        ("renal vein thrombosis", "mesh:RVT", "disease"),
+    )
+    assert found == {("mesh:RVT", "complication_of", "mesh:NS")}
 
 
-def test_type_constraints_and_vague_pairs() -> None:
-    # A disease does not treat a drug: "treated with" the wrong way round is dropped.
-    assert _typed("Digoxin treated with heart failure.", DIG, HF) == set()
-    # Co-occurrence with no cue and no qualifier is vague: dropped.
+def test_a_pair_the_cue_does_not_link_is_dropped() -> None:
+    # The old extractor read "phenylephrine increases nitroglycerin" here.
+    text = "Both nitroglycerin and phenylephrine increased myocardial blood flow."
+    assert (
+        _typed(
+            text,
+            ("nitroglycerin", "drug:ntg", "drug"),
+            ("phenylephrine", "drug:phe", "drug"),
+        )
+        == set()
+    )
+    # A third entity between the two breaks the pair.
+    text = "Digoxin and verapamil treated heart failure."
+    assert ("drug:dig", "treats", "mesh:HF") not in _typed(
+        text, DIG, ("verapamil", "drug:ver", "drug"), HF
+    )
+    # Co-occurrence with no relation phrase is vague: dropped.
     assert _typed("Digoxin and heart failure were studied.", DIG, HF) == set()
 
 
-def test_mesh_qualifiers_type_an_uncued_pair() -> None:
-    text = "Digoxin and heart failure were studied."
-    assert _typed(text, DIG, HF, qualifiers={"mesh:HF": ["drug therapy"]}) == {
-        ("drug:dig", "treats", "mesh:HF")
-    }
-    assert _typed(text, DIG, HF, qualifiers={"drug:dig": ["adverse effects"]}) == {
-        ("drug:dig", "causes", "mesh:HF")
+def test_a_property_of_the_entity_is_not_the_entity() -> None:
+    pra = ("prazosin", "drug:pra", "drug")
+    ne = ("noradrenaline", "mesh:NE", "chemical")
+    assert _typed("Prazosin blocks the contractile effect of noradrenaline.", pra, ne) == set()
+    assert _typed("The effect of noradrenaline was blocked by prazosin.", ne, pra) == set()
+    assert _typed("Prazosin inhibited noradrenaline release in vitro.", pra, ne) == set()
+    # ... but the entity's level or activity is the entity's.
+    assert _typed("Prazosin increased noradrenaline levels.", pra, ne) == {
+        ("drug:pra", "increases", "mesh:NE")
     }
 
 
-def test_entities_in_different_sentences_are_not_related() -> None:
-    text = "Heart failure was common. Later, patients were treated with digoxin."
-    assert _typed(text, HF, DIG) == set()
-    assert len(sentence_spans(text)) == 2
+def test_compounds_and_unlinked_short_forms_are_not_mentions() -> None:
+    covid = ("COVID-19", "mesh:COVID", "disease")
+    sars = ("SARS", "mesh:SARS", "disease")
+    text = "COVID-19 is caused by SARS-CoV-2 in humans."
+    assert _typed(text, covid, sars) == set()
+    # An all-capitals short form the abstract never defines is a dictionary guess.
+    text = "Tocilizumab inhibits IL-6 in vitro."
+    il6 = ("IL-6", "mesh:PLASMACYTOMA", "disease")
+    toc = ("Tocilizumab", "drug:toc", "drug")
+    assert _typed(text, toc, il6) == set()
+    # Defined in the text as that entity: trusted.
+    text = "Captopril inhibits angiotensin-converting enzyme (ACE). Enalapril inhibits ACE."
+    cap = ("Enalapril", "drug:ena", "drug")
+    ace_long = ("angiotensin-converting enzyme", "mesh:ACE", "chemical")
+    spans = _spans(text, cap, ace_long)
+    short = text.rindex("ACE")
+    spans.append(EntitySpan("mesh:ACE", "Peptidyl-Dipeptidase A", "chemical", short, short + 3))
+    found = {(t.head, t.relation_type, t.tail) for t in sentence_triples("1", text, spans)}
+    assert ("drug:ena", "inhibits", "mesh:ACE") in found
+
+
+def test_signatures_keep_organs_organisms_and_drugs_in_their_place() -> None:
+    colon = ("colon", "mesh:COLON", "anatomy")
+    assert _typed("Cancer of the colon caused by digoxin.", colon, DIG) == set()
+    ver = ("verapamil", "drug:ver", "drug")
+    assert _typed("Digoxin treats verapamil.", DIG, ver) == set()
+    assert _typed("Heart failure causes arrhythmia.", HF, AR) == {("mesh:HF", "causes", "mesh:AR")}
+    assert signatures.signature_violation("causes", "anatomy", "disease") is not None
+    assert signatures.entity_kind("concept", ["methods"]) == "procedure"
+
+
+def test_negated_hedged_and_aimed_claims_are_dropped() -> None:
+    pg = ("prostaglandins", "mesh:PG", "chemical")
+    hyp = ("hypotension", "mesh:HYPO", "disease")
+    assert _typed("The hypotension was not due to prostaglandins.", hyp, pg) == set()
+    assert _typed("The hypotension was due to prostaglandins.", hyp, pg) == {
+        ("mesh:PG", "causes", "mesh:HYPO")
+    }
+    assert _typed("Digoxin may cause arrhythmia.", DIG, AR) == set()
+    assert _typed("To determine whether digoxin causes arrhythmia, we did X.", DIG, AR) == set()
+    assert _typed("Does digoxin cause arrhythmia?", DIG, AR) == set()
+
+
+def test_a_background_condition_is_not_the_target() -> None:
+    text = "Prostaglandin was given to patients with a missed abortion."
+    found = _typed(
+        text, ("Prostaglandin", "mesh:PG", "chemical"), ("missed abortion", "mesh:MA", "disease")
+    )
+    assert found == set()
+
+
+def test_mesh_claims_add_support_and_need_a_sentence_that_shows_them() -> None:
+    title = "Digoxin in heart failure."
+    abstract = "We gave digoxin to 40 adults. Digoxin improved heart failure symptoms."
+    # "digoxin" in the first sentence, "heart failure" in the second: not together.
+    spans = {"title": _spans(title, DIG, HF), "abstract": _spans(abstract, DIG, HF)}
+    qualifiers = {"drug:dig": ["therapeutic use"], "mesh:HF": ["drug therapy"]}
+    record = EvidenceRecord("7", {"title": title, "abstract": abstract}, spans, qualifiers)
+    found = rules_triples(record)
+    assert [(t.head, t.relation_type, t.tail, t.support) for t in found] == [
+        ("drug:dig", "treats", "mesh:HF", "mesh")
+    ]
+    assert found[0].sentence == title  # no abstract sentence speaks of treating it
+    # Without the claim, the title alone states nothing.
+    assert rules_triples(EvidenceRecord("7", record.texts, spans, {})) == []
+    # A sentence pattern the indexers also claim is the strongest evidence.
+    text = "Digoxin in the treatment of heart failure."
+    both = EvidenceRecord("8", {"title": text, "abstract": ""},
+                          {"title": _spans(text, DIG, HF), "abstract": []}, qualifiers)  # fmt: skip
+    assert [t.support for t in rules_triples(both)] == ["sentence+mesh"]
+
+
+def test_checks_for_a_relation_read_elsewhere() -> None:
+    text = "The arrhythmia was caused by digoxin."
+    ar, dig = _spans(text, AR, DIG)
+    assert claim_problem(text, 0, dig, "causes", ar) is None
+    assert (claim_problem(text, 0, ar, "causes", dig) or "").startswith("signature")
+    text = "The arrhythmia was caused by heart failure."
+    ar, hf = _spans(text, AR, HF)
+    assert claim_problem(text, 0, hf, "causes", ar) is None
+    assert claim_problem(text, 0, ar, "causes", hf) == "direction_reversed"
+    text = "The arrhythmia was not caused by digoxin."
+    ar, dig = _spans(text, AR, DIG)
+    assert claim_problem(text, 0, dig, "causes", ar) == "not_asserted"
+
+
+def test_confidence_compounds_independent_evidence() -> None:
+    one = confidence("treats", ["sentence"])
+    assert one < confidence("treats", ["sentence", "sentence"]) < 1
+    assert confidence("treats", ["mesh"]) < confidence("treats", ["sentence+mesh"])
+    assert confidence("treats", []) == 0.0
+    # An llm reading counts as a sentence pattern of its type until measured.
+    assert confidence("causes", ["llm"]) == confidence("causes", ["sentence"])
 
 
 def test_relation_types_are_from_the_vocabulary_and_evidence_counts_once() -> None:
     text = "Digoxin treats heart failure; digoxin treats heart failure again."
-    spans = _spans(text, DIG, HF)
-    found = sentence_triples("9", text, spans, {})
+    found = sentence_triples("9", text, _spans(text, DIG, HF))
     assert len(found) == 1 and found[0].relation_type in RELATION_TYPES
     assert found[0].sentence == text and found[0].relation == "treats"
-    assert confidence(1) < confidence(2) < confidence(10) < 1
 
 
 def test_docstring_examples() -> None:
-    import doctest
+    for module in (rules, signatures, support):
+        assert doctest.testmod(module).failed == 0
 
-    from kisa_tasks.triples import rules
 
-    assert doctest.testmod(rules).failed == 0
+def test_lists_possessives_combinations_and_third_parties_are_not_pairs() -> None:
+    eph = ("Ephedrine", "drug:eph", "drug")
+    eth = ("ethanol", "mesh:ETH", "chemical")
+    assert _typed("Ephedrine reduced ethanol's effects on the EEG.", eph, eth) == set()
+    ast = ("aspartate aminotransferase", "mesh:AST", "chemical")
+    alt = ("alanine transaminase", "mesh:ALT", "chemical")
+    text = "Events were aspartate aminotransferase increase (18.8%), alanine transaminase increase."
+    assert _typed(text, ast, alt) == set()
+    hyp = ("hyperkinesia", "mesh:HK", "disease")
+    cd = ("carbidopa", "drug:cd", "drug")
+    assert _typed("The hyperkinesia induced by carbidopa plus L-Dopa in mice.", hyp, cd) == set()
+    ela = ("elastin", "mesh:ELA", "chemical")
+    aly = ("allysine", "mesh:ALY", "chemical")
+    assert _typed("Borohydride (2 g of elastin) reduced allysine.", ela, aly) == set()
+    cq = ("chloroquine", "drug:cq", "drug")
+    qn = ("quinacrine", "drug:qn", "drug")
+    assert _typed("The interaction of chloroquine and quinacrine with DNA.", cq, qn) == set()
+    assert _typed("The interaction of chloroquine and quinacrine in vitro.", cq, qn) == {
+        ("drug:cq", "interacts_with", "drug:qn")
+    }
+
+
+def test_dictionary_ids_medline_uses_for_another_name_are_relinked() -> None:
+    from kisa_tasks.triples.evidence import mislinked, relink
+
+    indexed = {"mesh:D014655": "Vascular Resistance", "mesh:D006973": "Hypertension"}
+    by_name = {"vascular resistance": "mesh:D014655", "hypertension": "mesh:D006973"}
+    wrong = {"entity_id": "mesh:D014655", "name": "Hypertension", "surface": "hypertension",
+             "type": "disease"}  # fmt: skip
+    assert mislinked(wrong, indexed, by_name)
+    assert relink(wrong, by_name) == "mesh:D006973"
+    right = wrong | {"entity_id": "mesh:D006973"}
+    assert not mislinked(right, indexed, by_name)
+    # An id the corpus never indexes, for a name it indexes under another UI.
+    unseen = wrong | {"entity_id": "mesh:D015532", "name": "Hypertension"}
+    assert mislinked(unseen, indexed, by_name)
+    # A name MEDLINE never indexes keeps an id of its own name.
+    lone = {"entity_id": "mesh:D1", "name": "Odd Syndrome", "surface": "odd syndrome",
+            "type": "disease"}  # fmt: skip
+    assert relink(lone, by_name) == "disease:odd_syndrome"
