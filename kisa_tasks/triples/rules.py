@@ -348,7 +348,8 @@ _PROPERTY_BEFORE = re.compile(
     r"withdrawal|inhibition|blockade|antagonists?|inhibitors?|analogues?|analogs?|derivatives?|"
     r"metabolites?|precursors?|receptors?|antibod(?:y|ies)|resistance|sensitivity|toxicity|"
     r"expression|clearance|excretion|transport|history|suppression|knockdown|depletion|loss|"
-    r"deletion|overexpression|activation|stimulation|induction)\s+(?:of|to)\s+(?:the\s+)?$"
+    r"deletion|overexpression|activation|stimulation|induction|markers?|indicators?|indices|"
+    r"index)\s+(?:of|to)\s+(?:the\s+)?$"
     # a combination, or the thing the entity's target resists
     r"|(?i:\b(?:plus|combined\s+with|in\s+combination\s+with)\s+$)"
     r"|(?i:\b(?:resistant|sensitive|susceptible|refractory)\s+to\s+(?:[\w-]+\s*(?:,|and|or)\s+)*$)"
@@ -364,6 +365,8 @@ _PROPERTY_AFTER = re.compile(
     r"withdrawal|deficiency|status|scores?|index|analogues?|analogs?|derivatives?|"
     r"synthetase|synthase|enzymes?|kinases?|oxidase|reductase|hydrolase|transferase|"
     r"dehydrogenase|transporters?|agonists?|antagonists?|inhibitors?|blockers?|increase|"
+    r"vaccinations?|immuni[sz]ations?|hypersensitivity|allerg(?:y|ies)|intolerance|growth|"
+    r"mrna|"
     r"decrease|rise|elevation|reduction|loss|gain|changes?|plus|combined|in\s+combination)\b"
     # a possessive: the relation is of something the entity has
     r"|^['\u2019]s\b"
@@ -398,12 +401,15 @@ def _normalise_gap(gap: str) -> str:
 
 def short_form_links(text: str, spans: Iterable[EntitySpan]) -> dict[str, str]:
     """Short form -> the entity its in-text definition names ("angiotensin-
-    converting enzyme (ACE)"), for definitions whose long form is a mention."""
-    ending = {s.end: s.entity_id for s in spans}
+    converting enzyme (ACE)"), for definitions whose whole long form is a
+    mention."""
+    whole = {(s.start, s.end): s.entity_id for s in spans}
     out: dict[str, str] = {}
-    for short, _, long_end in abbreviation_definitions(text):
-        if long_end in ending:
-            out.setdefault(short, ending[long_end])
+    for short, long_start, long_end in abbreviation_definitions(text):
+        # The mention must be the whole long form: "necrosis" in "renal
+        # papillary necrosis (RPN)" does not make RPN a necrosis.
+        if (long_start, long_end) in whole:
+            out.setdefault(short, whole[(long_start, long_end)])
     return out
 
 
@@ -444,7 +450,9 @@ def _entity_itself(
     before_left = text[max(sentence_start, left.start - 40) : left.start]
     if _PROPERTY_BEFORE.search(before_left):
         return False
-    after_right = text[right.end : right.end + 30]
+    # What follows the mention, past its own short form: "disease 2019
+    # (COVID-19) vaccines" is about the vaccines.
+    after_right = re.sub(r"^\s*\([^()]{1,12}\)", "", text[right.end : right.end + 45])[:30]
     third = _THIRD_PARTY_AFTER.get(pattern.relation_type)
     if third is not None and third.match(after_right):
         return False

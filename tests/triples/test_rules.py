@@ -235,3 +235,25 @@ def test_dictionary_ids_medline_uses_for_another_name_are_relinked() -> None:
     lone = {"entity_id": "mesh:D1", "name": "Odd Syndrome", "surface": "odd syndrome",
             "type": "disease"}  # fmt: skip
     assert relink(lone, by_name) == "disease:odd_syndrome"
+
+
+def test_vaccines_allergies_and_part_of_a_long_form_are_not_the_entity() -> None:
+    covid = ("coronavirus disease 2019", "mesh:COVID", "disease")
+    itp = ("thrombocytopenia", "mesh:ITP", "disease")
+    text = "Thrombocytopenia induced by coronavirus disease 2019 (COVID-19) vaccines."
+    assert _typed(text, itp, covid) == set()
+    asthma = ("asthma", "mesh:AST", "disease")
+    aspirin = ("aspirin", "drug:asa", "drug")
+    text = "Asthma associated with aspirin hypersensitivity and nasal polyps."
+    assert _typed(text, asthma, aspirin) == set()
+    # "RPN" is defined as renal papillary necrosis, of which "necrosis" is a part.
+    text = "Renal papillary necrosis (RPN) was seen. RPN associated with hypercalciuria."
+    necrosis = text.index("necrosis")
+    second = text.rindex("RPN")
+    hyper = text.index("hypercalciuria")
+    spans = [
+        EntitySpan("mesh:NEC", "Necrosis", "disease", necrosis, necrosis + 8, "disease"),
+        EntitySpan("mesh:NEC", "Necrosis", "disease", second, second + 3, "disease"),
+        EntitySpan("mesh:HC", "Hypercalciuria", "disease", hyper, hyper + 14, "disease"),
+    ]
+    assert sentence_triples("1", text, spans) == []
