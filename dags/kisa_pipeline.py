@@ -45,15 +45,18 @@ What runs today (the stages land one by one; nothing here pretends):
    (`sql/duckdb/entity_stats.sql`), in the specialty and over the whole
    corpus, into `entity_stats/`.
 8. **seeds** picks entities rare in the whole corpus with at least two
-   abstracts of evidence in the specialty (`sql/duckdb/rare_seeds.sql`, up to
-   `max_seeds`) into `seeds/`.
+   abstracts of evidence in the specialty (`sql/duckdb/rare_seeds.sql`) and,
+   with the offline backend, that start a chain of two trusted relations in
+   the corpus (up to `max_seeds`) into `seeds/`.
 9. **plan_graphs / graph_shard / graphs** build a knowledge graph per seed
    (seeds in up to 4 shards, mapped tasks, at most 2 at a time; `graphs`
    merges the shards): BM25 search over the corpus
    (index on S3, built once per corpus), triples from the hits (`offline`:
-   the `rules` extractor, sentence co-occurrence typed by cue words and MeSH
-   qualifiers; `llm`: the model, given the abstract's entities), iterative
-   expansion, batched MERGE into the graph store; the longest path in Cypher
+   the `rules` extractor, relation phrases between adjacent entities checked
+   for direction, negation, properties and signatures, plus MeSH claims;
+   `llm`: the model, given the abstract's entities, under the same checks),
+   iterative expansion; the relations at `graph.min_confidence` replace the
+   seed's graph in the graph store (batched MERGE); the longest path in Cypher
    (`sql/cypher/seed_longest_path.cypher`, exact in-memory fallback); one
    sub-graph per seed with the run's `sampling_strategy`. Triples go to
    `triples/`, sub-graphs to `subgraphs/`, seeds without evidence to
