@@ -19,6 +19,7 @@ wrong. Writes ``benchmarks/results/triple_precision.md``.
 
     .venv/bin/python benchmarks/triple_precision.py             # labels only
     .venv/bin/python benchmarks/triple_precision.py --corpus cardiology
+    .venv/bin/python benchmarks/triple_precision.py --calibrate   # support.py's tables
 
 ``--corpus`` (needs the embedded services and a committed run) runs both
 extractors over the run's whole corpus, counts their yield and stores it
@@ -87,6 +88,7 @@ def weighted(flags: dict[str, list[bool]], yields: dict[str, int]) -> float | No
 
 def report(rows: Iterable[dict[str, Any]], measured: dict[str, Any]) -> str:
     rows = list(rows)
+    labelled = len(rows)
     yields: dict[str, dict[str, int]] = measured.get("yield", {})
     scores: dict[str, float] = measured.get("confidence", {})
     floor = measured.get("floor")
@@ -100,8 +102,10 @@ def report(rows: Iterable[dict[str, Any]], measured: dict[str, Any]) -> str:
     lines = [
         "# Triple precision on the labelled set",
         "",
-        f"`{LABELLED.relative_to(ROOT)}`: {len(rows)} triples labelled against their "
-        "evidence sentence. Made by `benchmarks/triple_precision.py`.",
+        f"`{LABELLED.relative_to(ROOT)}`: {labelled} triples labelled against their "
+        "evidence sentence. Made by `benchmarks/triple_precision.py`. `rules, trusted`: the "
+        f"labelled `rules` rows whose relation reaches the graph's floor ({floor}) in run "
+        f"`{measured.get('run')}`.",
         "",
         "## Summary",
         "",
@@ -206,22 +210,30 @@ def measure_corpus(specialty: str, rows: list[dict[str, Any]]) -> dict[str, Any]
     return out
 
 
-def calibrate(rows: list[dict[str, Any]], strength: float = 5.0) -> str:
+def calibrate(rows: list[dict[str, Any]], produced: set[str] | None = None) -> str:
     """``kisa_tasks.triples.support``'s tables from the dev labels of today's
-    extractor: per support, and per (relation type, support) smoothed toward
-    the support's precision with ``strength`` pseudo-labels."""
-    dev = [r for r in rows if r["extractor"] == "rules" and r["split"] == "dev"]
+    extractor (only rows it still produces, when ``produced`` is known): per
+    support, and per (relation type, support) with a uniform prior
+    (``(right + 1) / (n + 2)``), which keeps a type with few labels from
+    borrowing the others' precision."""
+    dev = [
+        r
+        for r in rows
+        if r["extractor"] == "rules"
+        and r["split"] == "dev"
+        and (produced is None or r["id"] in produced)
+    ]
     by_support: dict[str, list[bool]] = defaultdict(list)
     by_pair: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for r in dev:
         if r["support"] in ("sentence", "mesh"):
             by_support[r["support"]].append(bool(r["correct"]))
             by_pair[(r["relation"], r["support"])].append(bool(r["correct"]))
-    base = {s: sum(v) / len(v) for s, v in sorted(by_support.items())}
+    base = {s: (sum(v) + 1) / (len(v) + 2) for s, v in sorted(by_support.items())}
     lines = [f"SUPPORT_PRECISION = {{{', '.join(f'{s!r}: {p:.2f}' for s, p in base.items())}}}"]
     lines.append("PRECISION: dict[tuple[str, str], float] = {")
     for (relation, support), flags in sorted(by_pair.items()):
-        p = (sum(flags) + strength * base[support]) / (len(flags) + strength)
+        p = (sum(flags) + 1) / (len(flags) + 2)
         lines.append(f"    ({relation!r}, {support!r}): {p:.2f},  # {sum(flags)}/{len(flags)}")
     return "\n".join([*lines, "}"])
 
@@ -239,13 +251,13 @@ def main() -> None:
     args = parser.parse_args()
     with args.labelled.open(encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
-    if args.calibrate:
-        print(calibrate(rows))
-        return
     if args.corpus:
         measured = measure_corpus(args.corpus, rows)
         YIELD.write_text(json.dumps(measured, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     measured = json.loads(YIELD.read_text(encoding="utf-8")) if YIELD.exists() else {}
+    if args.calibrate:
+        print(calibrate(rows, set(measured.get("confidence", {})) or None))
+        return
     text = report(rows, measured)
     args.out.write_text(text, encoding="utf-8")
     print(text)

@@ -61,7 +61,8 @@ class GraphSettings(BaseModel):
         description="The graph, so sub-graphs and questions, holds only relations at least "
         "this confident (kisa_tasks/triples/support.py, measured per relation type). At 0.8 "
         "one abstract suffices for a type the rules read well (treats, causes, ...); an "
-        "'inhibits', 'increases' or 'prevents' needs a second abstract or a MeSH claim.",
+        "'inhibits', 'increases', 'prevents' or 'complication_of' needs a second abstract or "
+        "a MeSH claim.",
     )
 
 
