@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ONCOLOGY_CONF
 
 from kisa_tasks.platform_check import PlatformUnavailableError, check_platform
 from kisa_tasks.run_config import RunConfig
@@ -136,7 +137,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert run.data.metrics["ingest.kept"] == abstracts.num_rows
     assert run.data.metrics["extract.mentions"] == mentions.num_rows
     seeds = store.read(Partition("seeds", "oncology", dag_run.run_id))
-    assert 0 < seeds.num_rows <= 20  # max_seeds default
+    assert 0 < seeds.num_rows <= ONCOLOGY_CONF["max_seeds"]
     assert set(seeds.column("type").to_pylist()) <= {"disease", "drug", "chemical"}
     assert run.data.metrics["seeds.seeds"] == seeds.num_rows
     subgraphs = store.read(Partition("subgraphs", "oncology", dag_run.run_id))

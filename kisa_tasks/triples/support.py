@@ -6,9 +6,9 @@ one piece is right depends on its relation type and what it is
 sentence that shows it, or both); ``PRECISION`` holds that, measured on the
 dev part of the labelled set with a uniform prior, so a type with few labels
 does not borrow the others' precision (``benchmarks/triple_precision.py
---calibrate`` prints it; the held-out part never feeds it). Independent pieces compound: a relation is
-wrong only if every piece is, so confidence is ``1 - prod(1 - p)``; a
-sentence the indexers also claim is two pieces.
+--calibrate`` prints it; the held-out part never feeds it). Independent
+pieces compound: a relation is wrong only if every piece is, so confidence
+is ``1 - prod(1 - p)``; a sentence the indexers also claim is two pieces.
 
 The graphs stage keeps relations at ``graph.min_confidence`` or above, so
 a relation type the patterns read poorly enters questions only with more
