@@ -180,3 +180,16 @@ def test_the_ray_worker_port_range_stops_before_the_heads_other_ports() -> None:
     # Ray refuses a worker range holding a port given to another of its parts.
     assert _worker_range_end(lo, {lo + 3}) <= lo + 2
     assert _worker_range_end(lo, set()) >= lo
+
+
+def test_no_port_is_another_ports_grpc_port() -> None:
+    from kisa_tasks.services.process import GRPC_OFFSET, choose_ports
+
+    base = choose_ports(("s3",), {})["s3"]  # free, and so is base + 10000
+    # weed mini refused to start when the master port was the S3 port + 10000.
+    ports = choose_ports(("s3", "master"), {"s3": base, "master": base + GRPC_OFFSET})
+    assert ports["s3"] == base
+    assert ports["master"] != base + GRPC_OFFSET
+    many = choose_ports(tuple(f"p{i}" for i in range(40)), {})
+    values = set(many.values())
+    assert not {p + GRPC_OFFSET for p in values} & values

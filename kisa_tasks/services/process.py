@@ -86,6 +86,18 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+GRPC_OFFSET = 10000  # SeaweedFS (and others) derive a gRPC port as http + 10000
+
+
+def clashes(port: int, taken: set[int]) -> bool:
+    """Whether ``port`` or its derived gRPC port collides with a port handed out.
+
+    ``weed mini`` refuses to start when one component's port is another's
+    port + 10000, so both directions count.
+    """
+    return bool({port, port + GRPC_OFFSET, port - GRPC_OFFSET} & taken)
+
+
 def free_port(host: str = "127.0.0.1", avoid: set[int] | None = None) -> int:
     """An ephemeral port that is free now (and not one we already handed out)."""
     avoid = avoid or set()
@@ -93,8 +105,11 @@ def free_port(host: str = "127.0.0.1", avoid: set[int] | None = None) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, 0))
             port = int(sock.getsockname()[1])
-        # Several servers derive a gRPC port as http + 10000; keep that free too.
-        if port not in avoid and port + 10000 < 65536 and port_is_free(port + 10000):
+        if (
+            not clashes(port, avoid)
+            and port + GRPC_OFFSET < 65536
+            and port_is_free(port + GRPC_OFFSET)
+        ):
             return port
     raise ServiceError("no free TCP port on 127.0.0.1")
 
@@ -107,7 +122,7 @@ def choose_ports(
     chosen: dict[str, int] = {}
     for name in names:
         port = preferred.get(name)
-        if port is None or port in taken or not port_is_free(port):
+        if port is None or clashes(port, taken) or not port_is_free(port):
             port = free_port(avoid=taken)
         chosen[name] = port
         taken.add(port)

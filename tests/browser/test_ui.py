@@ -175,6 +175,8 @@ def test_the_knowledge_graph_of_a_seed(page: Any, airflow_url: str, runs: dict[s
     page.locator("svg#graph circle").first.wait_for()
     assert page.locator("svg#graph circle").count() >= 2
     assert page.locator("svg#graph line.on-path").count() >= 1  # the longest path, highlighted
+    # A click while the force layout still moves can land beside the line.
+    page.locator("svg#graph[data-settled=true]").wait_for()
     page.locator("svg#graph line.on-path").first.click(force=True)
     assert "PMID" in page.inner_text("#details")  # the relation's evidence
     shot(page, "06-knowledge-graph")

@@ -47,7 +47,8 @@
   node.append("title").text((d) => d.name);
 
   const label = svg.append("g").selectAll("text").data(nodes).join("text")
-    .text((d) => d.name).attr("font-size", 11).attr("dx", 12).attr("dy", 4);
+    .text((d) => d.name).attr("font-size", 11).attr("dx", 12).attr("dy", 4)
+    .style("pointer-events", "none");  // a label must not swallow a click on the line under it
 
   simulation.on("tick", () => {
     link.attr("x1", (d) => d.source.x).attr("y1", (d) => d.source.y)
@@ -55,6 +56,8 @@
     node.attr("cx", (d) => d.x).attr("cy", (d) => d.y);
     label.attr("x", (d) => d.x).attr("y", (d) => d.y);
   });
+  // Tells scripted clients (and the browser tests) the layout stopped moving.
+  simulation.on("end", () => svg.attr("data-settled", "true"));
 
   function show(html) { details.innerHTML = html; }
   function esc(value) {
