@@ -8,7 +8,9 @@ specialties' graphs), ``rules-r1`` (the first cut of today's, before
 dictionary ids were checked against MEDLINE's indexing) and ``rules``
 (today's), the last two sampled from the whole corpus, spread over relation
 types. A PMID hash splits every sample: ``dev`` may be tuned on, ``holdout``
-never.
+never. Holdout rows once read while tuning are ``seen``: tuned on, like dev,
+and each round's holdout is a fresh sample from abstracts no label touched
+(``triple_sample.py --new-pmids``).
 
 Reports, per extractor and split, precision per relation type, per support
 and per specialty with a 95% Wilson interval, the overall precision
@@ -40,6 +42,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "tests" / "fixtures" / "triples" / "labelled.jsonl"
 RESULT = ROOT / "benchmarks" / "results" / "triple_precision.md"
+# dev: tuned on; seen: held out once, then read while tuning (so tuned on);
+# holdout: labelled after the last change, never read while tuning.
+SPLITS = ("dev", "seen", "holdout")
 
 
 def wilson(right: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -113,7 +118,7 @@ def report(rows: Iterable[dict[str, Any]], measured: dict[str, Any]) -> str:
         "|---|---|---:|---:|---|---:|",
     ]
     for extractor in EXTRACTORS:
-        for split in ("dev", "holdout"):
+        for split in SPLITS:
             chosen = [r for r in rows if r["extractor"] == extractor and r["split"] == split]
             if not chosen:
                 continue
@@ -141,7 +146,7 @@ def report(rows: Iterable[dict[str, Any]], measured: dict[str, Any]) -> str:
             cells = [str(sum(y.values()) if t == "all" else y.get(t, 0)) for y in yields.values()]
             lines.append(f"| {t} | " + " | ".join(cells) + " |")
     for extractor in EXTRACTORS:
-        for split in ("dev", "holdout"):
+        for split in SPLITS:
             chosen = [r for r in rows if r["extractor"] == extractor and r["split"] == split]
             if not chosen:
                 continue
@@ -211,7 +216,7 @@ def measure_corpus(specialty: str, rows: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def calibrate(rows: list[dict[str, Any]], produced: set[str] | None = None) -> str:
-    """``kisa_tasks.triples.support``'s tables from the dev labels of today's
+    """``kisa_tasks.triples.support``'s tables from the dev and seen labels of today's
     extractor (only rows it still produces, when ``produced`` is known): per
     support, and per (relation type, support) with a uniform prior
     (``(right + 1) / (n + 2)``), which keeps a type with few labels from
@@ -220,7 +225,7 @@ def calibrate(rows: list[dict[str, Any]], produced: set[str] | None = None) -> s
         r
         for r in rows
         if r["extractor"] == "rules"
-        and r["split"] == "dev"
+        and r["split"] in ("dev", "seen")
         and (produced is None or r["id"] in produced)
     ]
     by_support: dict[str, list[bool]] = defaultdict(list)

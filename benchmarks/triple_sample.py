@@ -15,7 +15,9 @@ Needs the embedded services and a committed run per specialty
 ``--from-corpus SPECIALTY`` draws instead from what an extractor finds in
 the whole committed corpus of that specialty's latest run (every abstract,
 not only the seeds' graphs), ``--holdout`` and ``--dev`` rows of it spread
-over relation types, skipping ids already in ``--exclude``:
+over relation types, skipping triples already in ``--exclude``; ``--trusted`` keeps only the
+relations the graph holds, ``--fresh N`` draws a new holdout of N rows from
+every abstract (each PMID-split holdout was labelled in an earlier round):
 
     .venv/bin/python benchmarks/triple_sample.py --from-corpus cardiology \\
         --extractor rules --holdout 200 --dev 80 \\
@@ -74,6 +76,12 @@ def main() -> None:
     parser.add_argument("--holdout", type=int, default=200)
     parser.add_argument("--dev", type=int, default=80)
     parser.add_argument("--exclude", type=Path)
+    parser.add_argument(
+        "--fresh", type=int, default=0, help="a fresh holdout of N rows from every abstract"
+    )
+    parser.add_argument(
+        "--trusted", action="store_true", help="only relations the graph keeps (confidence floor)"
+    )
     parser.add_argument("--per-specialty", type=int, default=80)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--out", type=Path, required=True)
@@ -123,18 +131,58 @@ def from_corpus(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     from kisa_tasks.specialties import SPECIALTY_IDS
 
-    excluded = set()
+    labelled: list[dict[str, Any]] = []
     if args.exclude and args.exclude.exists():
-        excluded = {json.loads(line)["id"] for line in args.exclude.open(encoding="utf-8")}
+        labelled = [json.loads(line) for line in args.exclude.open(encoding="utf-8")]
+    # By id and by what the benchmark matches labels on: a relinked id must
+    # not bring a labelled triple back.
+    excluded = {r["id"] for r in labelled} | {_label_key(r) for r in labelled}
     corpus = load_corpus(args.from_corpus)
-    rows = [r for r in corpus_rows(corpus, args.extractor) if r["id"] not in excluded]
+    rows = list(corpus_rows(corpus, args.extractor))
+    if args.trusted:
+        rows = trusted_rows(rows)
+    rows = [r for r in rows if r["id"] not in excluded and _label_key(r) not in excluded]
+    if args.fresh:
+        # Every abstract's holdout-split rows were labelled in earlier rounds:
+        # a fresh holdout takes rows no label touched from any abstract,
+        # drawn after the last change to the extractor.
+        plan = [("holdout", args.fresh, rows)]
+    else:
+        plan = [
+            (split, n, [r for r in rows if r["split"] == split])
+            for split, n in (("holdout", args.holdout), ("dev", args.dev))
+        ]
     out = []
-    for split, n in (("holdout", args.holdout), ("dev", args.dev)):
-        for row in spread([r for r in rows if r["split"] == split], n, args.seed, "relation"):
+    for split, n, pool in plan:
+        for row in spread(pool, n, args.seed, "relation"):
             known = [s for s in row.pop("specialties") if s in SPECIALTY_IDS]
-            out.append(row | {"specialty": known[0] if known else "other", "run": corpus.run})
+            out.append(
+                row
+                | {"split": split, "specialty": known[0] if known else "other", "run": corpus.run}
+            )
     print(f"{len(rows)} {args.extractor} triples in the corpus of run {corpus.run}")
     return out
+
+
+def _label_key(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (row["pmid"], row["relation"], row["head_name"].lower(), row["tail_name"].lower())
+
+
+def trusted_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose relation reaches the graphs stage's confidence floor,
+    every abstract of the corpus stating it counted: what the graph holds."""
+    from kisa_tasks.settings import load_settings
+    from kisa_tasks.triples.support import confidence
+
+    floor = load_settings().graph.min_confidence
+    supports: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for r in rows:
+        supports[(r["head"], r["relation"], r["tail"])].append(r["support"])
+    return [
+        r
+        for r in rows
+        if confidence(r["relation"], supports[(r["head"], r["relation"], r["tail"])]) >= floor
+    ]
 
 
 def write(path: Path, rows: list[dict[str, Any]]) -> None:

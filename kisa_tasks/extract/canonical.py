@@ -199,17 +199,28 @@ def expand_abbreviations(
     for key, items in sorted(by_text.items()):
         text = texts.get(key, "")
         for short, lf_start, lf_end in abbreviation_definitions(text):
-            long_mentions = [m for m in items if m["start"] >= lf_start and m["end"] == lf_end]
+            long_mentions = [
+                m
+                for m in items
+                if m["start"] >= lf_start
+                and m["end"] == lf_end
+                and _starts_a_word(text, lf_start, m["start"])
+            ]
             if not long_mentions:
                 continue
             target = max(long_mentions, key=lambda m: m["end"] - m["start"])
+            # A mention of part of the long form ("myocardial infarction" in
+            # "acute myocardial infarction (AMI)") names the short form's new
+            # occurrences, but only the whole long form overrides what the
+            # dictionary itself found for the short form.
+            whole = target["start"] == lf_start
             taken = {(m["start"], m["end"]) for m in items}
             for occurrence in re.finditer(
                 rf"(?<![A-Za-z0-9]){re.escape(short)}(?![A-Za-z0-9])", text
             ):
                 span = (occurrence.start(), occurrence.end())
                 existing = [m for m in items if (m["start"], m["end"]) == span]
-                for m in existing:
+                for m in existing if whole else ():
                     m.update(
                         entity_id=target["entity_id"], name=target["name"], type=target["type"]
                     )
@@ -218,6 +229,15 @@ def expand_abbreviations(
                     taken.add(span)
         out.extend(sorted(items, key=lambda m: (m["start"], m["end"])))
     return out
+
+
+def _starts_a_word(text: str, long_form_start: int, mention_start: int) -> bool:
+    """The mention starts the long form or a word of it, not the inside of a
+    hyphenated word: "butyric acid" in "gamma-amino-butyric acid (GABA)" is
+    another substance."""
+    if mention_start == long_form_start:
+        return True
+    return text[mention_start - 1].isspace()
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,7 @@ STOPLIST = frozenset(
     }
 )
 _MIN_LENGTH = 3
+_EDGE_PUNCTUATION = frozenset(",;:.( ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +220,16 @@ def dictionary_entries() -> dict[str, LexiconEntry]:
 
 
 def usable_surface(surface: str) -> bool:
-    return len(surface) >= _MIN_LENGTH and surface not in STOPLIST and not surface.isdigit()
+    # The drug package carries clipped inverted names ("alcohol," for
+    # "Alcohol, Benzyl"): punctuation at an edge is never a whole term, and
+    # such a variant links a word of the text to the wrong entity.
+    return (
+        len(surface) >= _MIN_LENGTH
+        and surface not in STOPLIST
+        and not surface.isdigit()
+        and surface[0] not in _EDGE_PUNCTUATION
+        and surface[-1] not in _EDGE_PUNCTUATION
+    )
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,7 @@ from kisa_tasks.triples.rules import (
     RELATION_CUES,
     EntitySpan,
     TripleEvidence,
+    asserted,
     sentence_spans,
     short_form_links,
     usable_mention,
@@ -68,14 +69,14 @@ def claimed_triples(
     spans: Mapping[str, Iterable[EntitySpan]],
     qualifiers: Mapping[str, Sequence[str]],
 ) -> list[TripleEvidence]:
-    """One evidence row per claim whose pair shares a sentence that speaks of
-    the relation (its words, ``RELATION_CUES``), or else the title, and fits
-    the relation's signature. Claims no such sentence shows are dropped:
-    a reviewer must be able to check the evidence."""
+    """One evidence row per claim whose pair shares a sentence (the title
+    included) that speaks of the relation (its words, ``RELATION_CUES``) and
+    fits the relation's signature. Claims no such sentence shows are
+    dropped: a reviewer must be able to check the evidence."""
     claims = record_claims(qualifiers)
     if not claims:
         return []
-    best: dict[tuple[str, str, str], tuple[int, TripleEvidence]] = {}
+    best: dict[tuple[str, str, str], TripleEvidence] = {}
     for field, text in texts.items():
         if not text:
             continue
@@ -88,21 +89,27 @@ def claimed_triples(
             for head, relation_type, tail in sorted(claims):
                 if head not in inside or tail not in inside:
                     continue
-                rank = 0 if RELATION_CUES[relation_type].search(sentence) else 1
+                # A sentence must speak of the relation, the title too: a
+                # bare co-mention ("Anticoagulants and myocardial
+                # infarction") was right in 30 of 40 labelled treats claims
+                # and 3 of 10 causes claims, against 98 of 106 with a cue.
+                if not RELATION_CUES[relation_type].search(sentence):
+                    continue
                 key = (head, relation_type, tail)
-                if (rank == 1 and field != "title") or (key in best and best[key][0] <= rank):
+                if key in best:
                     continue
                 h, t = inside[head], inside[tail]
                 if signature_violation(relation_type, h.entity_kind, t.entity_kind):
                     continue
+                # "was not effective in preventing X", "a possible role of Y".
+                left, right = sorted((h, t), key=lambda s: s.start)
+                if not asserted(text, start, left, right):
+                    continue
                 words = "MeSH: " + " + ".join(
                     f"{s.name}/{'|'.join(sorted(qualifiers[s.entity_id]))}" for s in (h, t)
                 )
-                best[key] = (
-                    rank,
-                    TripleEvidence(head, words, relation_type, tail, pmid, sentence, "mesh"),
-                )
-    return [evidence for _, evidence in best.values()]
+                best[key] = TripleEvidence(head, words, relation_type, tail, pmid, sentence, "mesh")
+    return list(best.values())
 
 
 def merge_support(

@@ -371,8 +371,17 @@ _PROPERTY_AFTER = re.compile(
     # a possessive: the relation is of something the entity has
     r"|^['\u2019]s\b"
 )
-_COMPOUND_AFTER = re.compile(r"^-[A-Za-z0-9]")
-_COMPOUND_BEFORE = re.compile(r"[A-Za-z0-9'\u2019\u2032)\]]-$")
+# Hyphenated or slashed: "SARS-CoV-2", "DEN/PB-induced" (a combination).
+_COMPOUND_AFTER = re.compile(r"^[-/][A-Za-z0-9]")
+_COMPOUND_BEFORE = re.compile(r"[A-Za-z0-9'\u2019\u2032)\]][-/]$")
+# The mention is the generic head of a more specific name that goes on past
+# it: "interferon gamma" (or the letter), "phosphoinositide 3-kinase", "interleukin (IL)-17A",
+# "prostaglandin E2", "factor VIII".
+_SPECIFIER_AFTER = re.compile(
+    r"^(?:\s*\([^()]{1,10}\)-\w"
+    r"|\s+(?:[\u03b1-\u03c9\u0391-\u03a9]|(?:alpha|beta|gamma|delta|kappa)\b"
+    r"|[B-HJ-Z]\d{0,2}\b|[AI]\d{1,2}\b|[IVX]{2,4}\b|\d+(?:-[A-Za-z]|[A-Z]\b)))"
+)
 # A relation of the entity's amount or activity keeps that word after it.
 _THIRD_PARTY_AFTER = {
     "interacts_with": re.compile(r"(?i)^\s+with\b"),  # "of X and Y with DNA"
@@ -383,6 +392,7 @@ _ALLOWED_AFTER = {
     "inhibits": re.compile(r"(?i)^\s+activity\b"),
 }
 _SHORT_FORM = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,7}$")
+_ADJECTIVE = re.compile(r"(?i)[a-z]+ergic")
 
 
 def _normalise_gap(gap: str) -> str:
@@ -424,6 +434,11 @@ def usable_mention(span: EntitySpan, text: str, links: Mapping[str, str]) -> str
         return "compound"
     if _COMPOUND_BEFORE.search(text[max(0, span.start - 2) : span.start]):
         return "compound"
+    if _SPECIFIER_AFTER.match(text[span.end : span.end + 16]):
+        return "more_specific_name"
+    # "adrenergic discharge" is not the drug class Adrenergic Agents.
+    if _ADJECTIVE.fullmatch(surface):
+        return "adjective"
     # A short form is trusted when the text defines it as this entity, or it
     # is the entity's own name ("COVID-19"); never on a dictionary guess.
     if (
@@ -435,7 +450,7 @@ def usable_mention(span: EntitySpan, text: str, links: Mapping[str, str]) -> str
     return None
 
 
-def _asserted(text: str, sentence_start: int, left: EntitySpan, right: EntitySpan) -> bool:
+def asserted(text: str, sentence_start: int, left: EntitySpan, right: EntitySpan) -> bool:
     """No negation, hedge, aim or question in the clause that holds the pair."""
     before = text[sentence_start : left.start]
     breaks = list(_CLAUSE_BREAK.finditer(before))
@@ -487,7 +502,7 @@ def pair_relation(
             continue
         if not _entity_itself(pattern, text, sentence_start, left, right):
             return None
-        if not _asserted(text, sentence_start, left, right):
+        if not asserted(text, sentence_start, left, right):
             return None
         return head, pattern, tail
     return None
@@ -548,7 +563,7 @@ def claim_problem(
         if problem:
             return problem
     left, right = sorted((head, tail), key=lambda s: s.start)
-    if not _asserted(text, sentence_start, left, right):
+    if not asserted(text, sentence_start, left, right):
         return "not_asserted"
     found = pair_relation(left, right, text, sentence_start)
     if found is not None and found[1].relation_type == relation_type and found[0] != head:

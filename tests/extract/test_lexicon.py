@@ -35,6 +35,9 @@ def test_longest_match_wins_an_overlap() -> None:
 
 def test_stoplisted_words_are_not_entities() -> None:
     assert "lead" in STOPLIST and "lead" not in dictionary_entries()
+    # clipped inverted names ("Alcohol, Benzyl") linked "Alcohol," to benzyl alcohol
+    assert "alcohol," not in dictionary_entries()
+    assert not any(k[0] in ",;:.( " or k[-1] in ",;:.( " for k in dictionary_entries())
     assert not find_mentions("1", "These results lead to the aim of all patients.")
 
 

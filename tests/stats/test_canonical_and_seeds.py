@@ -73,6 +73,23 @@ def test_short_forms_become_mentions_of_the_defined_entity() -> None:
     ]  # "hf" in lower case is not the defined abbreviation
 
 
+def test_a_short_form_keeps_its_own_entity_unless_the_whole_long_form_defines_it() -> None:
+    text = "gamma-amino-butyric acid (GABA) and GABA; acute myocardial infarction (AMI) or AMI."
+    mentions = [
+        # the end of a hyphenated word is another substance
+        _m("1", 12, 24, "butyric acid", "drugbank:DB03568", "Butyric Acid", "drug"),
+        _m("1", 26, 30, "GABA", "drugbank:DB02530", "gamma-Aminobutyric Acid", "drug"),
+        _m("1", 36, 40, "GABA", "drugbank:DB02530", "gamma-Aminobutyric Acid", "drug"),
+        # a whole-word part of the long form names the short form
+        _m("1", 48, 69, "myocardial infarction", "mesh:D009203", "Myocardial Infarction"),
+    ]
+    out = expand_abbreviations(mentions, {("1", "abstract"): text})
+    ids = {(m["surface"], m["entity_id"]) for m in out}
+    assert ("GABA", "drugbank:DB02530") in ids and ("GABA", "drugbank:DB03568") not in ids
+    assert [m["start"] for m in out if m["surface"] == "AMI"] == [71, 79]
+    assert {m["entity_id"] for m in out if m["surface"] == "AMI"} == {"mesh:D009203"}
+
+
 def test_shared_identifiers_and_equal_names_merge_deterministically() -> None:
     mentions = [
         _m("1", 0, 9, "metformin", "drugbank:DB00331", "Metformin", "drug"),

@@ -142,7 +142,7 @@ def test_a_background_condition_is_not_the_target() -> None:
 
 
 def test_mesh_claims_add_support_and_need_a_sentence_that_shows_them() -> None:
-    title = "Digoxin in heart failure."
+    title = "Heart failure: a trial of digoxin therapy."
     abstract = "We gave digoxin to 40 adults. Digoxin improved heart failure symptoms."
     # "digoxin" in the first sentence, "heart failure" in the second: not together.
     spans = {"title": _spans(title, DIG, HF), "abstract": _spans(abstract, DIG, HF)}
@@ -155,6 +155,15 @@ def test_mesh_claims_add_support_and_need_a_sentence_that_shows_them() -> None:
     assert found[0].sentence == title  # no abstract sentence speaks of treating it
     # Without the claim, the title alone states nothing.
     assert rules_triples(EvidenceRecord("7", record.texts, spans, {})) == []
+    # A bare co-mention shows no relation, a hedged or negated one denies it.
+    for bare in (
+        "Digoxin in heart failure.",
+        "A possible role of digoxin in treating heart failure.",
+        "Digoxin was not effective in treating heart failure.",
+    ):
+        only_spans = {"title": _spans(bare, DIG, HF), "abstract": []}
+        only = EvidenceRecord("7", {"title": bare, "abstract": ""}, only_spans, qualifiers)
+        assert rules_triples(only) == [], bare
     # A sentence pattern the indexers also claim is the strongest evidence.
     text = "Digoxin in the treatment of heart failure."
     both = EvidenceRecord("8", {"title": text, "abstract": ""},
@@ -221,6 +230,18 @@ NOT_PAIRS = [
     # an allergy to the drug, not the drug
     ("Asthma associated with aspirin hypersensitivity and nasal polyps.",
      ("Asthma", "mesh:AST", "disease"), ("aspirin", "drug:asa", "drug")),
+    # a slashed combination induced it
+    ("Liver tumours induced by diethylnitrosamine/phenobarbital in rats.",
+     ("Liver tumours", "mesh:LT", "disease"), ("diethylnitrosamine", "mesh:DEN", "chemical")),
+    # the mention is the generic head of a more specific name
+    ("Tributyltin increased interferon γ in mice.",
+     ("Tributyltin", "mesh:TBT", "chemical"), ("interferon", "drug:ifn", "drug")),
+    ("Wortmannin inhibited phosphoinositide 3-kinase.",
+     ("Wortmannin", "mesh:WM", "chemical"), ("phosphoinositide", "drug:pi", "drug")),
+    ("Takotsubo syndrome was attributed to adrenergic discharge.",
+     ("Takotsubo syndrome", "mesh:TTS", "disease"), ("adrenergic", "drug:adr", "drug")),
+    ("Lamivudine treated hepatitis B in 40 patients.",
+     ("Lamivudine", "drug:lam", "drug"), ("hepatitis", "mesh:HEP", "disease")),
 ]  # fmt: skip
 
 
