@@ -61,11 +61,12 @@ class SeedPolicy:
     embedded corpus (~33k usable abstracts); the paper's 1e-6 is for 30M."""
 
     min_evidence: int = 2
-    # 30 of ~33k abstracts (the relative bound): rare, and enough candidates
-    # that a few dozen start a chain of relations the precise extractor reads
-    # (at 5, a dozen per specialty had one relation at all).
-    max_doc_freq: int = 30
-    max_rel_freq: float = 1e-3
+    # 60 of ~33k abstracts (the relative bound): rare, and enough candidates
+    # that a few dozen start a chain of trusted relations (at 5, a dozen per
+    # specialty had one relation at all; at 30, cardiology had 31 chainable
+    # seeds once MeSH claims needed a cue, 56 at 60).
+    max_doc_freq: int = 60
+    max_rel_freq: float = 2e-3
 
 
 CANONICALISATION_BACKENDS = ("rules", "llm")
