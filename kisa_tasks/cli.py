@@ -134,7 +134,7 @@ def backfill(
 def demo(
     # Oncology: of the embedded corpus's specialties, its train seeds give the
     # offline researcher questions it solves (cardiology's solved seed is in
-    # the test split), so the demo has SFT data to train on (README).
+    # the test split), so the demo has SFT data to train on (docs/operations.md).
     specialty: Annotated[str, typer.Option(help="one of the 12 specialties")] = "oncology",
     seed: Annotated[int, typer.Option()] = 0,
     max_abstracts: Annotated[
@@ -158,7 +158,7 @@ def demo(
         settings = load_settings()
         manager = ServiceManager(settings)
         # Ray starts for training only: on a small machine the pipeline's
-        # stages run faster in process than as Ray jobs (README, Measured).
+        # stages run faster in process than as Ray jobs (docs/benchmarks.md).
         wanted = ["s3", "graph", "mlflow", *(["llm"] if llm == "local" else [])]
         with console.status(f"starting services ({', '.join(wanted)}) ..."):
             rows = manager.up(wanted)

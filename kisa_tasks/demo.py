@@ -99,7 +99,7 @@ def _pipeline_order(stage: str) -> tuple[int, str]:
 
 # Enough abstracts for rare seeds with two abstracts of evidence (20 gave
 # none), few seeds and one question each. SmolLM2 on 2 CPU cores takes about
-# 7 s an abstract: about 20 minutes here (README).
+# 7 s an abstract: about 20 minutes here (docs/operations.md).
 LOCAL_LLM_SAMPLE = {"max_abstracts": 100, "max_seeds": 3, "qa_per_seed": 1}
 
 

@@ -7,7 +7,7 @@ then defaults. The same code therefore runs embedded, under docker-compose or
 against managed services; only the settings change.
 
 Nested groups use ``__`` in variable names: ``KISA_S3__ENDPOINT_URL``,
-``KISA_GRAPH__BACKEND``, ``KISA_NEO4J__URI`` and so on. README lists them all.
+``KISA_GRAPH__BACKEND``, ``KISA_NEO4J__URI`` and so on. docs/operations.md lists them all.
 """
 
 from __future__ import annotations
