@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -218,13 +219,21 @@ def mlflow_run_url(settings: KisaSettings, dag_id: str, run_id: str) -> str | No
     return MlflowRunRef(experiment.experiment_id, found[0].info.run_id).url(settings.mlflow_uri())
 
 
-def run_pipeline(settings: KisaSettings, conf: Mapping[str, Any], bag: Any = None) -> DemoResult:
+def run_pipeline(
+    settings: KisaSettings,
+    conf: Mapping[str, Any],
+    bag: Any = None,
+    logical_date: datetime | None = None,
+) -> DemoResult:
+    """One ``kisa_pipeline`` run; the same ``logical_date`` again is a rerun
+    of the same Airflow run (its stages' receipts let unchanged ones skip)."""
     bag = bag if bag is not None else dag_bag(settings)
     dag = bag.get_dag("kisa_pipeline")
     if dag is None:
         raise RuntimeError("kisa_pipeline DAG not found under dags/")
     start = time.monotonic()
-    dag_run = dag.test(run_conf=dict(conf))
+    when = {} if logical_date is None else {"logical_date": logical_date}
+    dag_run = dag.test(run_conf=dict(conf), **when)
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     manifest_uri, manifest = None, None
     store = ArtefactStore.from_settings(settings)

@@ -1,7 +1,8 @@
 """What one ``kisa_pipeline`` stage task does, outside Airflow's context so
 a drill or a script runs exactly the same thing: the stage over this run's
-specialty, its counts to MLflow, and a named outage instead of a connection
-error when a platform component went away mid-run."""
+specialty (skipped when its receipt shows nothing changed since it last
+committed, ``stage_receipts``), its counts to MLflow, and a named outage
+instead of a connection error when a platform component went away mid-run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from kisa_tasks.platform_check import outages_named
 from kisa_tasks.settings import KisaSettings
+from kisa_tasks.stage_receipts import run_with_receipt
 from kisa_tasks.tracking import log_stage_metrics
 
 
@@ -26,7 +28,14 @@ def run_stage_task(
     """Run ``runner`` for (specialty, run); log its counts as ``name.*``
     unless ``mlflow_run_id`` is None (a part of a stage whose whole logs them)."""
     with outages_named(settings, f"stage {name!r} of run {run_id}"):
-        result = runner(settings, specialty=specialty, run_id=run_id, **kwargs)
+        result, skipped = run_with_receipt(
+            settings,
+            name,
+            specialty,
+            run_id,
+            {"runner": getattr(runner, "__name__", type(runner).__name__), **kwargs},
+            lambda: runner(settings, specialty=specialty, run_id=run_id, **kwargs),
+        )
         if mlflow_run_id is not None:
             log_stage_metrics(settings, mlflow_run_id, name, result["counts"])
-    return result
+    return result | {"skipped": skipped}

@@ -130,6 +130,18 @@ def export_lines(store: ArtefactStore, run_id: str) -> list[dict[str, Any]]:
             for line in lines]  # fmt: skip
 
 
+def test_rerunning_a_finished_stage_commits_nothing_and_returns_its_result(
+    oncology_run: Any, settings: KisaSettings
+) -> None:
+    store = ArtefactStore.from_settings(settings)
+    partition = Partition("qa", SPECIALTY, oncology_run.run_id)
+    rerun(settings, "qa", oncology_run.run_id)  # whatever ran last, a receipt now
+    before = store.marker(partition)
+    again = rerun(settings, "qa", oncology_run.run_id)
+    assert again["skipped"] is True and again["counts"]["items"] == before.rows
+    assert store.marker(partition) == before  # not committed again
+
+
 @pytest.mark.parametrize(
     ("stage", "id_column", "moment"),
     [
@@ -177,6 +189,9 @@ def test_a_component_stopped_mid_run_fails_by_name_and_the_rerun_resumes(
     store = ArtefactStore.from_settings(settings)
     run_id = oncology_run.run_id
     kept, rejected = outputs(store, stage, run_id)
+    # The stage had not committed when the component went: a rerun of a
+    # committed stage with nothing changed is skipped (stage receipts).
+    store.unpublish(Partition(stage, SPECIALTY, run_id))
     services.down([component])
     try:
         with pytest.raises(PlatformUnavailableError) as err:

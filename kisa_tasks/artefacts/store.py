@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from kisa_tasks.artefacts.access import record_read, record_write
 from kisa_tasks.artefacts.keys import (
     MARKER,
     Partition,
@@ -64,6 +65,12 @@ class CommitMarker:
     rejected_parts: list[str] = field(default_factory=list)
     rejected_rows: int = 0
     committed_at: str = ""
+    # Unique per commit: two commits within a second differ (stage receipts).
+    commit_id: str = ""
+
+    @property
+    def version(self) -> str:
+        return self.commit_id or self.committed_at
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -182,11 +189,14 @@ class ArtefactStore:
     def marker(self, partition: Partition) -> CommitMarker:
         try:
             with self.fs.open_input_stream(self._path(partition.marker_key)) as fh:
-                return CommitMarker.from_json(fh.read().decode())
+                marker = CommitMarker.from_json(fh.read().decode())
         except FileNotFoundError:
+            record_read(partition.marker_key, "")  # a later commit is a change
             raise NotCommittedError(
                 f"{self.uri(partition.prefix)} has no committed output"
             ) from None
+        record_read(partition.marker_key, marker.version)
+        return marker
 
     def unpublish(self, partition: Partition) -> None:
         """Remove the marker: readers see "not committed" until the next commit."""
@@ -330,9 +340,11 @@ class PartitionWriter:
             rejected_parts=[name for name, _ in self.rejected_parts],
             rejected_rows=sum(n for _, n in self.rejected_parts),
             committed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            commit_id=uuid.uuid4().hex,
         )
         with fs.open_output_stream(store._path(p.marker_key)) as fh:
             fh.write(marker.to_json().encode())
+        record_write(p.marker_key, marker.version)
         # Every writer's staging: this one's and any a killed attempt left.
         store._delete_prefix(p.staging_prefix)
         self.marker = marker
