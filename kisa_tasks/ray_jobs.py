@@ -1,8 +1,13 @@
-"""Submitting work to the Ray cluster named in the settings."""
+"""Submitting work to the Ray cluster named in the settings: the client,
+waiting for a job, and a stage run as a job whose entrypoint prints its
+result as JSON on its last line."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kisa_tasks.settings import KisaSettings
@@ -10,7 +15,16 @@ from kisa_tasks.settings import KisaSettings
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
+log = logging.getLogger(__name__)
+
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+STAGE_JOB_TIMEOUT_S = 3600.0
+LAST_LINES = 40
+
+
+class RayJobFailed(RuntimeError):
+    """A Ray job ended other than SUCCEEDED, ran out of time, or printed no
+    result; the message ends with the last lines of its log."""
 
 
 def job_client(settings: KisaSettings) -> JobSubmissionClient:
@@ -40,3 +54,41 @@ def wait_for_job(
             client.stop_job(job_id)
             raise TimeoutError(f"ray job {job_id} still {status} after {timeout_s:.0f}s")
         time.sleep(1.0)
+
+
+def tail(logs: str, lines: int = LAST_LINES) -> str:
+    return "\n".join(logs.strip().splitlines()[-lines:])
+
+
+def job_result(logs: str) -> dict[str, Any]:
+    """The JSON object the entrypoint prints on its last line.
+
+    >>> job_result('step 1\\n{"steps": 4}\\n')
+    {'steps': 4}
+    """
+    for line in reversed(logs.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    raise RayJobFailed(f"the job printed no result line; its log ends:\n{tail(logs)}")
+
+
+def run_stage_job(
+    settings: KisaSettings,
+    what: str,
+    entrypoint: str,
+    env: Mapping[str, str],
+    timeout_s: float = STAGE_JOB_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Submit a pipeline stage (``what``: "extract cardiology") as a job on
+    the configured cluster, wait for it, and return the result it printed."""
+    client = job_client(settings)
+    job_id = client.submit_job(entrypoint=entrypoint, runtime_env={"env_vars": dict(env)})
+    log.info("%s: submitted Ray job %s to %s", what, job_id, settings.ray.address)
+    outcome = wait_for_job(client, job_id, timeout_s=timeout_s)
+    if outcome["status"] != "SUCCEEDED":
+        raise RayJobFailed(
+            f"Ray job {job_id} for {what} ended {outcome['status']}; "
+            f"its log ends:\n{tail(outcome['logs'])}"
+        )
+    return job_result(outcome["logs"])

@@ -14,7 +14,6 @@ from kisa_tasks.agent.stage import RolloutConfig, rollout_shard
 from kisa_tasks.settings import KisaSettings
 
 log = logging.getLogger(__name__)
-RAY_JOB_TIMEOUT_S = 3600.0
 
 
 def ray_shards(settings: KisaSettings, config: RolloutConfig, workers: int) -> list[dict[str, Any]]:
@@ -46,22 +45,14 @@ def run_as_ray_job(
     workers: int = 2,
 ) -> dict[str, Any]:
     """Submit the stage to the configured Ray cluster and wait for it."""
-    from kisa_tasks.extract.ray_extract import job_result
-    from kisa_tasks.ray_jobs import job_client, wait_for_job
+    from kisa_tasks.ray_jobs import run_stage_job
 
-    client = job_client(settings)
-    job_id = client.submit_job(
-        entrypoint=job_entrypoint(specialty, run_id, backend, rng_seed, workers),
-        runtime_env={"env_vars": settings.as_env("s3", "llm", "agent")},
+    return run_stage_job(
+        settings,
+        f"trajectories {specialty}",
+        job_entrypoint(specialty, run_id, backend, rng_seed, workers),
+        settings.as_env("s3", "llm", "agent"),
     )
-    log.info("trajectories %s: submitted Ray job %s", specialty, job_id)
-    outcome = wait_for_job(client, job_id, timeout_s=RAY_JOB_TIMEOUT_S)
-    if outcome["status"] != "SUCCEEDED":
-        raise RuntimeError(
-            f"Ray job {job_id} for trajectories {specialty} ended {outcome['status']}; "
-            f"its log ends:\n{outcome['logs'][-3000:]}"
-        )
-    return job_result(outcome["logs"])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Mapping
-from typing import Any
 
 import pyarrow as pa
 
@@ -114,15 +113,6 @@ def main(argv: list[str] | None = None) -> None:
         ray_workers=args.workers,
     )
     print(json.dumps(result))
-
-
-def job_result(logs: str) -> dict[str, Any]:
-    """The stage result a job printed last."""
-    for line in reversed(logs.strip().splitlines()):
-        if line.startswith("{"):
-            result: dict[str, Any] = json.loads(line)
-            return result
-    raise RuntimeError(f"the extraction job printed no result; its log ends:\n{logs[-2000:]}")
 
 
 if __name__ == "__main__":

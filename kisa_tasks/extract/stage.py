@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 EXTRACTION_BACKENDS = ("lexicon", "llm")
 ROWS_PER_PART = 250_000
-RAY_JOB_TIMEOUT_S = 3600.0
 
 
 def lexicon_table(
@@ -108,21 +107,14 @@ def run_extract_as_ray_job(
     The job gets the S3 settings in its runtime environment (workers in
     production usually have their own credentials; these are never logged).
     """
-    from kisa_tasks.extract.ray_extract import job_entrypoint, job_result
-    from kisa_tasks.ray_jobs import job_client, wait_for_job
+    from kisa_tasks.extract.ray_extract import job_entrypoint
+    from kisa_tasks.ray_jobs import run_stage_job
 
-    client = job_client(settings)
-    job_id = client.submit_job(
-        entrypoint=job_entrypoint(specialty, run_id, workers),
-        runtime_env={"env_vars": settings.as_env("s3")},
+    result = run_stage_job(
+        settings,
+        f"extract {specialty}",
+        job_entrypoint(specialty, run_id, workers),
+        settings.as_env("s3"),
     )
-    log.info("extract %s: submitted Ray job %s to %s", specialty, job_id, settings.ray.address)
-    outcome = wait_for_job(client, job_id, timeout_s=RAY_JOB_TIMEOUT_S)
-    if outcome["status"] != "SUCCEEDED":
-        raise RuntimeError(
-            f"Ray job {job_id} for extract {specialty} ended {outcome['status']}; "
-            f"its log ends:\n{outcome['logs'][-3000:]}"
-        )
-    result = job_result(outcome["logs"])
     result["counts"]["ray_workers"] = workers
     return result

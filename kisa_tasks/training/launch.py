@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kisa_tasks.ray_jobs import TERMINAL, job_client
+from kisa_tasks.ray_jobs import TERMINAL, RayJobFailed, job_client, job_result, tail
 from kisa_tasks.settings import PROJECT_ROOT, KisaSettings
 
 # What a job needs of the project (code, the SQL it loads by name, job
@@ -29,10 +29,9 @@ from kisa_tasks.settings import PROJECT_ROOT, KisaSettings
 # caches, large local files) is ever uploaded to the cluster.
 JOB_PACKAGE = ("kisa_tasks", "training_jobs", "sql", "pyproject.toml")
 SETTINGS_GROUPS = ("s3", "mlflow", "llm", "agent")
-LAST_LINES = 40
 
 
-class TrainingJobFailed(RuntimeError):
+class TrainingJobFailed(RayJobFailed):
     """The Ray job ended other than SUCCEEDED; the message ends with its log."""
 
 
@@ -104,23 +103,6 @@ def require_gpus(wanted: float, resources: Mapping[str, float]) -> None:
             f"the job asks for {wanted:g} GPU(s) but the Ray cluster has {have:g} "
             f"(resources: {listed}); set gpus=0 to train on CPU, or add a GPU worker to the cluster"
         )
-
-
-def job_result(logs: str) -> dict[str, Any]:
-    """The JSON object the entrypoint prints on its last line.
-
-    >>> job_result('step 1\\n{"steps": 4}\\n')
-    {'steps': 4}
-    """
-    for line in reversed(logs.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            return dict(json.loads(line))
-    raise TrainingJobFailed(f"the job printed no result line; its log ends:\n{tail(logs)}")
-
-
-def tail(logs: str, lines: int = LAST_LINES) -> str:
-    return "\n".join(logs.strip().splitlines()[-lines:])
 
 
 def stage_package(into: Path) -> Path:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from kisa_tasks.ray_jobs import RayJobFailed, job_result
 from kisa_tasks.training.launch import (
     JOB_PACKAGE,
     TrainingJob,
     TrainingJobFailed,
-    job_result,
     stage_package,
 )
 
@@ -31,5 +31,6 @@ def test_entrypoint_quotes_its_arguments_and_the_result_is_the_last_json_line() 
         job.entrypoint == "python -m training_jobs.sft --run 'manual__2026-01-01T00:00:00+00:00 x'"
     )
     assert job_result('{"a": 1}\nlog line\n{"steps": 3}\n') == {"steps": 3}
-    with pytest.raises(TrainingJobFailed, match="printed no result line"):
+    with pytest.raises(RayJobFailed, match="printed no result line"):
         job_result("Traceback ...\nValueError: boom\n")
+    assert issubclass(TrainingJobFailed, RayJobFailed)  # one failure a caller catches
