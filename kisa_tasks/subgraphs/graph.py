@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from kisa_tasks.triples.records import EntityInfo
 
-@dataclass(frozen=True)
-class EntityInfo:
-    name: str
-    type: str
+__all__ = ["Edge", "EntityInfo", "KnowledgeGraph", "Subgraph"]
 
 
 @dataclass(frozen=True, order=True)

@@ -22,8 +22,8 @@ from typing import Any
 import pyarrow as pa
 
 from kisa_tasks.extract.canonical import normalise
-from kisa_tasks.subgraphs.graph import EntityInfo
 from kisa_tasks.triples.mesh_claims import claimed_triples, merge_support
+from kisa_tasks.triples.records import EntityInfo
 from kisa_tasks.triples.rules import EntitySpan, TripleEvidence, sentence_triples
 from kisa_tasks.triples.signatures import entity_kind
 from kisa_tasks.triples.support import confidence
