@@ -45,7 +45,7 @@ class Candidate:
     index: int  # the rollout's number among the item's
     mode: str
     passed: bool  # through the filters and judged correct
-    redundant: int  # calls repeating an earlier one (``rewards.efficiency_counts``)
+    redundant: int  # calls repeating an earlier one (``agent.efficiency.efficiency_counts``)
     tool_calls: int
     recovered: int  # failed calls made again
 

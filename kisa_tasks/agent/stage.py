@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 import kisa_tasks.qa.records  # noqa: F401 - registers the qa schema
+from kisa_tasks.agent.efficiency import efficiency_counts
 from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.loop import Limits, Message, Policy, Rollout, run_agent
 from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guided_question, masked_guidance
@@ -40,13 +41,12 @@ from kisa_tasks.agent.tools import FlakyToolbox, Searcher, Toolbox, search_tool,
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
 from kisa_tasks.judge import Judge
 from kisa_tasks.llm.sync import LLMGateway
+from kisa_tasks.qa.decisions import rejected_by_review
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.stage import load_corpus
 from kisa_tasks.retrieval.store import ensure_index
-from kisa_tasks.review.decisions import rejected_by_review
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
-from kisa_tasks.training.rewards import efficiency_counts
 from kisa_tasks.triples.evidence import EvidenceCorpus
 
 AGENT_BACKENDS = ("rules", "llm")
@@ -423,7 +423,7 @@ def _candidate(job: Job, row: dict[str, Any], reason: str | None) -> Candidate:
 
 def trajectory_filters(settings: KisaSettings) -> Filters:
     """The filters with lengths in the training tokenizer's tokens."""
-    from kisa_tasks.sft.tokenizer import token_counter
+    from kisa_tasks.llm.tokenizer import token_counter
 
     return Filters(
         max_tokens=settings.agent.max_trajectory_tokens,

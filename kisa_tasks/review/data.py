@@ -9,8 +9,8 @@ from typing import Any
 
 import kisa_tasks.quality.gate  # registers every stage schema read here
 from kisa_tasks.artefacts import ArtefactStore, NotCommittedError, Partition
+from kisa_tasks.qa.decisions import DECISIONS, NotFound, decisions, safe, save_decision
 from kisa_tasks.quality.gate import quality_prefix
-from kisa_tasks.review.decisions import DECISIONS, NotFound, decisions, safe, save_decision
 from kisa_tasks.run_manifest import manifest_key
 from kisa_tasks.subgraphs.stage import is_shard_run
 

@@ -18,11 +18,11 @@ import pyarrow as pa
 import kisa_tasks.agent.stage  # noqa: F401 - registers the trajectories schema
 from kisa_tasks.agent.react import asked, openai_messages
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
+from kisa_tasks.llm.tokenizer import TOKENIZER_NAME, training_tokenizer
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.sft.export import loss_mask, mask_mismatch
 from kisa_tasks.sft.mix import achieved, balance
-from kisa_tasks.sft.tokenizer import TOKENIZER_NAME, training_tokenizer
 
 log = logging.getLogger(__name__)
 

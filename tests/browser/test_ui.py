@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from kisa_tasks.artefacts import ArtefactStore
-from kisa_tasks.review.decisions import decisions
+from kisa_tasks.qa.decisions import decisions
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.settings import KisaSettings, load_settings
 

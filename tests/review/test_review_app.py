@@ -13,9 +13,9 @@ import pytest
 
 from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA, run_trajectories
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
+from kisa_tasks.qa.decisions import decisions
 from kisa_tasks.qa.records import QAItem, to_table
 from kisa_tasks.quality.gate import QualityGateError, run_gate
-from kisa_tasks.review.decisions import decisions
 from kisa_tasks.run_manifest import manifest_key
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.subgraphs.stage import SUBGRAPHS_SCHEMA, TRIPLES_SCHEMA

@@ -15,10 +15,10 @@ from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.react import ToolCall, openai_messages, render_responses, render_turn
 from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA, import_trajectories
 from kisa_tasks.artefacts import ArtefactStore, Partition
+from kisa_tasks.llm.tokenizer import training_tokenizer
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.sft.export import Masked, loss_mask, mask_mismatch
 from kisa_tasks.sft.stage import run_sft_export
-from kisa_tasks.sft.tokenizer import training_tokenizer
 
 REFERENCE = Path(__file__).parent.parent / "fixtures" / "reference"
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from agent.test_mtg_and_research import _toolbox
 
+from kisa_tasks import ray_jobs
+from kisa_tasks.agent import efficiency
 from kisa_tasks.agent.react import ToolCall, render_responses, render_turn
 from kisa_tasks.training import grpo as grpo_module
 from kisa_tasks.training import launch, rewards
@@ -35,7 +37,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_reward_launch_and_grpo_doctests() -> None:
-    for module in (rewards, launch, grpo_module):
+    for module in (rewards, efficiency, ray_jobs, launch, grpo_module):
         result = doctest.testmod(module)
         assert result.failed == 0
     assert doctest.testmod(rewards).attempted >= 8
