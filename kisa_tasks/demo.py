@@ -232,7 +232,8 @@ def run_pipeline(
     if dag is None:
         raise RuntimeError("kisa_pipeline DAG not found under dags/")
     start = time.monotonic()
-    when = {} if logical_date is None else {"logical_date": logical_date}
+    # Manual run ids come from run_after: both pin the run.
+    when = {} if logical_date is None else {"logical_date": logical_date, "run_after": logical_date}
     dag_run = dag.test(run_conf=dict(conf), **when)
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     manifest_uri, manifest = None, None
