@@ -290,7 +290,9 @@ def kisa_pipeline() -> None:
 
         from kisa_tasks.subgraphs.stage import merge_graphs
 
-        counts = [s["counts"] for s in sorted(shards, key=lambda s: s["shard"])]
+        # One slice is one request; iterating asks shard by shard until the
+        # one past the end, which Airflow logs as an error ("XCom not found").
+        counts = [s["counts"] for s in sorted(shards[:], key=lambda s: s["shard"])]
         return run_stage("graphs", merge_graphs, config, tracking, shard_counts=counts)
 
     @task
