@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import kisa_tasks.subgraphs.stage  # noqa: F401 - registers the schemas
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.settings import load_settings
 from kisa_tasks.specialties import WHOLE_CORPUS

@@ -23,11 +23,11 @@ RESULT = ROOT / "benchmarks" / "results" / "rerun.md"
 def versions(store: object, run_id: str) -> dict[str, str]:
     """Marker key -> commit version of every partition of ``run_id``."""
     from kisa_tasks.artefacts import ArtefactStore
-    from kisa_tasks.artefacts.schemas import registered_stages
+    from kisa_tasks.pipeline import partitions
 
     assert isinstance(store, ArtefactStore)
     out = {}
-    for stage in registered_stages():
+    for stage in partitions():
         for partition in store.committed(stage):
             if partition.run.startswith(run_id):
                 out[partition.marker_key] = store.marker(partition).version

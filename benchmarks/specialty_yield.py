@@ -36,7 +36,6 @@ def run_pipeline(specialty: str) -> float:
 
 
 def tabulate(specialty: str) -> dict[str, Any] | None:
-    import kisa_tasks.sft.stage  # noqa: F401 - registers every schema
     from kisa_tasks.artefacts import ArtefactStore, Partition
     from kisa_tasks.settings import load_settings
 

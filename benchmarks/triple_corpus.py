@@ -42,7 +42,6 @@ class Corpus:
 def load_corpus(idmap_specialty: str) -> Corpus:
     """The whole corpus of the latest committed run of ``idmap_specialty``,
     with that specialty's canonical ids."""
-    import kisa_tasks.subgraphs.stage  # noqa: F401 - registers the schemas
     from kisa_tasks.artefacts import ArtefactStore, Partition
     from kisa_tasks.settings import load_settings
     from kisa_tasks.specialties import WHOLE_CORPUS

@@ -65,7 +65,6 @@ def spread(
 
 
 def main() -> None:
-    import kisa_tasks.subgraphs.stage  # noqa: F401 - registers the triples schema
     from kisa_tasks.artefacts import ArtefactStore, Partition
     from kisa_tasks.settings import load_settings
 

@@ -4,7 +4,9 @@
 Turns PubMed abstracts into training data for medical deep-research agents
 (MedResearcher-R1's KISA method), one specialty per run.
 
-What runs today (the stages land one by one; nothing here pretends):
+The stages, their order, backends and gates are declared once in
+``kisa_tasks/pipeline.py`` (``PIPELINE``); this file only builds the DAG
+from that list (``kisa_common.pipeline_dag``).
 
 1. **resolve_config** validates the trigger form into a `RunConfig`. What a
    logical date selects: a manual run reads the whole corpus; a backfill
@@ -48,7 +50,7 @@ What runs today (the stages land one by one; nothing here pretends):
    abstracts of evidence in the specialty (`sql/duckdb/rare_seeds.sql`) and,
    with the offline backend, that start a chain of two trusted relations in
    the corpus (up to `max_seeds`) into `seeds/`.
-9. **plan_graphs / graph_shard / graphs** build a knowledge graph per seed
+9. **plan_graphs / graphs_shard / graphs** build a knowledge graph per seed
    (seeds in up to 4 shards, mapped tasks, at most 2 at a time; `graphs`
    merges the shards): BM25 search over the corpus
    (index on S3, built once per corpus), triples from the hits (`offline`:
@@ -87,14 +89,14 @@ What runs today (the stages land one by one; nothing here pretends):
    difficulty. Kept rollouts go to `trajectories/`, the others to
    `rejected/trajectories/`; counts as `trajectories.*`.
 
-12. **sft_export** turns kept trajectories of train items into SFT examples
+12. **sft** turns kept trajectories of train items into SFT examples
    (`sft/`), balanced to the question-type mix (`KISA_SFT__QUESTION_MIX`):
    ReAct messages exactly as the agent saw them with a token-level loss mask
    under the training tokenizer (SmolLM2's, from the bundled GGUF) and the
    OpenAI tool-call form; counts as `sft.*`.
 
 13. **gate_<stage>** after ingest, extract, canonicalise, graphs, qa,
-   trajectories and sft_export validates what the stage committed with the
+   trajectories and sft validates what the stage committed with the
    repo's Great Expectations suites (`kisa_tasks/quality/suites/*.json`:
    schema, nulls, ranges, uniqueness, allowed sets, referential checks,
    distributions), publishes the Data Docs and a JSON summary to
@@ -118,265 +120,8 @@ Endpoints come from the KISA settings: `kisa_*` Airflow connections if defined
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from kisa_common.pipeline_dag import pipeline_dag
 
-from airflow.sdk import dag, get_current_context, task
-from kisa_common.assets import SFT_DATASET
-from kisa_common.forms import form_params
-from kisa_common.stages import close_tracking_after
+from kisa_tasks.pipeline import PIPELINE
 
-from kisa_tasks.run_config import RunConfig
-from kisa_tasks.timetable import OnDemandMonthly
-
-
-@dag(
-    dag_id="kisa_pipeline",
-    doc_md=__doc__,
-    # Monthly windows that run only on demand: a trigger reads the whole corpus,
-    # a backfill one run per month of publications (kisa_tasks.schedule).
-    schedule=OnDemandMonthly(),
-    start_date=datetime(1970, 1, 1),
-    catchup=False,
-    tags=["kisa"],
-    max_active_runs=2,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    params=form_params(RunConfig),
-)
-def kisa_pipeline() -> None:
-    @task
-    def resolve_config() -> dict[str, Any]:
-        from kisa_tasks.run_config import RunConfig
-        from kisa_tasks.schedule import publication_window
-
-        ctx = get_current_context()
-        config = RunConfig.from_params(ctx["params"]).model_dump()
-        run = ctx["dag_run"]
-        window = publication_window(run.run_type, run.data_interval_start, run.data_interval_end)
-        return config | {"publication_window": window}
-
-    @task
-    def check_platform() -> list[dict[str, Any]]:
-        from kisa_common.settings import task_settings
-
-        from kisa_tasks.platform_check import as_dicts, check_platform
-
-        return as_dicts(check_platform(task_settings()))
-
-    @task
-    def open_tracking(config: dict[str, Any], checks: list[dict[str, Any]]) -> dict[str, str]:
-        from kisa_common.settings import task_settings
-
-        from kisa_tasks.run_manifest import open_run
-
-        ctx = get_current_context()
-        return open_run(
-            dag_id=ctx["dag"].dag_id,
-            run_id=ctx["run_id"],
-            config=config,
-            checks=checks,
-            settings=task_settings(),
-        )
-
-    # Stage tasks take the upstream result only to order themselves after it.
-    @task
-    def ingest(config: dict[str, Any], tracking: dict[str, str]) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.ingest.stage import run_ingest
-
-        return run_stage(
-            "ingest",
-            run_ingest,
-            config,
-            tracking,
-            max_abstracts=config["max_abstracts"],
-            corpus=config["corpus"],
-            window=config["publication_window"],
-        )
-
-    @task
-    def extract(
-        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.extract.stage import run_extract
-        from kisa_tasks.run_config import stage_backend
-
-        backend = stage_backend(config["backend"], "extract")
-        return run_stage("extract", run_extract, config, tracking, backend=backend)
-
-    @task
-    def canonicalise(
-        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.run_config import stage_backend
-        from kisa_tasks.stats.stages import run_canonicalise
-
-        backend = stage_backend(config["backend"], "canonicalise")
-        return run_stage("canonicalise", run_canonicalise, config, tracking, backend=backend)
-
-    @task
-    def stats(
-        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.stats.stages import run_stats
-
-        return run_stage("stats", run_stats, config, tracking)
-
-    @task
-    def seeds(
-        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.run_config import stage_backend
-        from kisa_tasks.stats.stages import run_seeds
-
-        # The rules extractor is cheap enough to ask which rare entities any
-        # abstract relates; a model is asked in the graphs stage only.
-        rules = stage_backend(config["backend"], "graphs") == "rules"
-        return run_stage(
-            "seeds", run_seeds, config, tracking, max_seeds=config["max_seeds"],
-            require_relation=rules,
-        )  # fmt: skip
-
-    @task
-    def plan_graphs(
-        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> list[dict[str, int]]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.subgraphs.stage import prepare_graphs
-
-        plan = run_stage("graphs", prepare_graphs, config, tracking, track=False)
-        shards = len(plan["shards"])
-        return [{"shard": k, "shards": shards} for k in plan["shards"]]
-
-    # Seeds are sharded across mapped tasks; the cap keeps LLM and graph-store
-    # load bounded whatever the number of shards.
-    @task(max_active_tis_per_dag=2)
-    def graph_shard(
-        spec: dict[str, int], config: dict[str, Any], tracking: dict[str, str]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.run_config import stage_backend
-        from kisa_tasks.subgraphs.stage import run_graph_shard
-
-        return run_stage(
-            "graphs",
-            run_graph_shard,
-            config,
-            tracking,
-            track=False,
-            shard=spec["shard"],
-            shards=spec["shards"],
-            strategy=config["sampling_strategy"],
-            rng_seed=config["seed"],
-            backend=stage_backend(config["backend"], "graphs"),
-        )
-
-    @task
-    def graphs(
-        config: dict[str, Any], tracking: dict[str, str], shards: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.subgraphs.stage import merge_graphs
-
-        # One slice is one request; iterating asks shard by shard until the
-        # one past the end, which Airflow logs as an error ("XCom not found").
-        counts = [s["counts"] for s in sorted(shards[:], key=lambda s: s["shard"])]
-        return run_stage("graphs", merge_graphs, config, tracking, shard_counts=counts)
-
-    @task
-    def qa(
-        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.qa.stage import run_qa
-        from kisa_tasks.run_config import stage_backend
-
-        return run_stage(
-            "qa",
-            run_qa,
-            config,
-            tracking,
-            backend=stage_backend(config["backend"], "qa"),
-            qa_per_seed=config["qa_per_seed"],
-            rng_seed=config["seed"],
-        )
-
-    @task
-    def trajectories(
-        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.agent.stage import run_trajectories
-        from kisa_tasks.run_config import stage_backend
-
-        return run_stage(
-            "trajectories",
-            run_trajectories,
-            config,
-            tracking,
-            backend=stage_backend(config["backend"], "trajectories"),
-            rng_seed=config["seed"],
-        )
-
-    @task
-    def sft_export(
-        config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> dict[str, Any]:
-        from kisa_common.stages import run_stage
-
-        from kisa_tasks.sft.stage import run_sft_export
-
-        return run_stage("sft", run_sft_export, config, tracking, rng_seed=config["seed"])
-
-    # Retried like every task (S3 can blip); a failed expectation fails each try alike.
-    @task
-    def gate(
-        stage: str, config: dict[str, Any], tracking: dict[str, str], upstream: dict[str, Any]
-    ) -> dict[str, Any]:
-        from kisa_common.assets import event_extra
-        from kisa_common.stages import run_gate_task
-
-        result = run_gate_task(stage, config, tracking)
-        if stage == "sft":  # a passed SFT dataset is what kisa_train waits for
-            ctx = get_current_context()
-            extra = event_extra(config["specialty"], ctx["run_id"])
-            ctx["outlet_events"][SFT_DATASET].extra = extra
-        return result
-
-    def gated(stage: str, result: Any) -> Any:
-        """The stage's quality gate; the next stage waits for it."""
-        outlets = [SFT_DATASET] if stage == "sft" else []
-        return gate.override(task_id=f"gate_{stage}", outlets=outlets)(
-            stage, config, tracking, result
-        )
-
-    config = resolve_config()
-    tracking = open_tracking(config, check_platform())
-    ingested = gated("ingest", ingest(config, tracking))
-    extracted = gated("extract", extract(config, tracking, ingested))
-    canonical = gated("canonicalise", canonicalise(config, tracking, extracted))
-    planned = plan_graphs(
-        config, tracking, seeds(config, tracking, stats(config, tracking, canonical))
-    )
-    built = graph_shard.partial(config=config, tracking=tracking).expand(spec=planned)
-    graphed = gated("graphs", graphs(config, tracking, built))
-    questions = gated("qa", qa(config, tracking, graphed))
-    rolled = gated("trajectories", trajectories(config, tracking, questions))
-    close_tracking_after(gated("sft", sft_export(config, tracking, rolled)), tracking)
-
-
-pipeline = kisa_pipeline()
+pipeline = pipeline_dag("kisa_pipeline", PIPELINE, __doc__ or "")

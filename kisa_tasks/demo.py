@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.artefacts.schemas import registered_stages
+from kisa_tasks.pipeline import PIPELINE, Stage, partitions
 from kisa_tasks.review.data import run_quality
 from kisa_tasks.run_manifest import manifest_key
 from kisa_tasks.services.airflow_local import airflow_env, migrate_db
@@ -74,28 +74,16 @@ def urls_to_open(settings: KisaSettings, specialty: str, run_id: str) -> list[tu
 
 
 def committed_outputs(
-    store: ArtefactStore, specialty: str, run_id: str
+    store: ArtefactStore, specialty: str, run_id: str, stages: tuple[Stage, ...] = PIPELINE
 ) -> list[tuple[str, int, int]]:
     """Every stage partition this run committed, in pipeline order."""
-    import kisa_tasks.subgraphs.stage  # noqa: F401 - registers every stage schema so far
-
     out = []
-    for stage in sorted(registered_stages(), key=_pipeline_order):
-        partition = Partition(stage, specialty, run_id)
+    for name in partitions(stages):
+        partition = Partition(name, specialty, run_id)
         if store.is_committed(partition):
             marker = store.marker(partition)
             out.append((store.uri(partition.prefix), marker.rows, marker.rejected_rows))
     return out
-
-
-PIPELINE_ORDER = ("abstracts", "mentions", "entities", "entity_stats", "seeds", "triples",
-                  "subgraphs", "qa", "trajectories", "sft")  # fmt: skip
-
-
-def _pipeline_order(stage: str) -> tuple[int, str]:
-    # Registration order follows imports; a reader wants the pipeline's.
-    known = PIPELINE_ORDER.index(stage) if stage in PIPELINE_ORDER else len(PIPELINE_ORDER)
-    return known, stage
 
 
 # Enough abstracts for rare seeds with two abstracts of evidence (20 gave

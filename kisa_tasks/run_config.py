@@ -20,29 +20,9 @@ SAMPLING_STRATEGIES = (
     "dual_core_bridge",
     "mixed",
 )
+# What each stage runs with for either choice is declared with the stage
+# (``kisa_tasks.pipeline``).
 BACKENDS = ("offline", "llm")
-# What the run-level backend choice means for each stage that has backends.
-STAGE_BACKENDS = {
-    "offline": {
-        "extract": "lexicon",
-        "canonicalise": "rules",
-        "graphs": "rules",
-        "qa": "rules",
-        "trajectories": "rules",
-    },
-    "llm": {
-        "extract": "llm",
-        "canonicalise": "llm",
-        "graphs": "llm",
-        "qa": "llm",
-        "trajectories": "llm",
-    },
-}
-
-
-def stage_backend(backend: str, stage: str) -> str:
-    """The backend ``stage`` runs with when the run's backend is ``backend``."""
-    return STAGE_BACKENDS[backend][stage]
 
 
 SpecialtyId = Literal[

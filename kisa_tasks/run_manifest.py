@@ -7,7 +7,8 @@ from typing import Any
 
 from kisa_tasks.artefacts import ArtefactStore
 from kisa_tasks.artefacts.keys import check_component
-from kisa_tasks.run_config import STAGE_BACKENDS, RunConfig
+from kisa_tasks.pipeline import stage_backends
+from kisa_tasks.run_config import RunConfig
 from kisa_tasks.settings import KisaSettings, load_settings
 from kisa_tasks.tracking import ensure_dag_run, git_sha
 
@@ -39,7 +40,7 @@ def open_run(
             "specialty": cfg.specialty,
             "backend": cfg.backend,
             # What each LLM-capable stage ran with, to compare runs by it.
-            **{f"backend.{stage}": name for stage, name in STAGE_BACKENDS[cfg.backend].items()},
+            **{f"backend.{stage}": name for stage, name in stage_backends(cfg.backend).items()},
         },
         params=cfg.model_dump() | {"publication_window": "/".join(window) if window else "all"},
     )

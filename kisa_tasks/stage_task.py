@@ -6,9 +6,10 @@ instead of a connection error when a platform component went away mid-run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from kisa_tasks.pipeline import Stage, register_schemas, resolve
 from kisa_tasks.platform_check import outages_named
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.stage_receipts import run_with_receipt
@@ -39,3 +40,53 @@ def run_stage_task(
         if mlflow_run_id is not None:
             log_stage_metrics(settings, mlflow_run_id, name, result["counts"])
     return result | {"skipped": skipped}
+
+
+def run_pipeline_stage(
+    stage: Stage,
+    settings: KisaSettings,
+    config: Mapping[str, Any],
+    *,
+    run_id: str,
+    mlflow_run_id: str | None,
+    shard_counts: list[dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    """A whole stage of the pipeline list for this run (a sharded stage's
+    merge, given what its shards counted)."""
+    register_schemas(stage)
+    kwargs = stage.kwargs(config) if stage.shards is None else {"shard_counts": shard_counts}
+    return run_stage_task(
+        stage.name, resolve(stage.run), settings, specialty=config["specialty"], run_id=run_id,
+        mlflow_run_id=mlflow_run_id, **kwargs,
+    )  # fmt: skip
+
+
+def plan_shards(
+    stage: Stage, settings: KisaSettings, config: Mapping[str, Any], *, run_id: str
+) -> list[dict[str, int]]:
+    """One ``{"shard": k, "shards": n}`` per mapped task of a sharded stage."""
+    assert stage.shards is not None, f"stage {stage.name!r} is not sharded"
+    register_schemas(stage)
+    plan = run_stage_task(
+        stage.name, resolve(stage.shards.plan), settings, specialty=config["specialty"],
+        run_id=run_id, mlflow_run_id=None,
+    )  # fmt: skip
+    return [{"shard": k, "shards": len(plan["shards"])} for k in plan["shards"]]
+
+
+def run_shard(
+    stage: Stage,
+    spec: Mapping[str, int],
+    settings: KisaSettings,
+    config: Mapping[str, Any],
+    *,
+    run_id: str,
+) -> dict[str, Any]:
+    """One shard of a sharded stage; the merge logs the stage's counts."""
+    assert stage.shards is not None, f"stage {stage.name!r} is not sharded"
+    register_schemas(stage)
+    return run_stage_task(
+        stage.name, resolve(stage.shards.run), settings, specialty=config["specialty"],
+        run_id=run_id, mlflow_run_id=None, shard=spec["shard"], shards=spec["shards"],
+        **stage.kwargs(config),
+    )  # fmt: skip

@@ -98,6 +98,6 @@ def test_the_demo_progress_follows_dag_test_task_ends() -> None:
         # What dag.test() logs for each task (airflow.sdk.definitions.dag).
         logger.info("[DAG TEST] starting task_id=%s map_index=%s", "ingest", -1)
         logger.info("[DAG TEST] end task task_id=%s map_index=%s", "ingest", -1)
-        logger.info("[DAG TEST] end task task_id=%s map_index=%s", "graph_shard", 1)
+        logger.info("[DAG TEST] end task task_id=%s map_index=%s", "graphs_shard", 1)
     logger.info("[DAG TEST] end task task_id=%s map_index=%s", "after", -1)
-    assert ended == ["ingest", "graph_shard"]
+    assert ended == ["ingest", "graphs_shard"]

@@ -82,7 +82,8 @@ def test_trigger_form_rejects_an_unknown_specialty(dagbag: Any) -> None:
 def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     oncology_run: Any, settings: KisaSettings
 ) -> None:
-    from kisa_tasks.quality.gate import GATES, quality_prefix
+    from kisa_tasks.pipeline import PIPELINE, gated_suites
+    from kisa_tasks.quality.gate import quality_prefix
 
     dag_run = oncology_run
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
@@ -96,15 +97,15 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "stats": "success",
         "seeds": "success",
         "plan_graphs": "success",
-        "graph_shard": "success",
+        "graphs_shard": "success",
         "graphs": "success",
         "qa": "success",
         "trajectories": "success",
-        "sft_export": "success",
-        **{f"gate_{stage}": "success" for stage in GATES},
+        "sft": "success",
+        **{f"gate_{stage.name}": "success" for stage in PIPELINE if stage.suites},
         "close_tracking": "success",
     }
-    shard_tis = [ti for ti in dag_run.get_task_instances() if ti.task_id == "graph_shard"]
+    shard_tis = [ti for ti in dag_run.get_task_instances() if ti.task_id == "graphs_shard"]
     assert len(shard_tis) > 1  # seeds fanned out over mapped tasks
     from kisa_tasks.artefacts import ArtefactStore, Partition
     from kisa_tasks.ingest.abstracts import ABSTRACTS_SCHEMA
@@ -170,7 +171,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert 0 < sft.num_rows <= kept.num_rows and sft.num_rows == run.data.metrics["sft.examples"]
     assert_training_view(sft.to_pylist(), qa, kept.to_pylist())
     # Every gate validated its suites and left its report on S3 and in MLflow.
-    for suite in (s for suites in GATES.values() for s in suites):
+    for suite in gated_suites():
         summary = store.get_json(
             f"{quality_prefix('kisa_pipeline', dag_run.run_id)}/{suite}/summary.json"
         )

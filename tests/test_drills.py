@@ -12,33 +12,25 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pyarrow.fs as pafs
 import pytest
 from conftest import ONCOLOGY_CONF, full_conf
 
-from kisa_tasks.agent.stage import run_trajectories
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.graph import open_graph_store
+from kisa_tasks.pipeline import stage_named
 from kisa_tasks.platform_check import PlatformUnavailableError
-from kisa_tasks.qa.stage import export_key, run_qa
-from kisa_tasks.run_config import RunConfig, stage_backend
+from kisa_tasks.qa.stage import export_key
+from kisa_tasks.run_config import RunConfig
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.settings import PROJECT_ROOT, KisaSettings
-from kisa_tasks.stage_task import run_stage_task
+from kisa_tasks.stage_task import run_pipeline_stage
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
 
 SPECIALTY = ONCOLOGY_CONF["specialty"]
 CONFIG = RunConfig.model_validate(ONCOLOGY_CONF)
-# What kisa_pipeline's qa and trajectories tasks pass for this config.
-STAGES: dict[str, tuple[Callable[..., dict[str, Any]], dict[str, Any]]] = {
-    "qa": (run_qa, {"backend": stage_backend(CONFIG.backend, "qa"),
-                    "qa_per_seed": CONFIG.qa_per_seed, "rng_seed": CONFIG.seed}),
-    "trajectories": (run_trajectories, {"backend": stage_backend(CONFIG.backend, "trajectories"),
-                                        "rng_seed": CONFIG.seed}),
-}  # fmt: skip
 WORKER = PROJECT_ROOT / "tests" / "drill_worker.py"
 STAGES_COMPARED = ("abstracts", "mentions", "entities", "entity_stats", "seeds", "triples",
                    "subgraphs", "qa", "trajectories", "sft")  # fmt: skip
@@ -64,17 +56,15 @@ def staged_files(store: ArtefactStore, partition: Partition) -> list[str]:
 
 def rerun(settings: KisaSettings, stage: str, run_id: str) -> dict[str, Any]:
     """The task's retry: the same call the DAG task makes."""
-    runner, kwargs = STAGES[stage]
-    return run_stage_task(stage, runner, settings, specialty=SPECIALTY, run_id=run_id,
-                          mlflow_run_id=None, **kwargs)  # fmt: skip
+    return run_pipeline_stage(stage_named(stage), settings, CONFIG.model_dump(), run_id=run_id,
+                              mlflow_run_id=None)  # fmt: skip
 
 
 def kill_worker_when(stage: str, run_id: str, moment: re.Pattern[str]) -> str:
     """Run the stage in a worker process and SIGKILL it (no cleanup runs) at
     the first log line matching ``moment``; that line."""
-    _, kwargs = STAGES[stage]
     worker = subprocess.Popen(
-        [sys.executable, "-u", str(WORKER), stage, SPECIALTY, run_id, json.dumps(kwargs)],
+        [sys.executable, "-u", str(WORKER), stage, run_id, json.dumps(CONFIG.model_dump())],
         cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     guard = threading.Timer(300, os.killpg, (worker.pid, signal.SIGKILL))

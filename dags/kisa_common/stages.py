@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kisa_common.settings import task_settings
+from kisa_tasks.pipeline import Stage
 
 
 def run_stage(
@@ -34,7 +35,7 @@ def run_stage(
     )
 
 
-def run_gate_task(stage: str, config: dict[str, Any], tracking: dict[str, str]) -> dict[str, Any]:
+def run_gate_task(stage: Stage, config: dict[str, Any], tracking: dict[str, str]) -> dict[str, Any]:
     """The quality gate after ``stage`` for this DAG run (fails the task on a
     critical expectation)."""
     from airflow.sdk import get_current_context
@@ -44,7 +45,7 @@ def run_gate_task(stage: str, config: dict[str, Any], tracking: dict[str, str]) 
 
     context = get_current_context()
     settings = task_settings()
-    with outages_named(settings, f"gate {stage!r} of run {context['run_id']}"):
+    with outages_named(settings, f"gate {stage.name!r} of run {context['run_id']}"):
         return run_gate(
             settings,
             stage=stage,

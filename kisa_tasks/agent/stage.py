@@ -26,7 +26,6 @@ from typing import Any
 
 import pyarrow as pa
 
-import kisa_tasks.qa.records  # noqa: F401 - registers the qa schema
 from kisa_tasks.agent.efficiency import efficiency_counts
 from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.loop import Limits, Message, Policy, Rollout, run_agent

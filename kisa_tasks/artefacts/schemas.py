@@ -1,5 +1,7 @@
-"""Typed Arrow schemas, one per stage; a writer refuses a table that does not
-match its stage. Stages register their schema next to their record type.
+"""Typed Arrow schemas, one per partition; a writer refuses a table that does
+not match its partition. A schema is registered where its record type is
+defined; the pipeline list (``kisa_tasks.pipeline``) names that place for
+every partition it writes, so a reader needs no import to find one.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ def register_stage(stage: str, schema: pa.Schema) -> pa.Schema:
 
 
 def schema_for(stage: str) -> pa.Schema:
+    if stage not in _SCHEMAS:
+        # Imported here: the pipeline list names the modules that define the
+        # schemas, and those modules register them through this one.
+        from kisa_tasks.pipeline import resolve, schema_ref
+
+        ref = schema_ref(stage)
+        if ref is not None:
+            register_stage(stage, resolve(ref))
     try:
         return _SCHEMAS[stage]
     except KeyError:
         raise SchemaMismatchError(
             f"no schema registered for stage {stage!r}; known: {sorted(_SCHEMAS)}"
         ) from None
-
-
-def registered_stages() -> list[str]:
-    """Stage names in registration order (which is pipeline order)."""
-    return list(_SCHEMAS)
 
 
 def fingerprint(schema: pa.Schema) -> str:

@@ -18,7 +18,6 @@ from typing import Any
 
 import pyarrow as pa
 
-import kisa_tasks.ingest.abstracts  # noqa: F401 - registers the abstracts schema
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
 from kisa_tasks.extract.lexicon import LexiconEntry, automaton_with
 from kisa_tasks.extract.mentions import (

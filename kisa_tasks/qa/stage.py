@@ -21,9 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import kisa_tasks.extract.mentions
-import kisa_tasks.ingest.abstracts
-import kisa_tasks.subgraphs.stage  # noqa: F401 - registers the upstream schemas
 from kisa_tasks.agent.solver import ExploreSolver
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
 from kisa_tasks.graph import GraphStore, open_graph_store

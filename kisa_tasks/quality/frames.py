@@ -29,7 +29,7 @@ def with_list_lengths(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _triples(table: pa.Table, frame: pd.DataFrame) -> pd.DataFrame:
+def triples_checks(table: pa.Table, frame: pd.DataFrame, rejected: int) -> pd.DataFrame:
     frame["self_loop"] = frame["head"] == frame["tail"]
     # A relation whose ends cannot hold it (an organ as a cause, a drug
     # treating a drug) is false whatever the sentence says.
@@ -42,29 +42,28 @@ def _triples(table: pa.Table, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _subgraphs(table: pa.Table, frame: pd.DataFrame) -> pd.DataFrame:
+def subgraph_checks(table: pa.Table, frame: pd.DataFrame, rejected: int) -> pd.DataFrame:
     frame["path_matches_hops"] = frame["path__len"] == frame["hops"] + 1
     return frame
 
 
-def _sft(table: pa.Table, frame: pd.DataFrame) -> pd.DataFrame:
+def sft_checks(table: pa.Table, frame: pd.DataFrame, rejected: int) -> pd.DataFrame:
     frame["mask_aligned"] = frame["loss_mask__len"] == frame["input_ids__len"]
     return frame
 
 
-DERIVE: dict[str, Callable[[pa.Table, pd.DataFrame], pd.DataFrame]] = {
-    "triples": _triples,
-    "subgraphs": _subgraphs,
-    "sft": _sft,
-}
-
-
-def gate_frame(stage: str, table: pa.Table, *, rejected: int = 0) -> pd.DataFrame:
-    """The frame ``stage``'s suite validates. ``rejected``: rows the stage
-    refused, for the share it kept (trajectories' ``accept_rate``)."""
-    frame = with_list_lengths(table)
-    frame = DERIVE.get(stage, lambda _, f: f)(table, frame)
-    if stage == "trajectories":
-        total = table.num_rows + rejected
-        frame["accept_rate"] = table.num_rows / total if total else 0.0
+def accept_rate(table: pa.Table, frame: pd.DataFrame, rejected: int) -> pd.DataFrame:
+    """The share of rollouts the stage kept (it refused ``rejected``)."""
+    total = table.num_rows + rejected
+    frame["accept_rate"] = table.num_rows / total if total else 0.0
     return frame
+
+
+Derive = Callable[[pa.Table, pd.DataFrame, int], pd.DataFrame]
+
+
+def gate_frame(table: pa.Table, derive: Derive | None = None, *, rejected: int = 0) -> pd.DataFrame:
+    """The frame a suite validates: the table with list lengths, plus what
+    ``derive`` adds. ``rejected``: rows the stage refused."""
+    frame = with_list_lengths(table)
+    return derive(table, frame, rejected) if derive else frame

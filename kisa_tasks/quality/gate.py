@@ -23,49 +23,17 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# Imported for their schemas: the gates read every stage's partitions.
-import kisa_tasks.agent.stage
-import kisa_tasks.sft.stage  # noqa: F401
 from kisa_tasks.artefacts import ArtefactStore, Partition
+from kisa_tasks.pipeline import PIPELINE, Stage, Suite, register_schemas, resolve, stage_named
 from kisa_tasks.quality.frames import gate_frame
-from kisa_tasks.quality.validate import Check, Outcome, suite_path, validate
+from kisa_tasks.quality.validate import Check, Outcome, validate
 from kisa_tasks.settings import KisaSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A suite parameter: the values of ``column`` in ``stage``'s partition
-    of the same run and specialty (an empty set when it is not committed)."""
-
-    stage: str
-    column: str
-
-
-# The suites each stage task's gate runs, in order.
-GATES: dict[str, tuple[str, ...]] = {
-    "ingest": ("abstracts",),
-    "extract": ("mentions",),
-    "canonicalise": ("entities",),
-    "graphs": ("triples", "subgraphs"),
-    "qa": ("qa",),
-    "trajectories": ("trajectories",),
-    "sft": ("sft",),
-}
-REFERENCES: dict[str, dict[str, Reference]] = {
-    "mentions": {"abstract_pmids": Reference("abstracts", "pmid")},
-    "triples": {"seed_ids": Reference("seeds", "canonical_id")},
-    "subgraphs": {"seed_ids": Reference("seeds", "canonical_id")},
-    "qa": {"subgraph_seeds": Reference("subgraphs", "seed")},
-    "trajectories": {"qa_ids": Reference("qa", "qa_id")},
-    "sft": {"trajectory_ids": Reference("trajectories", "trajectory_id")},
-}
 
 
 class QualityGateError(RuntimeError):
@@ -93,7 +61,7 @@ def failure_message(outcomes: list[Outcome], report_uris: Mapping[str, str]) -> 
             continue
         failed = outcome.failed_at("critical")
         lines.append(
-            f"quality gate failed: suite {outcome.suite!r} ({suite_path(outcome.suite).name}), "
+            f"quality gate failed: suite {outcome.suite!r} ({outcome.suite}.json), "
             f"{len(failed)} critical expectation(s) of {len(outcome.checks)} on "
             f"{outcome.rows} rows; report: {report_uris[outcome.suite]}"
         )
@@ -101,12 +69,20 @@ def failure_message(outcomes: list[Outcome], report_uris: Mapping[str, str]) -> 
     return "\n".join(lines)
 
 
+def suite_named(partition: str, stages: tuple[Stage, ...] = PIPELINE) -> Suite:
+    for stage in stages:
+        for suite in stage.suites:
+            if suite.partition == partition:
+                return suite
+    raise KeyError(f"no gate validates {partition!r}")
+
+
 def parameters(
-    store: ArtefactStore, suite: str, specialty: str, run_id: str
+    store: ArtefactStore, suite: Suite, specialty: str, run_id: str
 ) -> dict[str, list[Any]]:
     values: dict[str, list[Any]] = {}
-    for name, ref in REFERENCES.get(suite, {}).items():
-        partition = Partition(ref.stage, specialty, run_id)
+    for name, ref in suite.references.items():
+        partition = Partition(ref.partition, specialty, run_id)
         if not store.is_committed(partition):
             values[name] = []
             continue
@@ -116,43 +92,48 @@ def parameters(
 
 
 def check_suite(
-    store: ArtefactStore, suite: str, specialty: str, run_id: str, docs_dir: Path
+    store: ArtefactStore, suite: Suite | str, specialty: str, run_id: str, docs_dir: Path
 ) -> Outcome:
     """Validate one committed partition with its suite; Data Docs into ``docs_dir``."""
-    partition = Partition(suite, specialty, run_id)
+    suite = suite_named(suite) if isinstance(suite, str) else suite
+    partition = Partition(suite.partition, specialty, run_id)
     table = store.read(partition)
     rejected = store.read_rejected(partition).num_rows
-    frame = gate_frame(suite, table, rejected=rejected)
+    derive = resolve(suite.derive) if suite.derive else None
+    frame = gate_frame(table, derive, rejected=rejected)
     return validate(
-        suite,
+        suite.partition,
         frame,
         parameters(store, suite, specialty, run_id),
         run_name=re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{specialty}_{run_id}"),
         docs_dir=docs_dir,
+        suites_dir=suite.directory,
     )
 
 
 def run_gate(
     settings: KisaSettings,
     *,
-    stage: str,
+    stage: Stage | str,
     specialty: str,
     run_id: str,
     dag_id: str,
     mlflow_run_id: str | None = None,
 ) -> dict[str, Any]:
     """The gate after ``stage``: validate, publish the evidence, then pass or fail."""
+    stage = stage_named(stage) if isinstance(stage, str) else stage
+    register_schemas(stage)
     store = ArtefactStore.from_settings(settings)
     outcomes: list[Outcome] = []
     reports: dict[str, str] = {}
-    for suite in GATES[stage]:
-        prefix = f"{quality_prefix(dag_id, run_id)}/{suite}"
-        with tempfile.TemporaryDirectory(prefix=f"kisa-gx-{suite}-") as tmp:
+    for suite in stage.suites:
+        prefix = f"{quality_prefix(dag_id, run_id)}/{suite.partition}"
+        with tempfile.TemporaryDirectory(prefix=f"kisa-gx-{suite.partition}-") as tmp:
             docs = Path(tmp) / "docs"
             outcome = check_suite(store, suite, specialty, run_id, docs)
             summary = {
                 **outcome.summary(),
-                "stage": stage,
+                "stage": stage.name,
                 "dag_id": dag_id,
                 "run_id": run_id,
                 "specialty": specialty,
@@ -165,15 +146,16 @@ def run_gate(
             store.put_json(f"{prefix}/summary.json", summary)
             if mlflow_run_id:
                 _track(settings, mlflow_run_id, outcome, summary, docs)
-        reports[suite] = store.uri(f"{prefix}/docs/{outcome.docs_page or 'index.html'}")
+        reports[outcome.suite] = store.uri(f"{prefix}/docs/{outcome.docs_page or 'index.html'}")
         outcomes.append(outcome)
+        name = outcome.suite
         log.info(
             "gate %s: %s, %d checks on %d rows, %d critical and %d warning failed; report %s",
-            suite, "passed" if outcome.passed else "FAILED", len(outcome.checks), outcome.rows,
-            len(outcome.failed_at("critical")), len(outcome.failed_at("warning")), reports[suite],
+            name, "passed" if outcome.passed else "FAILED", len(outcome.checks), outcome.rows,
+            len(outcome.failed_at("critical")), len(outcome.failed_at("warning")), reports[name],
         )  # fmt: skip
         for check in outcome.failed_at("warning"):
-            log.warning("gate %s warning: %s", suite, describe(check))
+            log.warning("gate %s warning: %s", outcome.suite, describe(check))
     if not all(o.passed for o in outcomes):
         raise QualityGateError(failure_message(outcomes, reports))
     return {

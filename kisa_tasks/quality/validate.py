@@ -174,6 +174,7 @@ def validate(
     *,
     run_name: str,
     docs_dir: Path | None = None,
+    suites_dir: Path | None = None,
 ) -> Outcome:
     """Validate ``frame`` against the named suite (GX checkpoint); with
     ``docs_dir``, build the Data Docs site there."""
@@ -182,7 +183,7 @@ def validate(
     from great_expectations.core.run_identifier import RunIdentifier
 
     context = _context(docs_dir)
-    suite = context.suites.add(load_suite(suite_name))
+    suite = context.suites.add(load_suite(suite_name, suites_dir or SUITES_DIR))
     asset = context.data_sources.add_pandas("kisa").add_dataframe_asset(suite_name)
     batch = asset.add_batch_definition_whole_dataframe("committed partition")
     definition = context.validation_definitions.add(

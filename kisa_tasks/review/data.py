@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import kisa_tasks.quality.gate  # registers every stage schema read here
 from kisa_tasks.artefacts import ArtefactStore, NotCommittedError, Partition
+from kisa_tasks.pipeline import PIPELINE
 from kisa_tasks.qa.decisions import DECISIONS, NotFound, decisions, safe, save_decision
 from kisa_tasks.quality.gate import quality_prefix
 from kisa_tasks.run_manifest import manifest_key
@@ -37,7 +37,7 @@ def run_quality(store: ArtefactStore, dag_id: str, run_id: str) -> list[dict[str
     prefix = f"{quality_prefix(safe(dag_id, 'DAG'), safe(run_id, 'run'))}/"
     keys = [k for k in store.list_keys(prefix) if k.endswith("/summary.json")]
     summaries = [store.get_json(k) for k in keys]
-    order = list(kisa_tasks.quality.gate.GATES)
+    order = [stage.name for stage in PIPELINE]
     return sorted(summaries, key=lambda s: order.index(s["stage"]) if s["stage"] in order else 99)
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pyarrow as pa
 
-import kisa_tasks.agent.stage  # noqa: F401 - registers the trajectories schema
 from kisa_tasks.agent.react import asked, openai_messages
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
 from kisa_tasks.llm.tokenizer import TOKENIZER_NAME, training_tokenizer

@@ -9,8 +9,6 @@ from typing import Any
 
 import pyarrow as pa
 
-import kisa_tasks.extract.mentions
-import kisa_tasks.ingest.abstracts  # noqa: F401 - registers the abstracts schema
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
 from kisa_tasks.extract.canonical import Decider, canonicalise, identifier_links
 from kisa_tasks.extract.entity_merge import (

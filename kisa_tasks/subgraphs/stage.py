@@ -19,9 +19,6 @@ from typing import Any
 
 import pyarrow as pa
 
-import kisa_tasks.extract.mentions
-import kisa_tasks.ingest.abstracts
-import kisa_tasks.stats.stages  # noqa: F401 - registers the upstream schemas
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
 from kisa_tasks.graph import open_graph_store
 from kisa_tasks.retrieval.store import ensure_index

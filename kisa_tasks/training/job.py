@@ -21,8 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import kisa_tasks.qa.records  # registers the qa schema
-import kisa_tasks.sft.stage  # noqa: F401 - registers the sft schema
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.qa.kinds import SPLITS
 from kisa_tasks.settings import KisaSettings

@@ -8,8 +8,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import kisa_tasks.qa.records  # registers the qa schema
-import kisa_tasks.sft.stage  # noqa: F401 - registers the sft schema
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.training.forms import TrainConfig, job_config_path, latest_run

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import ONCOLOGY_CONF
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.settings import KisaSettings, load_settings
 
-SPECIALTY = "oncology"  # the demo's: its train split has SFT data
+SPECIALTY = ONCOLOGY_CONF["specialty"]  # the session run's: its train split has SFT data
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +29,18 @@ def ray_head(services: ServiceManager, kisa_home: Any) -> Iterator[KisaSettings]
 
 
 @pytest.fixture(scope="module")
-def dags(airflow_db: dict[str, str]) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    from kisa_tasks.settings import PROJECT_ROOT
-
-    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+def dags(dagbag: Any) -> Any:
+    return dagbag
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(dags: Any, ray_head: KisaSettings) -> str:
-    """A real kisa_pipeline run (the demo's): its sft/, qa/ and corpus."""
-    dag_run = dags.get_dag("kisa_pipeline").test(
-        run_conf={"specialty": SPECIALTY, "seed": 0, "max_abstracts": 2000}
-    )
-    assert str(dag_run.state) == "success"
+def pipeline_run(oncology_run: Any, ray_head: KisaSettings) -> str:
+    """The session's kisa_pipeline run (conftest): its sft/, qa/ and corpus.
+    Training and evaluation only read it."""
+    assert str(oncology_run.state) == "success"
     store = ArtefactStore.from_settings(ray_head)
-    assert store.marker(Partition("sft", SPECIALTY, dag_run.run_id)).rows > 0
-    return str(dag_run.run_id)
+    assert store.marker(Partition("sft", SPECIALTY, oncology_run.run_id)).rows > 0
+    return str(oncology_run.run_id)
 
 
 def _job_count(settings: KisaSettings) -> int:

@@ -1,0 +1,98 @@
+"""The pipeline list (``kisa_tasks.pipeline``) is the one place a stage is
+declared: the DAG, the gates, the backends and the demo's artefact table
+all follow it, so adding a stage is a module plus one entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import full_conf
+from toy_stage import TOY
+
+from kisa_tasks.artefacts import ArtefactStore, Partition
+from kisa_tasks.demo import committed_outputs
+from kisa_tasks.pipeline import PIPELINE, Stage, partitions, schema_ref, stage_backends
+from kisa_tasks.quality.gate import quality_prefix
+from kisa_tasks.run_config import BACKENDS
+from kisa_tasks.settings import KisaSettings
+
+
+def test_every_partition_is_written_by_one_stage_and_names_its_schema() -> None:
+    names = partitions()
+    assert len(names) == len(set(names))
+    assert [s.name for s in PIPELINE][:2] == ["ingest", "extract"]
+    for name in names:
+        ref = schema_ref(name)
+        assert ref is not None and ":" in ref
+    for stage in PIPELINE:
+        for suite in stage.suites:
+            assert suite.partition in stage.writes, f"{stage.name} validates what it does not write"
+            for ref in suite.references.values():
+                assert names.index(ref.partition) <= names.index(suite.partition)
+
+
+def test_the_run_backend_means_one_backend_per_stage_and_is_checked() -> None:
+    assert stage_backends("offline")["extract"] == "lexicon"
+    assert set(stage_backends("llm").values()) == {"llm"}
+    assert set(stage_backends("offline")) == set(stage_backends("llm"))
+    with pytest.raises(ValueError, match="must map every run backend"):
+        Stage("half", "m:f", writes={}, backends={"offline": "rules"})
+    assert set(BACKENDS) == {"offline", "llm"}
+
+
+def test_the_dag_is_the_list(dagbag: Any) -> None:
+    from kisa_common.pipeline_dag import pipeline_dag
+
+    dag = dagbag.get_dag("kisa_pipeline")
+    around = {"resolve_config", "check_platform", "open_tracking", "close_tracking"}
+    stage_ids = [t for t in dag.task_ids if t not in around]
+    expected = set()
+    for stage in PIPELINE:
+        expected |= {stage.name} | ({f"gate_{stage.name}"} if stage.suites else set())
+        if stage.shards:
+            expected |= {f"plan_{stage.name}", f"{stage.name}_shard"}
+    assert set(stage_ids) == expected
+    # A stage appended to the list runs after the last gate, gated itself.
+    longer = pipeline_dag("kisa_longer", (*PIPELINE, TOY), "the pipeline plus a toy stage")
+    assert longer.get_task("branches").upstream_task_ids == {"gate_sft", "resolve_config",
+                                                             "open_tracking"}  # fmt: skip
+    assert longer.get_task("gate_branches").upstream_task_ids >= {"branches"}
+    assert "gate_branches" in longer.get_task("close_tracking").upstream_task_ids
+
+
+def serialize(dag: Any) -> None:
+    """Write a DAG built in a test to the metadata DB, as the DAG processor
+    does for a file under dags/ (``dag.test()`` runs only serialized DAGs)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+    from airflow.utils.session import create_session
+
+    manager = DagBundlesManager()
+    with create_session() as session:
+        manager.sync_bundles_to_db(session=session)
+    bundle = next(iter(manager.get_all_dag_bundles())).name
+    with create_session() as session:
+        update_dag_parsing_results_in_db(bundle, None, [LazyDeserializedDAG.from_dag(dag)],
+                                         {}, None, set(), session=session)  # fmt: skip
+
+
+def test_a_stage_added_to_a_list_gets_its_task_gate_and_demo_row(
+    dagbag: Any, settings: KisaSettings
+) -> None:
+    from kisa_common.pipeline_dag import pipeline_dag
+
+    dag = pipeline_dag("kisa_toy", (TOY,), "a pipeline of one toy stage")
+    serialize(dag)
+    run = dag.test(run_conf=full_conf({"specialty": "oncology", "qa_per_seed": 3}))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["branches"] == states["gate_branches"] == "success", states
+    store = ArtefactStore.from_settings(settings)
+    table = store.read(Partition("branches", "oncology", run.run_id))
+    assert table.to_pylist() == [{"specialty": "oncology", "branch": "C04", "copy": c}
+                                 for c in range(3)]  # fmt: skip
+    summary = store.get_json(f"{quality_prefix('kisa_toy', run.run_id)}/branches/summary.json")
+    assert summary["passed"] and summary["stage"] == "branches" and summary["evaluated"] == 3
+    rows = committed_outputs(store, "oncology", run.run_id, (TOY,))
+    assert rows == [(store.uri(Partition("branches", "oncology", run.run_id).prefix), 3, 0)]
