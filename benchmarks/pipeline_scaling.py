@@ -7,7 +7,7 @@ bundled file, copied byte for byte into MEDLINE XML files of their own (the
 whole corpus is ``embedded``). Each size is one run, one after another, in
 this process (after one unreported warm-up run) and against the same
 embedded services; per-task times are the
-task instances' own durations (the mapped ``graph_shard`` tasks summed).
+task instances' own durations (the mapped ``graphs_shard`` tasks summed).
 
     .venv/bin/python benchmarks/pipeline_scaling.py [--sizes 1000 5000 0]
         [--specialty cardiology] [--out benchmarks/results/pipeline_scaling.json]

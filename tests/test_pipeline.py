@@ -96,3 +96,17 @@ def test_a_stage_added_to_a_list_gets_its_task_gate_and_demo_row(
     assert summary["passed"] and summary["stage"] == "branches" and summary["evaluated"] == 3
     rows = committed_outputs(store, "oncology", run.run_id, (TOY,))
     assert rows == [(store.uri(Partition("branches", "oncology", run.run_id).prefix), 3, 0)]
+
+
+def test_the_stage_table_in_the_docs_is_generated_from_the_list() -> None:
+    import subprocess
+    import sys
+
+    from kisa_tasks.settings import PROJECT_ROOT
+
+    out = subprocess.run([sys.executable, str(PROJECT_ROOT / "tools" / "stage_docs.py"), "--check"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    table = (PROJECT_ROOT / "docs" / "stages.md").read_text()
+    for stage in PIPELINE:
+        assert f"`{stage.run}`" in table
