@@ -21,7 +21,10 @@ help: ## List the targets
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	@test -n "$(PYTHON)" || { echo "no Python 3.12 (see tools/find-python.sh)"; exit 1; }
-	$(UV) sync --locked --python $(PYTHON)
+	# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set (as on
+	# the CI machines) every process would otherwise compile what it imports
+	# from source, e.g. 3.8 s instead of 1.4 s for airflow.sdk in each task.
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 setup: $(VENV)/.installed ## Build .venv on Python 3.12 from the lock file (uv)
@@ -36,10 +39,12 @@ status: setup ## Show every service and its endpoints
 	$(BIN)/kisa services status
 
 demo: setup ## Main job on the embedded default: services up, pipeline, training, evaluation, summary
+	$(BIN)/python -m compileall -q kisa_tasks dags plugins training_jobs > /dev/null
 	$(BIN)/kisa demo $(if $(LLM),--llm $(LLM),)
 
 test: setup ## Run the test suite (real services, headless Chromium, ruff, mypy)
 	tools/ensure-chromium.sh
+	$(BIN)/python -m compileall -q kisa_tasks dags plugins training_jobs tests > /dev/null
 	$(BIN)/pytest
 
 lint: setup ## ruff check + format check

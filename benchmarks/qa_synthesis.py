@@ -29,6 +29,7 @@ from fakes.openai_server import FakeOpenAI
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.graph import open_graph_store
 from kisa_tasks.llm.client import LLMClient
+from kisa_tasks.pipeline import EXPLORER
 from kisa_tasks.qa.generate import GenTask, RulesGenerator, synthesise
 from kisa_tasks.qa.llm_generate import LLMGenerator
 from kisa_tasks.qa.one_seed import latest_run
@@ -65,7 +66,7 @@ def main() -> None:
             corpus,
             steps=steps,
             graphs=lambda seed: load_seed_graph(graph_store, graph_id(seed)),
-            solvers=make_solvers(settings, index, corpus, run),
+            solvers=make_solvers(settings, index, corpus, run, EXPLORER),
             config=config,
             slots=args.per_seed,
         )

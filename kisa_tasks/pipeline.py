@@ -119,20 +119,21 @@ def resolve(ref: str) -> Callable[..., Any]:
     return function
 
 
-def register_schemas(stage: Stage) -> None:
-    """Register the schemas of what ``stage`` writes (before running it or
-    reading its output), from where it says they are defined."""
-    from kisa_tasks.artefacts.schemas import register_stage
-
-    for partition, ref in stage.writes.items():
-        register_stage(partition, resolve(ref))
-
-
 def _seeds_params(config: Mapping[str, Any]) -> dict[str, Any]:
     # The rules extractor is cheap enough to ask which rare entities any
     # abstract relates; a model is asked in the graphs stage only.
     rules = GRAPHS.backend(config["backend"]) == "rules"
     return {"max_seeds": config["max_seeds"], "require_relation": rules}
+
+
+# The agent exploring a question, QA's calibration solver 'agent': handed to
+# the QA stage here, since the agent package itself reads QA items.
+EXPLORER = "kisa_tasks.agent.stage:explore_solver"
+
+
+def _qa_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {"qa_per_seed": config["qa_per_seed"], "rng_seed": config["seed"],
+            "explorer": EXPLORER}  # fmt: skip
 
 
 def _same_everywhere(backend: str) -> dict[str, str]:
@@ -200,7 +201,7 @@ PIPELINE: tuple[Stage, ...] = (
         "kisa_tasks.qa.stage:run_qa",
         writes={"qa": "kisa_tasks.qa.records:QA_SCHEMA"},
         backends=_same_everywhere("rules"),
-        params=from_config(qa_per_seed="qa_per_seed", rng_seed="seed"),
+        params=_qa_params,
         suites=(Suite("qa", {"subgraph_seeds": Reference("subgraphs", "seed")}),),
     ),
     Stage(

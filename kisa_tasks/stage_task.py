@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kisa_tasks.pipeline import Stage, register_schemas, resolve
+from kisa_tasks.artefacts.schemas import register_declared
+from kisa_tasks.pipeline import Stage, resolve
 from kisa_tasks.platform_check import outages_named
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.stage_receipts import run_with_receipt
@@ -53,7 +54,7 @@ def run_pipeline_stage(
 ) -> dict[str, Any]:
     """A whole stage of the pipeline list for this run (a sharded stage's
     merge, given what its shards counted)."""
-    register_schemas(stage)
+    register_declared(stage.writes)
     kwargs = stage.kwargs(config) if stage.shards is None else {"shard_counts": shard_counts}
     return run_stage_task(
         stage.name, resolve(stage.run), settings, specialty=config["specialty"], run_id=run_id,
@@ -66,7 +67,7 @@ def plan_shards(
 ) -> list[dict[str, int]]:
     """One ``{"shard": k, "shards": n}`` per mapped task of a sharded stage."""
     assert stage.shards is not None, f"stage {stage.name!r} is not sharded"
-    register_schemas(stage)
+    register_declared(stage.writes)
     plan = run_stage_task(
         stage.name, resolve(stage.shards.plan), settings, specialty=config["specialty"],
         run_id=run_id, mlflow_run_id=None,
@@ -84,7 +85,7 @@ def run_shard(
 ) -> dict[str, Any]:
     """One shard of a sharded stage; the merge logs the stage's counts."""
     assert stage.shards is not None, f"stage {stage.name!r} is not sharded"
-    register_schemas(stage)
+    register_declared(stage.writes)
     return run_stage_task(
         stage.name, resolve(stage.shards.run), settings, specialty=config["specialty"],
         run_id=run_id, mlflow_run_id=None, shard=spec["shard"], shards=spec["shards"],

@@ -1,4 +1,5 @@
-"""ruff (with Airflow's AIR3 rules) and mypy run as part of the tests."""
+"""ruff (with Airflow's AIR3 rules), mypy and the package import graph
+(no cycles) run as part of the tests."""
 
 from __future__ import annotations
 
@@ -30,3 +31,10 @@ def test_ruff_format_is_clean() -> None:
 def test_mypy_on_kisa_tasks_passes() -> None:
     result = _run("mypy", "kisa_tasks")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_package_of_kisa_tasks_imports_one_that_imports_it_back() -> None:
+    result = subprocess.run([sys.executable, "tools/import_cycles.py"], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no cycles" in result.stdout

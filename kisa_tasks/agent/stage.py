@@ -36,10 +36,12 @@ from kisa_tasks.agent.react import tools_prompt
 from kisa_tasks.agent.rewrite import rewrite_thoughts
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
 from kisa_tasks.agent.select import Candidate, difficulty, rollout_modes, select
+from kisa_tasks.agent.solver import ExploreSolver
 from kisa_tasks.agent.tools import FlakyToolbox, Searcher, Toolbox, search_tool, visit_tool
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection, register_stage
 from kisa_tasks.judge import Judge
 from kisa_tasks.llm.sync import LLMGateway
+from kisa_tasks.qa.calibrate import Solver
 from kisa_tasks.qa.decisions import rejected_by_review
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.stage import load_corpus
@@ -206,6 +208,18 @@ def guidance_echo(messages: Sequence[Message]) -> str | None:
         if message["role"] == "assistant" and (found := _GUIDANCE_ECHO.search(message["content"])):
             return found.group(0)
     return None
+
+
+def explore_solver(settings: KisaSettings, corpus: EvidenceCorpus, run_id: str) -> Solver:
+    """The offline researcher exploring each question on the run's tools: a
+    QA calibration solver (``kisa_tasks.pipeline.EXPLORER``)."""
+    store = ArtefactStore.from_settings(settings)
+    return ExploreSolver(
+        corpus_researcher(corpus),
+        run_toolbox(settings, store, run_id),
+        attempts=settings.qa.solver_attempts,
+        failure_rate=settings.agent.tool_failure_rate,
+    )
 
 
 def corpus_researcher(corpus: EvidenceCorpus) -> Researcher:

@@ -7,6 +7,7 @@ every partition it writes, so a reader needs no import to find one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import pyarrow as pa
 
@@ -23,6 +24,16 @@ def register_stage(stage: str, schema: pa.Schema) -> pa.Schema:
         raise SchemaMismatchError(f"stage {stage!r} already has a different schema")
     _SCHEMAS[stage] = schema
     return schema
+
+
+def register_declared(writes: Mapping[str, str]) -> None:
+    """Register schemas from where a stage declares them (partition ->
+    ``"module:CONSTANT"``): a stage outside the pipeline list, before it
+    runs or its output is read."""
+    from kisa_tasks.pipeline import resolve
+
+    for partition, ref in writes.items():
+        register_stage(partition, resolve(ref))
 
 
 def schema_for(stage: str) -> pa.Schema:

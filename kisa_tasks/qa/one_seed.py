@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.graph import open_graph_store
+from kisa_tasks.pipeline import EXPLORER
 from kisa_tasks.qa.generate import GenTask, Outcome, synthesise
 from kisa_tasks.qa.stage import load_corpus, make_generator, make_solvers, qa_config
 from kisa_tasks.qa.validate import graph_steps
@@ -115,7 +116,7 @@ def qa_for_seed(
             corpus,
             steps=steps,
             graphs=lambda s: graph,
-            solvers=make_solvers(settings, index, corpus, run_id),
+            solvers=make_solvers(settings, index, corpus, run_id, EXPLORER),
             config=config,
         )
     return OneSeed(run_id, seed_id, seed_name, len(graph.best), built, sub, outcome)

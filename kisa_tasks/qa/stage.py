@@ -21,10 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kisa_tasks.agent.solver import ExploreSolver
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
 from kisa_tasks.graph import GraphStore, open_graph_store
 from kisa_tasks.llm.client import client_from_settings
+from kisa_tasks.pipeline import resolve
 from kisa_tasks.qa.calibrate import LLMSolver, RetrievalSolver, Solver
 from kisa_tasks.qa.dedup import deduplicate
 from kisa_tasks.qa.formats import read_jsonl, to_reference
@@ -89,23 +89,18 @@ def qa_config(settings: KisaSettings) -> QAConfig:
     )
 
 
-def explore_solver(settings: KisaSettings, corpus: EvidenceCorpus, run_id: str) -> Solver:
-    """The offline researcher exploring each question on the run's tools."""
-    # Imported here: the agent stage reads this module's corpus loader.
-    from kisa_tasks.agent.stage import corpus_researcher, run_toolbox
-
-    store = ArtefactStore.from_settings(settings)
-    return ExploreSolver(
-        corpus_researcher(corpus),
-        run_toolbox(settings, store, run_id),
-        attempts=settings.qa.solver_attempts,
-        failure_rate=settings.agent.tool_failure_rate,
-    )
-
-
 def make_solvers(
-    settings: KisaSettings, index: CorpusIndex, corpus: EvidenceCorpus, run_id: str
+    settings: KisaSettings,
+    index: CorpusIndex,
+    corpus: EvidenceCorpus,
+    run_id: str,
+    explorer: str | None = None,
 ) -> list[Solver]:
+    """The calibration solvers the settings name. The agent exploring the
+    question is built by ``explorer`` (``"module:function"``, given the
+    settings, corpus and run): the agent package rolls out over QA items, so
+    the pipeline list (``kisa_tasks.pipeline.EXPLORER``) hands it in rather
+    than this package importing it."""
     solvers: list[Solver] = []
     for name in settings.qa.solvers:
         if name == "retrieval":
@@ -116,7 +111,12 @@ def make_solvers(
 
             solvers.append(RetrievalSolver(index, corpus.entities_in, info))
         elif name == "agent":
-            solvers.append(explore_solver(settings, corpus, run_id))
+            if explorer is None:
+                raise ValueError(
+                    "calibration solver 'agent' needs an explorer: pass "
+                    "kisa_tasks.pipeline.EXPLORER, or drop 'agent' from KISA_QA__SOLVERS"
+                )
+            solvers.append(resolve(explorer)(settings, corpus, run_id))
         else:
             solvers.append(
                 LLMSolver(
@@ -184,6 +184,7 @@ def run_qa(
     qa_per_seed: int = 1,
     rng_seed: int = 0,
     solvers: Sequence[Solver] | None = None,
+    explorer: str | None = None,
 ) -> dict[str, Any]:
     """QA items for every committed sub-graph of this run and specialty."""
     if backend not in QA_BACKENDS:
@@ -195,7 +196,7 @@ def run_qa(
     abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
     index = ensure_index(store, abstracts, settings.home / "index-cache").index
     if solvers is None:
-        solvers = make_solvers(settings, index, corpus, run_id)
+        solvers = make_solvers(settings, index, corpus, run_id, explorer)
     with open_graph_store(settings) as graph_store:
         steps = graph_steps(graph_store)
         outcome = synthesise(
@@ -209,8 +210,9 @@ def run_qa(
             slots=qa_per_seed,
         )
     for solver in solvers:
-        if isinstance(solver, ExploreSolver):
-            solver.close()  # its toolbox's threads
+        close = getattr(solver, "close", None)
+        if callable(close):
+            close()  # a solver holding threads (the explorer's toolbox) releases them
     kept, duplicates = deduplicate(outcome.items)
     kept = assign_splits(kept, settings.qa.test_share, settings.qa.split_seed)
     kept = with_hop_confidence(

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.pipeline import PIPELINE, Stage, Suite, register_schemas, resolve, stage_named
+from kisa_tasks.artefacts.schemas import register_declared
+from kisa_tasks.pipeline import PIPELINE, Stage, Suite, resolve, stage_named
 from kisa_tasks.quality.frames import gate_frame
 from kisa_tasks.quality.validate import Check, Outcome, validate
 from kisa_tasks.settings import KisaSettings
@@ -122,7 +123,7 @@ def run_gate(
 ) -> dict[str, Any]:
     """The gate after ``stage``: validate, publish the evidence, then pass or fail."""
     stage = stage_named(stage) if isinstance(stage, str) else stage
-    register_schemas(stage)
+    register_declared(stage.writes)
     store = ArtefactStore.from_settings(settings)
     outcomes: list[Outcome] = []
     reports: dict[str, str] = {}
