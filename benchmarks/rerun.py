@@ -2,8 +2,11 @@
 specialty through ``dag.test()`` with a fixed logical date, then again with
 the same date (the same Airflow run, as a cleared DAG run is). Reports both
 wall times, their ratio, and how many of the run's committed partitions the
-rerun committed again (stage receipts: none, when nothing changed). Writes
-``benchmarks/results/rerun.md``.
+rerun committed again (stage receipts: none, when nothing changed). Then a
+run killed in ``--crash-stage``: a killed stage commits nothing, nor does
+any stage after it (``tests/test_drills.py`` kills a worker to show it), so
+their commit markers are removed, and the run is resumed; it must commit
+only those stages' partitions again. Writes ``benchmarks/results/rerun.md``.
 
     .venv/bin/python benchmarks/rerun.py --specialty cardiology
 
@@ -37,10 +40,12 @@ def versions(store: object, run_id: str) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--specialty", default="cardiology")
+    parser.add_argument("--crash-stage", default="qa")
     args = parser.parse_args()
 
-    from kisa_tasks.artefacts import ArtefactStore
+    from kisa_tasks.artefacts import ArtefactStore, Partition
     from kisa_tasks.demo import dag_bag, demo_conf, run_pipeline
+    from kisa_tasks.pipeline import PIPELINE
     from kisa_tasks.settings import load_settings
 
     settings = load_settings()
@@ -54,6 +59,15 @@ def main() -> None:
     after = versions(store, second.dag_run_id)
     assert first.dag_run_id == second.dag_run_id, "not the same Airflow run"
     recommitted = sorted(k for k in after if before.get(k) != after[k])
+    # The state a run killed in crash_stage leaves: nothing from it onwards committed.
+    names = [s.name for s in PIPELINE]
+    lost = [p for s in PIPELINE[names.index(args.crash_stage) :] for p in s.writes]
+    for name in lost:
+        store.unpublish(Partition(name, args.specialty, first.dag_run_id))
+    resumed = run_pipeline(settings, conf, bag, logical_date=when)
+    final = versions(store, resumed.dag_run_id)
+    redone = sorted(k for k in final if after.get(k) != final[k])
+    expected = sorted(k for k in final if k.split("/", 1)[0] in lost)
     lines = [
         "# A rerun of a finished pipeline run",
         "",
@@ -64,8 +78,14 @@ def main() -> None:
         "|---|---|---:|---:|",
         f"| first | {first.state} | {first.seconds} | {len(before)} |",
         f"| rerun | {second.state} | {second.seconds} | {len(recommitted)} |",
+        f"| resumed after a crash in `{args.crash_stage}` | {resumed.state} | {resumed.seconds} "
+        f"| {len(redone)} |",
         "",
         f"The rerun took {second.seconds / first.seconds:.0%} of the first run's time.",
+        f"Resumed after a crash in `{args.crash_stage}`, the run took "
+        f"{resumed.seconds / first.seconds:.0%} of it and committed again "
+        f"{'exactly' if redone == expected else 'NOT only'} the partitions of "
+        f"`{args.crash_stage}` and the stages after it ({', '.join(lost)}).",
     ]
     if recommitted:
         lines += ["", "Committed again:", "", *(f"- `{k}`" for k in recommitted)]

@@ -66,7 +66,7 @@ def test_a_cli_backfill_queues_one_run_per_month_for_the_specialty(
     # The DAG must be in the metadata DB, as the dag-processor leaves it.
     subprocess.run([venv_bin("airflow"), "dags", "reserialize"], env={**os.environ, **airflow_db},
                    check=True, capture_output=True, timeout=300)  # fmt: skip
-    # Other months than the backfill the local Airflow runs (test_airflow_local).
+    # Other months than the backfill the local Airflow runs (tests/airflow_ui/test_backfill.py).
     command = backfill_command("neurology", date(1979, 7, 1), date(1979, 9, 1),
                                {"max_abstracts": 50})  # fmt: skip
     create_backfill(command, airflow_db)

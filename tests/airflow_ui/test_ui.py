@@ -3,7 +3,7 @@ Playwright): log in to a real Airflow 3 (api-server, scheduler and
 dag-processor), trigger kisa_pipeline from its form for neurology, watch it
 succeed, read its data-quality report and the linked Data Docs page, explore
 a seed's graph, accept a QA item, and compare two runs in MLflow.
-Screenshots go to ``tests/browser/output/`` (or ``$KISA_BROWSER_OUTPUT``).
+Screenshots go to ``tests/airflow_ui/output/`` (or ``$KISA_BROWSER_OUTPUT``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -23,12 +22,11 @@ import pytest
 
 from kisa_tasks.artefacts import ArtefactStore
 from kisa_tasks.qa.decisions import decisions
-from kisa_tasks.services import ServiceManager
-from kisa_tasks.settings import KisaSettings, load_settings
+from kisa_tasks.settings import KisaSettings
+
+from .conftest import DAG, Backfill, api_for
 
 pytestmark = pytest.mark.browser
-DAG = "kisa_pipeline"
-RUN_TIMEOUT_S = 900
 OUTPUT = Path(os.environ.get("KISA_BROWSER_OUTPUT", Path(__file__).parent / "output"))
 
 
@@ -37,46 +35,8 @@ def chromium() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def airflow_url(services: ServiceManager, kisa_home: Path) -> Iterator[str]:
-    """A real Airflow for this module only (its scheduler shares the metadata
-    DB that dag.test() uses elsewhere; it must not outlive these tests)."""
-    manager = ServiceManager(load_settings(home=kisa_home))
-    [status] = [s for s in manager.up(["airflow"]) if s.name == "airflow"]
-    try:
-        yield status.urls["airflow_ui"]
-    finally:
-        manager.down(["airflow"])
-
-
-class Api:
-    """Airflow's REST API with a token, for waiting on runs (the browser does the rest)."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        body = json.dumps({"username": "admin", "password": "admin"}).encode()
-        request = urllib.request.Request(
-            f"{base}/auth/token", data=body, headers={"content-type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            self.token = json.load(response)["access_token"]
-
-    def call(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(
-            f"{self.base}{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"authorization": f"Bearer {self.token}", "content-type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
-
-    def wait(self, run_id: str) -> str:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while time.monotonic() < deadline:
-            run = self.call(f"/api/v2/dags/{DAG}/dagRuns/{urllib.parse.quote(run_id)}")
-            if run["state"] in ("success", "failed"):
-                return str(run["state"])
-            time.sleep(10)
-        raise AssertionError(f"{run_id} did not finish in {RUN_TIMEOUT_S} s")
+def airflow_url(local_airflow: str) -> str:
+    return local_airflow
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +76,12 @@ def shot(tab: Any, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(page: Any, airflow_url: str) -> dict[str, str]:
-    """An earlier run (by the API) and one triggered from the form, both done."""
-    api = Api(airflow_url)
-    conf = {"specialty": "neurology", "max_abstracts": 300, "seed": 1, "max_seeds": 10}
-    earlier = api.call(f"/api/v2/dags/{DAG}/dagRuns", {"logical_date": None, "conf": conf})
+def runs(
+    page: Any, airflow_url: str, neurology_backfill: Backfill, kisa_home: Path
+) -> dict[str, str]:
+    """A run triggered from the form, done, and an earlier one (of the backfill)."""
+    api = api_for(airflow_url, kisa_home)
+    [earlier, *_] = sorted(neurology_backfill.runs, key=lambda r: r["logical_date"])
     page.get_by_test_id("trigger-dag-button").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("combobox").first.click()
@@ -137,7 +98,7 @@ def runs(page: Any, airflow_url: str) -> dict[str, str]:
     assert sent.value.status == 200 and triggered["conf"]["specialty"] == "neurology"
     page.goto("about:blank")  # the UI polls while open: two cores are better spent on the run
     assert api.wait(triggered["dag_run_id"]) == "success"
-    assert api.wait(earlier["dag_run_id"]) == "success"
+    assert earlier["state"] == "success"
     page.goto(f"{airflow_url}/dags/{DAG}/runs/{triggered['dag_run_id']}")
     page.get_by_text("success").first.wait_for()
     shot(page, "03-run-succeeded")
