@@ -45,7 +45,7 @@ demo: setup ## Main job on the embedded default: services up, pipeline, training
 test: setup ## Run the test suite (real services, headless Chromium, ruff, mypy)
 	tools/ensure-chromium.sh
 	$(BIN)/python -m compileall -q kisa_tasks dags plugins training_jobs tests > /dev/null
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: setup ## ruff check + format check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

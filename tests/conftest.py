@@ -1,5 +1,10 @@
 """Session fixtures: the real embedded services, started once per test session
-under a temporary KISA_HOME and stopped at the end (by process group)."""
+under a temporary KISA_HOME and stopped at the end (by process group).
+
+``make test`` runs the suite on two pytest-xdist workers (``-n 2``), each
+with its own services and KISA_HOME. A module runs whole on one worker, and
+the modules that share an expensive fixture run on the same one
+(``SHARED``), so it is built once."""
 
 from __future__ import annotations
 
@@ -18,6 +23,30 @@ from kisa_tasks.services.process import choose_ports
 from kisa_tasks.settings import PROJECT_ROOT, KisaSettings, load_settings
 
 DAGS = PROJECT_ROOT / "dags"
+TESTS = Path(__file__).resolve().parent
+# Test files -> the worker group that shares their expensive fixtures.
+SHARED = {
+    # the session's oncology pipeline run (oncology_run)
+    "test_dags.py": "oncology_run",
+    "test_drills.py": "oncology_run",
+    "training/test_train_and_evaluate_dags.py": "oncology_run",
+    # one real Airflow and its backfill (package fixtures)
+    "airflow_ui/test_backfill.py": "airflow_ui",
+    "airflow_ui/test_ui.py": "airflow_ui",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``pytest -n N``: a module runs whole on one worker, and the
+    modules in one ``SHARED`` group on the same worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtures(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0].removeprefix("tests/")
+            return SHARED.get(module, module)
+
+    return SharedFixtures(config, log)
 
 
 @pytest.fixture(scope="session")

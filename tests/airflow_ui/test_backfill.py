@@ -15,6 +15,9 @@ from kisa_tasks.settings import load_settings
 
 from .conftest import BACKFILL_MONTHS, Backfill, api_for, call
 
+# Its fixtures start a real Airflow and wait for three runs of its scheduler.
+pytestmark = pytest.mark.timeout(1200)
+
 
 def test_the_api_refuses_a_request_without_a_login(local_airflow: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as denied:

@@ -26,7 +26,8 @@ from kisa_tasks.settings import KisaSettings
 
 from .conftest import DAG, Backfill, api_for
 
-pytestmark = pytest.mark.browser
+# The first test waits for the backfill and a triggered run under a real scheduler.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
 OUTPUT = Path(os.environ.get("KISA_BROWSER_OUTPUT", Path(__file__).parent / "output"))
 
 
