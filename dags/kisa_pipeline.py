@@ -21,29 +21,29 @@ from that list (``kisa_common.pipeline_dag``).
 3. **open_tracking** creates (or, on a retry, finds) the MLflow run of this
    DAG run, tagged with dag_id, run_id, specialty, backend and git sha, and
    writes the run manifest to `s3://BUCKET/runs/kisa_pipeline/run=RUN/manifest.json`.
-4. **ingest** streams the PubMed corpus (MEDLINE XML), applies update files
+4. **abstracts** (ingest) streams the PubMed corpus (MEDLINE XML), applies update files
    (newer versions replace, DeleteCitation withdraws), keeps the specialty's
    English abstracts and commits them to
    `s3://BUCKET/abstracts/specialty=S/run=RUN/`, and every usable abstract to
    `abstracts/specialty=all/run=RUN/` (the reference for rarity); malformed,
    empty, non-English and oversized records go to `rejected/abstracts/...`
    with their reason.
-   Counts go to the task log and to MLflow as `ingest.*`.
-5. **extract** finds entity mentions in those abstracts and commits them to
+   Counts go to the task log and to MLflow as `abstracts.*`.
+5. **mentions** (extraction) finds entity mentions in those abstracts and commits them to
    `s3://BUCKET/mentions/specialty=S/run=RUN/` (and `specialty=all`); counts
-   as `extract.*`. Backend `offline`: the `lexicon` matcher (Aho-Corasick over
+   as `mentions.*`. Backend `offline`: the `lexicon` matcher (Aho-Corasick over
    the drug and disease dictionaries plus each record's own MeSH headings and
    chemicals), on Ray Data as a Ray job when `KISA_RAY__ADDRESS` is set.
    Backend `llm`: the configured model lists entities, grounded in the text;
    failed abstracts go to `rejected/mentions/` and are retried by a rerun;
-   token usage as `extract.llm_*`.
+   token usage as `mentions.llm_*`.
    Abbreviations defined in an abstract ("heart failure (HF)") bind their
    short form to the long form's entity.
-6. **canonicalise** merges identifiers naming the same thing (a drug's DrugBank
+6. **entities** (canonicalisation) merges identifiers naming the same thing (a drug's DrugBank
    and MeSH ids), equal normalised names and, for names no identifier
    anchors, "new entity or an existing one?" decisions (string similarity, or
    the model with the `llm` backend) into `entities/`.
-7. **stats** counts document and mention frequency per entity with DuckDB
+7. **entity_stats** counts document and mention frequency per entity with DuckDB
    (`sql/duckdb/entity_stats.sql`), in the specialty and over the whole
    corpus, into `entity_stats/`.
 8. **seeds** picks entities rare in the whole corpus with at least two
@@ -95,7 +95,7 @@ from that list (``kisa_common.pipeline_dag``).
    under the training tokenizer (SmolLM2's, from the bundled GGUF) and the
    OpenAI tool-call form; counts as `sft.*`.
 
-13. **gate_<stage>** after ingest, extract, canonicalise, graphs, qa,
+13. **gate_<stage>** after abstracts, mentions, entities, graphs, qa,
    trajectories and sft validates what the stage committed with the
    repo's Great Expectations suites (`kisa_tasks/quality/suites/*.json`:
    schema, nulls, ranges, uniqueness, allowed sets, referential checks,

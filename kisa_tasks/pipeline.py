@@ -75,7 +75,8 @@ def from_config(**keys: str) -> Params:
 class Stage:
     """One pipeline stage.
 
-    - ``name``: its task, its receipt and its metrics' prefix (``name.*``);
+    - ``name``: its task, its receipt and its metrics' prefix (``name.*``):
+      the name of the partition it writes (``graphs`` writes two);
     - ``run``: ``"module:function"``, called as ``run(settings, specialty=,
       run_id=, **params)``, returning ``{"counts": {...}, ...}``;
     - ``writes``: the partitions it commits, in order, each with where its
@@ -162,7 +163,7 @@ GRAPHS = Stage(
 
 PIPELINE: tuple[Stage, ...] = (
     Stage(
-        "ingest",
+        "abstracts",
         "kisa_tasks.ingest.stage:run_ingest",
         writes={"abstracts": "kisa_tasks.ingest.abstracts:ABSTRACTS_SCHEMA"},
         params=from_config(
@@ -171,21 +172,21 @@ PIPELINE: tuple[Stage, ...] = (
         suites=(Suite("abstracts"),),
     ),
     Stage(
-        "extract",
+        "mentions",
         "kisa_tasks.extract.stage:run_extract",
         writes={"mentions": "kisa_tasks.extract.mentions:MENTIONS_SCHEMA"},
         backends=_same_everywhere("lexicon"),
         suites=(Suite("mentions", {"abstract_pmids": Reference("abstracts", "pmid")}),),
     ),
     Stage(
-        "canonicalise",
+        "entities",
         "kisa_tasks.stats.stages:run_canonicalise",
         writes={"entities": "kisa_tasks.stats.stages:ENTITIES_SCHEMA"},
         backends=_same_everywhere("rules"),
         suites=(Suite("entities"),),
     ),
     Stage(
-        "stats",
+        "entity_stats",
         "kisa_tasks.stats.stages:run_stats",
         writes={"entity_stats": "kisa_tasks.stats.stages:STATS_SCHEMA"},
     ),

@@ -95,8 +95,8 @@ FAILED_STATES = frozenset({"failed", "upstream_failed"})
 def failed_tasks(states: Mapping[str, Any]) -> list[str]:
     """The tasks of a DAG run that failed, from Airflow's task states.
 
-    >>> failed_tasks({"ingest": "success", "extract": "failed", "stats": "upstream_failed"})
-    ['extract', 'stats']
+    >>> failed_tasks({"abstracts": "success", "mentions": "failed", "qa": "upstream_failed"})
+    ['mentions', 'qa']
     """
     return sorted(task for task, state in states.items() if str(state) in FAILED_STATES)
 

@@ -96,8 +96,8 @@ def test_the_demo_progress_follows_dag_test_task_ends() -> None:
     logger = logging.getLogger(demo.DAG_TEST_LOGGER)
     with demo.task_progress(ended.append):
         # What dag.test() logs for each task (airflow.sdk.definitions.dag).
-        logger.info("[DAG TEST] starting task_id=%s map_index=%s", "ingest", -1)
-        logger.info("[DAG TEST] end task task_id=%s map_index=%s", "ingest", -1)
+        logger.info("[DAG TEST] starting task_id=%s map_index=%s", "abstracts", -1)
+        logger.info("[DAG TEST] end task task_id=%s map_index=%s", "abstracts", -1)
         logger.info("[DAG TEST] end task task_id=%s map_index=%s", "graphs_shard", 1)
     logger.info("[DAG TEST] end task task_id=%s map_index=%s", "after", -1)
-    assert ended == ["ingest", "graphs_shard"]
+    assert ended == ["abstracts", "graphs_shard"]

@@ -91,10 +91,10 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
         "resolve_config": "success",
         "check_platform": "success",
         "open_tracking": "success",
-        "ingest": "success",
-        "extract": "success",
-        "canonicalise": "success",
-        "stats": "success",
+        "abstracts": "success",
+        "mentions": "success",
+        "entities": "success",
+        "entity_stats": "success",
         "seeds": "success",
         "plan_graphs": "success",
         "graphs_shard": "success",
@@ -135,8 +135,8 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert run.data.tags["backend.trajectories"] == "rules"
     assert len(run.data.tags["git_sha"]) in (7, 40) or run.data.tags["git_sha"] == "unknown"
     assert run.data.params["max_abstracts"] == "1500"
-    assert run.data.metrics["ingest.kept"] == abstracts.num_rows
-    assert run.data.metrics["extract.mentions"] == mentions.num_rows
+    assert run.data.metrics["abstracts.kept"] == abstracts.num_rows
+    assert run.data.metrics["mentions.mentions"] == mentions.num_rows
     seeds = store.read(Partition("seeds", "oncology", dag_run.run_id))
     assert 0 < seeds.num_rows <= ONCOLOGY_CONF["max_seeds"]
     assert set(seeds.column("type").to_pylist()) <= {"disease", "drug", "chemical"}
@@ -283,11 +283,11 @@ def test_llm_backend_runs_end_to_end_against_the_embedded_model(
     assert set(entities.column("backend").to_pylist()) <= {"llm"}
     manifest = store.get_json(manifest_key("kisa_pipeline", run))
     metrics = MlflowClient(settings.mlflow_uri()).get_run(manifest["mlflow_run_id"]).data.metrics
-    assert metrics["extract.llm_calls"] >= 2 and metrics["extract.llm_completion_tokens"] > 0
-    assert metrics["extract.mentions"] == mentions.num_rows
+    assert metrics["mentions.llm_calls"] >= 2 and metrics["mentions.llm_completion_tokens"] > 0
+    assert metrics["mentions.mentions"] == mentions.num_rows
     # Every abstract is accounted for: with mentions, answered with none, or failed.
-    assert len(with_mentions) + metrics["extract.without_entities"] + len(failed) == 2
-    assert metrics["extract.failed"] == len(failed)
+    assert len(with_mentions) + metrics["mentions.without_entities"] + len(failed) == 2
+    assert metrics["mentions.failed"] == len(failed)
 
 
 def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:
@@ -299,7 +299,7 @@ def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:
     first = open_run(dag_id="kisa_pipeline", run_id="retry_1", config=config, checks=[])
     client = MlflowClient(settings.mlflow_uri())
     # The teardown of a failed DAG run ends its MLflow run FAILED, naming the tasks.
-    assert close_dag_run(settings, first["mlflow_run_id"], ["extract", "stats"]) == "FAILED"
+    assert close_dag_run(settings, first["mlflow_run_id"], ["mentions", "entity_stats"]) == "FAILED"
     ended = client.get_run(first["mlflow_run_id"])
     assert ended.info.status == "FAILED" and ended.data.tags["failed_tasks"] == "extract,stats"
     again = open_run(dag_id="kisa_pipeline", run_id="retry_1", config=config, checks=[])

@@ -21,7 +21,9 @@ from kisa_tasks.settings import KisaSettings
 def test_every_partition_is_written_by_one_stage_and_names_its_schema() -> None:
     names = partitions()
     assert len(names) == len(set(names))
-    assert [s.name for s in PIPELINE][:2] == ["ingest", "extract"]
+    assert [s.name for s in PIPELINE][:2] == ["abstracts", "mentions"]
+    # A stage is named like what it writes (graphs writes its triples and sub-graphs).
+    assert all(s.name in s.writes for s in PIPELINE if s.name != "graphs")
     for name in names:
         ref = schema_ref(name)
         assert ref is not None and ":" in ref
@@ -33,7 +35,7 @@ def test_every_partition_is_written_by_one_stage_and_names_its_schema() -> None:
 
 
 def test_the_run_backend_means_one_backend_per_stage_and_is_checked() -> None:
-    assert stage_backends("offline")["extract"] == "lexicon"
+    assert stage_backends("offline")["mentions"] == "lexicon"
     assert set(stage_backends("llm").values()) == {"llm"}
     assert set(stage_backends("offline")) == set(stage_backends("llm"))
     with pytest.raises(ValueError, match="must map every run backend"):

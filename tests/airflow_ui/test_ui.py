@@ -180,5 +180,5 @@ def test_two_runs_side_by_side_in_mlflow(
     body = page.inner_text("body")
     assert runs["run"] in body and runs["earlier"] in body  # both runs, as columns
     # The same metric names, one row each with both runs' values.
-    assert "gate.abstracts.evaluated" in body and "canonicalise." in body
+    assert "gate.abstracts.evaluated" in body and "entities." in body
     shot(page, "08-mlflow-compare")
