@@ -301,7 +301,9 @@ def test_a_retried_run_reuses_its_mlflow_run(settings: KisaSettings) -> None:
     # The teardown of a failed DAG run ends its MLflow run FAILED, naming the tasks.
     assert close_dag_run(settings, first["mlflow_run_id"], ["mentions", "entity_stats"]) == "FAILED"
     ended = client.get_run(first["mlflow_run_id"])
-    assert ended.info.status == "FAILED" and ended.data.tags["failed_tasks"] == "extract,stats"
+    assert (
+        ended.info.status == "FAILED" and ended.data.tags["failed_tasks"] == "mentions,entity_stats"
+    )
     again = open_run(dag_id="kisa_pipeline", run_id="retry_1", config=config, checks=[])
     other = open_run(dag_id="kisa_pipeline", run_id="retry_2", config=config, checks=[])
     assert first["mlflow_run_id"] == again["mlflow_run_id"] != other["mlflow_run_id"]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 
@@ -18,6 +19,12 @@ def main() -> None:
     parser.add_argument("--alias", default="smollm2")
     parser.add_argument("--ctx", type=int, default=4096)
     parser.add_argument("--parallel", type=int, default=2)
+    # One core is left to Airflow and the other services the model shares the
+    # machine with: llama.cpp splits every operation evenly over its threads
+    # and waits for the slowest, so one thread on a busy core slows them all
+    # (the backend=llm pipeline test beside a busy core: 420 s with two
+    # threads, 117 s with one).
+    parser.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = parser.parse_args()
 
     import xllamacpp as xlc
@@ -29,6 +36,8 @@ def main() -> None:
     params.port = args.port
     params.n_ctx = args.ctx
     params.n_parallel = args.parallel
+    params.cpuparams.n_threads = args.threads
+    params.cpuparams_batch.n_threads = args.threads
     server = xlc.Server(params)
     print(f"serving {args.alias} at {server.listening_address}", flush=True)
     stop = threading.Event()

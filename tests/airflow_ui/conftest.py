@@ -105,7 +105,7 @@ def neurology_backfill(local_airflow: str, kisa_home: Path) -> Backfill:
     api = api_for(local_airflow, kisa_home)
     backfill = {"dag_id": DAG, "from_date": "1979-01-01T00:00:00Z",
                 "to_date": "1979-03-01T00:00:00Z", "dag_run_conf": BACKFILL_CONF,
-                "max_active_runs": 3}  # fmt: skip
+                "max_active_runs": 2}  # fmt: skip
     created = api.call("/api/v2/backfills", backfill)
     deadline = time.monotonic() + len(BACKFILL_MONTHS) * 300
     while True:
