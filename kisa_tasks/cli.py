@@ -27,6 +27,7 @@ from rich.table import Table
 
 from kisa_tasks.services import ServiceError, ServiceManager, ServiceStatus
 from kisa_tasks.settings import KisaSettings, SettingsError, load_settings
+from kisa_tasks.specialties import SPECIALTY_IDS
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 services_app = typer.Typer(no_args_is_help=True, help="Embedded real services.")
@@ -135,8 +136,8 @@ def demo(
     # Oncology: of the embedded corpus's specialties, its train seeds give the
     # offline researcher questions it solves (cardiology's solved seed is in
     # the test split), so the demo has SFT data to train on (docs/operations.md).
-    specialty: Annotated[str, typer.Option(help="one of the 12 specialties")] = "oncology",
-    seed: Annotated[int, typer.Option()] = 0,
+    specialty: Annotated[str, typer.Option(help=f"one of {', '.join(SPECIALTY_IDS)}")] = "oncology",
+    random_seed: Annotated[int, typer.Option(help="sampling, splits and rollouts")] = 0,
     max_abstracts: Annotated[
         int | None, typer.Option(help="abstracts to keep (default 2000; 100 with --llm local)")
     ] = None,
@@ -154,7 +155,7 @@ def demo(
     from kisa_tasks.demo import dag_bag, demo_conf, run_pipeline, task_progress, urls_to_open
 
     try:
-        conf = demo_conf(specialty, seed, max_abstracts, llm)
+        conf = demo_conf(specialty, random_seed, max_abstracts, llm)
         settings = load_settings()
         manager = ServiceManager(settings)
         # Ray starts for training only: on a small machine the pipeline's

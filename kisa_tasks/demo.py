@@ -92,7 +92,9 @@ def committed_outputs(
 LOCAL_LLM_SAMPLE = {"max_abstracts": 100, "max_seeds": 3, "qa_per_seed": 1}
 
 
-def demo_conf(specialty: str, seed: int, max_abstracts: int | None, llm: str) -> dict[str, Any]:
+def demo_conf(
+    specialty: str, random_seed: int, max_abstracts: int | None, llm: str
+) -> dict[str, Any]:
     """The pipeline's trigger conf for a demo; ``llm`` picks the backend.
 
     >>> local = demo_conf("cardiology", 0, None, "local")
@@ -104,7 +106,7 @@ def demo_conf(specialty: str, seed: int, max_abstracts: int | None, llm: str) ->
     sample: dict[str, int] = LOCAL_LLM_SAMPLE if llm == "local" else {"max_abstracts": 2000}
     return {
         "specialty": specialty,
-        "seed": seed,
+        "random_seed": random_seed,
         "backend": "llm" if llm else "offline",
         **sample,
         "max_abstracts": max_abstracts or sample["max_abstracts"],

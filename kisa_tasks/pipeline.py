@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kisa_tasks.run_config import BACKENDS
+from kisa_tasks.vocabulary import BACKENDS
 
 Params = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -111,13 +111,13 @@ class Stage:
         return self.params(config) | ({"backend": backend} if backend else {})
 
 
-def resolve(ref: str) -> Callable[..., Any]:
-    """``"package.module:function"`` -> the function (imported only when run)."""
+def resolve(ref: str) -> Any:
+    """``"package.module:name"`` -> what it names (a runner, a schema, a value
+    set), imported only when needed."""
     module, _, name = ref.partition(":")
     if not module or not name:
-        raise ValueError(f"runner {ref!r} must read 'package.module:function'")
-    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
-    return function
+        raise ValueError(f"{ref!r} must read 'package.module:name'")
+    return getattr(importlib.import_module(module), name)
 
 
 def _seeds_params(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,7 +133,7 @@ EXPLORER = "kisa_tasks.agent.stage:explore_solver"
 
 
 def _qa_params(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {"qa_per_seed": config["qa_per_seed"], "rng_seed": config["seed"],
+    return {"qa_per_seed": config["qa_per_seed"], "rng_seed": config["random_seed"],
             "explorer": EXPLORER}  # fmt: skip
 
 
@@ -151,7 +151,7 @@ GRAPHS = Stage(
         "subgraphs": "kisa_tasks.subgraphs.stage:SUBGRAPHS_SCHEMA",
     },
     backends=_same_everywhere("rules"),
-    params=from_config(strategy="sampling_strategy", rng_seed="seed"),
+    params=from_config(strategy="sampling_strategy", rng_seed="random_seed"),
     suites=(
         Suite("triples", {"seed_ids": SEEDS_REF}, "kisa_tasks.quality.frames:triples_checks"),
         Suite("subgraphs", {"seed_ids": SEEDS_REF}, "kisa_tasks.quality.frames:subgraph_checks"),
@@ -210,7 +210,7 @@ PIPELINE: tuple[Stage, ...] = (
         "kisa_tasks.agent.stage:run_trajectories",
         writes={"trajectories": "kisa_tasks.agent.stage:TRAJECTORIES_SCHEMA"},
         backends=_same_everywhere("rules"),
-        params=from_config(rng_seed="seed"),
+        params=from_config(rng_seed="random_seed"),
         suites=(
             Suite(
                 "trajectories",
@@ -223,7 +223,7 @@ PIPELINE: tuple[Stage, ...] = (
         "sft",
         "kisa_tasks.sft.stage:run_sft_export",
         writes={"sft": "kisa_tasks.sft.stage:SFT_SCHEMA"},
-        params=from_config(rng_seed="seed"),
+        params=from_config(rng_seed="random_seed"),
         suites=(
             Suite(
                 "sft",

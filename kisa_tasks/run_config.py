@@ -7,39 +7,26 @@ validation cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
-from kisa_tasks.specialties import SPECIALTIES, SPECIALTY_IDS
-
-SAMPLING_STRATEGIES = (
-    "max_chain",
-    "augmented_chain",
-    "community_core_path",
-    "dual_core_bridge",
-    "mixed",
-)
-# What each stage runs with for either choice is declared with the stage
-# (``kisa_tasks.pipeline``).
-BACKENDS = ("offline", "llm")
+from kisa_tasks.specialties import SPECIALTIES, SPECIALTY_IDS, get_specialty
+from kisa_tasks.vocabulary import RunBackend, SamplingStrategy
 
 
-SpecialtyId = Literal[
-    "cardiology",
-    "oncology",
-    "neurology",
-    "infectious_diseases",
-    "pulmonology",
-    "gastroenterology",
-    "endocrinology",
-    "nephrology_urology",
-    "immunology",
-    "hematology",
-    "dermatology",
-    "psychiatry",
+def _known_specialty(value: str) -> str:
+    get_specialty(value)  # a ValueError naming the choices
+    return value
+
+
+# A specialty id, checked against the specialty table and offered by the
+# form as its values (no copy of the list here: a new specialty is one row).
+SpecialtyId = Annotated[
+    str,
+    AfterValidator(_known_specialty),
+    WithJsonSchema({"type": "string", "enum": list(SPECIALTY_IDS)}),
 ]
-assert set(SpecialtyId.__args__) == set(SPECIALTY_IDS)  # type: ignore[attr-defined]
 
 
 class RunConfigError(ValueError):
@@ -61,15 +48,20 @@ class RunConfig(BaseModel):
     qa_per_seed: int = Field(
         default=2, ge=1, le=50, description="QA items synthesised per seed sub-graph."
     )
-    backend: Literal["offline", "llm"] = Field(
+    backend: RunBackend = Field(
         default="offline",
         description="offline: deterministic rules on real data; llm: the configured "
         "OpenAI-compatible endpoint.",
     )
-    sampling_strategy: Literal[
-        "max_chain", "augmented_chain", "community_core_path", "dual_core_bridge", "mixed"
-    ] = Field(default="max_chain", description="Sub-graph sampling strategy.")
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Random seed.")
+    sampling_strategy: SamplingStrategy = Field(
+        default="max_chain", description="Sub-graph sampling strategy."
+    )
+    random_seed: int = Field(
+        default=0,
+        ge=0,
+        le=2**31 - 1,
+        description="Random seed of sampling, splits and rollouts (not a seed entity).",
+    )
     corpus: str = Field(
         default="embedded",
         min_length=1,
@@ -86,6 +78,9 @@ def from_params[M: BaseModel](model: type[M], params: Mapping[str, Any]) -> M:
     """``model`` from a DAG run's params (unknown keys ignored); a clear error
     naming each bad field."""
     known = {k: v for k, v in params.items() if k in model.model_fields}
+    if "seed" in params and "random_seed" in model.model_fields:
+        # Runs triggered before the rename called the random seed "seed".
+        known.setdefault("random_seed", params["seed"])
     try:
         return model(**known)
     except ValidationError as exc:

@@ -24,6 +24,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from kisa_tasks.vocabulary import QuestionType
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS_FILE = "endpoints.json"
 # Local development login, documented in the README; override it with
@@ -164,9 +166,6 @@ class AgentSettings(BaseModel):
         description="Share of tool calls that return a blank or failed response during a "
         "rollout (seeded), so kept trajectories teach searching again.",
     )
-
-
-QuestionType = Literal["diagnosis", "treatment", "guidelines", "rare_disease"]
 
 
 class SFTSettings(BaseModel):

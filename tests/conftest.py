@@ -118,7 +118,7 @@ def dagbag(airflow_db: dict[str, str]) -> Any:
 
 # The uninterrupted run the pipeline test checks and the reliability drills
 # compare against (tests/test_dags.py, tests/test_drills.py).
-ONCOLOGY_CONF = {"specialty": "oncology", "seed": 7, "max_abstracts": 1500, "max_seeds": 20}
+ONCOLOGY_CONF = {"specialty": "oncology", "random_seed": 7, "max_abstracts": 1500, "max_seeds": 20}
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,7 @@ def test_demo_conf_picks_the_backend_and_a_sample_it_can_finish() -> None:
     assert demo.demo_conf("oncology", 3, None, "")["backend"] == "offline"
     assert demo.demo_conf("oncology", 3, 50, "local") == {
         "specialty": "oncology",
-        "seed": 3,
+        "random_seed": 3,
         "max_abstracts": 50,
         "backend": "llm",
         "max_seeds": 3,

@@ -120,7 +120,7 @@ def test_pipeline_run_writes_manifest_and_tracks_in_mlflow(
     assert mentions.num_rows > abstracts.num_rows  # several entities per abstract
     assert set(mentions.column("pmid").to_pylist()) <= set(abstracts.column("pmid").to_pylist())
     assert manifest["config"]["specialty"] == "oncology"
-    assert manifest["config"]["seed"] == 7
+    assert manifest["config"]["random_seed"] == 7
     assert manifest["config"]["publication_window"] is None  # a manual run reads everything
     assert {c["component"] for c in manifest["platform_checks"]} == {"s3", "graph", "mlflow"}
 

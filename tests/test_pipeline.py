@@ -4,6 +4,7 @@ all follow it, so adding a stage is a module plus one entry."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +15,8 @@ from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.demo import committed_outputs
 from kisa_tasks.pipeline import PIPELINE, Stage, partitions, schema_ref, stage_backends
 from kisa_tasks.quality.gate import quality_prefix
-from kisa_tasks.run_config import BACKENDS
 from kisa_tasks.settings import KisaSettings
+from kisa_tasks.vocabulary import BACKENDS
 
 
 def test_every_partition_is_written_by_one_stage_and_names_its_schema() -> None:
@@ -112,3 +113,56 @@ def test_the_stage_table_in_the_docs_is_generated_from_the_list() -> None:
     table = (PROJECT_ROOT / "docs" / "stages.md").read_text()
     for stage in PIPELINE:
         assert f"`{stage.run}`" in table
+
+
+# Run in a copy of the code with one row added to the specialty table: the
+# forms of the three DAGs, the suites and the MeSH mapping take it up.
+THIRTEENTH = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+from kisa_tasks.quality.validate import load_suite
+from kisa_tasks.run_config import RunConfig
+from kisa_tasks.specialties import specialties_for
+from kisa_tasks.training.forms import EvalConfig, TrainConfig
+
+bag = DagBag(dag_folder=sys.argv[1])
+forms = {d: bag.get_dag(d).params.get_param("specialty").schema["enum"]
+         for d in ("kisa_pipeline", "kisa_train", "kisa_evaluate")}
+qa = [e.configuration.kwargs["value_set"] for e in load_suite("qa").expectations
+      if e.configuration.kwargs.get("column") == "specialty"]
+RunConfig(specialty="ophthalmology"), TrainConfig(specialty="ophthalmology")
+EvalConfig(specialty="ophthalmology")
+print(json.dumps({"errors": dict(bag.import_errors), "forms": forms, "qa": qa,
+                  "mesh": specialties_for(["C11.768.773"])}))
+"""
+
+
+def test_a_thirteenth_specialty_is_one_row_in_one_file(
+    airflow_db: dict[str, str], tmp_path: Path
+) -> None:
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    for package in ("kisa_tasks", "dags"):
+        shutil.copytree(root / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    table = tmp_path / "kisa_tasks" / "specialties.py"
+    row = '    Specialty("psychiatry", "Psychiatry", ("F03",)),\n'
+    assert row in table.read_text()
+    table.write_text(table.read_text().replace(
+        row, row + '    Specialty("ophthalmology", "Ophthalmology", ("C11",)),\n'))  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{tmp_path / 'dags'}"}
+    done = subprocess.run([sys.executable, "-c", THIRTEENTH, str(tmp_path / "dags")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["errors"] == {}
+    for dag_id, choices in found["forms"].items():
+        assert choices[-1] == "ophthalmology" and len(choices) == 13, dag_id
+    assert found["qa"] == [found["forms"]["kisa_pipeline"]]
+    assert found["mesh"] == ["ophthalmology"]

@@ -29,6 +29,7 @@ from kisa_tasks.extract.entity_merge import (
     merge_questions,
     rules_decisions,
 )
+from kisa_tasks.vocabulary import ENTITY_TYPES
 
 _GREEK = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "κ": "kappa",
@@ -334,7 +335,7 @@ def _kind(type_: str) -> str:
 
 
 def _group_type(types: list[str]) -> str:
-    for preferred in ("disease", "drug", "chemical", "concept"):
+    for preferred in ENTITY_TYPES:
         if preferred in types:
             return preferred
     return types[0]

@@ -28,10 +28,10 @@ from kisa_tasks.extract.lexicon import (
     usable_surface,
 )
 from kisa_tasks.llm.batch import LLMRequest
+from kisa_tasks.vocabulary import ENTITY_TYPES
 
 BACKEND = "llm"
 PROMPT_VERSION = "extract-v1"
-ENTITY_TYPES = ("disease", "drug", "chemical", "concept")
 # Small chunks keep prompts inside a small model's context and answers short.
 MAX_CHUNK_CHARS = 1500
 # The answer's bounds are part of the grammar a constrained decoder follows,

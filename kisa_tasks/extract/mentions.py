@@ -16,6 +16,7 @@ from kisa_tasks.ingest.medline import Chemical, MeshHeading
 from kisa_tasks.ingest.mesh_tree import disease_tree_numbers
 from kisa_tasks.llm.batch import run_all, usage_counts
 from kisa_tasks.llm.client import LLMClient, Sampling
+from kisa_tasks.vocabulary import ENTITY_TYPES, TEXT_FIELDS
 
 MENTIONS_SCHEMA = register_stage(
     "mentions",
@@ -33,8 +34,6 @@ MENTIONS_SCHEMA = register_stage(
         ]
     ),
 )
-MENTION_TYPES = ("disease", "drug", "chemical", "concept")
-TEXT_FIELDS = ("title", "abstract")
 INPUT_COLUMNS = ("pmid", "title", "abstract", "mesh", "chemicals")
 # Greedy decoding: the same abstract gives the same answer (and cache key).
 EXTRACT_SAMPLING = Sampling(temperature=0.0, max_tokens=1024, seed=0)
@@ -153,7 +152,7 @@ def extract_all(
 
 
 def count_by_type(tables: Iterable[pa.Table]) -> dict[str, int]:
-    counts = {t: 0 for t in MENTION_TYPES}
+    counts = {t: 0 for t in ENTITY_TYPES}
     for table in tables:
         for value in table.column("type").to_pylist():
             counts[value] = counts.get(value, 0) + 1

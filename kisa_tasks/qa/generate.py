@@ -36,7 +36,8 @@ from kisa_tasks.qa.validate import (
     check_unique,
 )
 from kisa_tasks.subgraphs.graph import EntityInfo, KnowledgeGraph, Subgraph
-from kisa_tasks.subgraphs.sampling import STRATEGIES, SamplingError, sample_subgraph, subgraph_id
+from kisa_tasks.subgraphs.sampling import SamplingError, sample_subgraph, subgraph_id
+from kisa_tasks.vocabulary import STRATEGIES
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-QUESTION_TYPES = ("diagnosis", "treatment", "guidelines", "rare_disease")
 PAPER_MIX = {"diagnosis": 0.30, "treatment": 0.25, "guidelines": 0.25, "rare_disease": 0.20}
-SPLITS = ("train", "test")
 TREATMENT_RELATIONS = frozenset({"treats", "prevents"})
 
 

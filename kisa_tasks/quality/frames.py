@@ -19,13 +19,17 @@ import pyarrow.compute as pc
 from kisa_tasks.triples.signatures import signature_violation
 
 
+def length_columns(schema: pa.Schema) -> dict[str, str]:
+    """List column -> the name of its length twin."""
+    return {f.name: f"{f.name}__len" for f in schema if pa.types.is_list(f.type)}
+
+
 def with_list_lengths(table: pa.Table) -> pd.DataFrame:
     """The table as pandas plus ``<column>__len`` (null stays null) for each list column."""
     frame = table.to_pandas()
-    for field in table.schema:
-        if pa.types.is_list(field.type):
-            lengths = pc.list_value_length(table.column(field.name))
-            frame[f"{field.name}__len"] = pd.array(lengths.to_pylist(), dtype="Int64")
+    for column, twin in length_columns(table.schema).items():
+        lengths = pc.list_value_length(table.column(column))
+        frame[twin] = pd.array(lengths.to_pylist(), dtype="Int64")
     return frame
 
 

@@ -6,6 +6,17 @@ loaded strictly: GX's own loader logs and drops an expectation whose type it
 does not know, which would silently weaken a gate. Referential checks name
 their value set as a ``{"$PARAMETER": ...}`` filled in at validation time.
 
+A suite holds no copy of what the code defines. Two references are expanded
+when it is loaded:
+
+- ``{"$VALUES": "package.module:NAME", "plus": [...]}``: a closed value set
+  from the code (``kisa_tasks.vocabulary``, the specialty table, the
+  relation types), plus what this check also allows;
+- ``{"$COLUMNS": "<partition>", "derived": [...]}``: the partition's Arrow
+  schema columns, a ``<column>__len`` for each list column
+  (``kisa_tasks.quality.frames``), and the columns the stage's ``derive``
+  adds.
+
 GX decides ``success`` over every expectation whatever its severity; the gate
 decides on the critical ones only (``Outcome.passed``). GX takes 10-20 s to
 import on this machine, so it is imported here, inside the functions.
@@ -15,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,13 +111,43 @@ def load_suite(name: str, directory: Path = SUITES_DIR) -> Any:
     suite = gx.ExpectationSuite(name=document["name"], meta=document.get("meta"))
     for number, expectation in enumerate(document["expectations"], start=1):
         try:
-            suite.expectations.append(suite._process_expectation(expectation))
-        except (InvalidExpectationConfigurationError, ValueError, TypeError) as exc:
+            expanded = {**expectation, "kwargs": expand_references(expectation["kwargs"])}
+            suite.expectations.append(suite._process_expectation(expanded))
+        except (
+            InvalidExpectationConfigurationError,
+            ValueError,
+            TypeError,
+            ImportError,
+            AttributeError,
+        ) as exc:
             raise SuiteError(
                 f"suite {name!r} ({path}), expectation {number} "
                 f"({expectation.get('type')!r}): {exc}"
             ) from exc
     return suite
+
+
+def expand_references(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """An expectation's kwargs with ``$VALUES`` and ``$COLUMNS`` references
+    replaced by what they name (``$PARAMETER`` is GX's, left as it is)."""
+    from kisa_tasks.artefacts.schemas import schema_for
+    from kisa_tasks.pipeline import resolve
+    from kisa_tasks.quality.frames import length_columns
+
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if isinstance(value, Mapping) and "$VALUES" in value:
+            found = resolve(value["$VALUES"])
+            if isinstance(found, str) or not isinstance(found, Iterable):
+                raise ValueError(f"{value['$VALUES']!r} is not a collection of values")
+            out[key] = [*found, *value.get("plus", ())]
+        elif isinstance(value, Mapping) and "$COLUMNS" in value:
+            schema = schema_for(value["$COLUMNS"])
+            lengths = list(length_columns(schema).values())
+            out[key] = [*schema.names, *lengths, *value.get("derived", ())]
+        else:
+            out[key] = value
+    return out
 
 
 def _context(docs_dir: Path | None) -> Any:

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from kisa_tasks.artefacts import ArtefactStore, InvalidKeyError
 from kisa_tasks.review import data, pages
-from kisa_tasks.subgraphs.sampling import STRATEGIES
+from kisa_tasks.vocabulary import STRATEGIES
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_DAG = "kisa_pipeline"

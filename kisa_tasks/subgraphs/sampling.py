@@ -25,9 +25,8 @@ from collections.abc import Iterable, Sequence
 
 from kisa_tasks.subgraphs.graph import Edge, KnowledgeGraph, Subgraph
 from kisa_tasks.subgraphs.paths import DEFAULT_MAX_DEPTH, distances, longest_path, shortest_path
+from kisa_tasks.vocabulary import SAMPLING_STRATEGIES, STRATEGIES
 
-STRATEGIES = ("max_chain", "augmented_chain", "community_core_path", "dual_core_bridge")
-SAMPLING_STRATEGIES = (*STRATEGIES, "mixed")
 NEIGHBOURS_PER_NODE = 3
 
 

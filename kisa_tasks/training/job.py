@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.qa.kinds import SPLITS
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.training.grpo import GRPOJobConfig, GRPOResult, prompt_rows, train_grpo
 from kisa_tasks.training.sft import SFTJobConfig, SFTResult, train_sft
 from kisa_tasks.training.sft_data import prepare
 from kisa_tasks.training.tiny import TinyShape, build_tiny_model
+from kisa_tasks.vocabulary import SPLITS
 
 log = logging.getLogger(__name__)
 TINY = "tiny"  # build the tiny Qwen2 from the dataset's own text instead of loading one

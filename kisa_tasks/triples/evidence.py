@@ -27,8 +27,7 @@ from kisa_tasks.triples.records import EntityInfo
 from kisa_tasks.triples.rules import EntitySpan, TripleEvidence, sentence_triples
 from kisa_tasks.triples.signatures import entity_kind
 from kisa_tasks.triples.support import confidence
-
-TEXT_FIELDS = ("title", "abstract")  # the mentions stage's fields
+from kisa_tasks.vocabulary import TEXT_FIELDS
 
 
 @dataclass(frozen=True)

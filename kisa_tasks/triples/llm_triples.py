@@ -22,7 +22,7 @@ from typing import Any
 from kisa_tasks.extract.canonical import normalise
 from kisa_tasks.llm.batch import LLMRequest, run_all, usage_counts
 from kisa_tasks.llm.client import LLMClient, Sampling
-from kisa_tasks.triples.evidence import TEXT_FIELDS, EvidenceRecord, Extracted
+from kisa_tasks.triples.evidence import EvidenceRecord, Extracted
 from kisa_tasks.triples.rules import (
     RELATION_TYPES,
     EntitySpan,
@@ -30,6 +30,7 @@ from kisa_tasks.triples.rules import (
     claim_problem,
     sentence_spans,
 )
+from kisa_tasks.vocabulary import TEXT_FIELDS
 
 EXTRACTOR = "llm"
 PROMPT_VERSION = "triples-v1"

@@ -16,27 +16,29 @@ from mlflow.tracking import MlflowClient
 from kisa_tasks.agent.loop import TERMINATIONS
 from kisa_tasks.agent.stage import TRAJECTORIES_SCHEMA
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
-from kisa_tasks.extract.mentions import MENTION_TYPES
+from kisa_tasks.artefacts.schemas import schema_for
 from kisa_tasks.qa.records import QAItem, to_table
 from kisa_tasks.quality.gate import QualityGateError, check_suite, quality_prefix, run_gate
 from kisa_tasks.quality.validate import SuiteError, load_suite, suite_names
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import SPECIALTIES
 from kisa_tasks.stats.stages import SEEDS_SCHEMA
-from kisa_tasks.subgraphs.sampling import STRATEGIES
 from kisa_tasks.tracking import ensure_dag_run
 from kisa_tasks.triples.rules import RELATION_TYPES
+from kisa_tasks.vocabulary import ENTITY_TYPES, QUESTION_TYPES, STRATEGIES
 
 DAG = "kisa_pipeline"
 
 
+def _loaded(suite: str) -> list[dict[str, Any]]:
+    return [e.configuration.kwargs for e in load_suite(suite).expectations]
+
+
 def _value_sets(suite: str) -> dict[str, set[Any]]:
-    document = json.loads((Path("kisa_tasks/quality/suites") / f"{suite}.json").read_text())
     return {
-        e["kwargs"]["column"]: set(e["kwargs"]["value_set"])
-        for e in document["expectations"]
-        if e["type"] == "expect_column_values_to_be_in_set"
-        and isinstance(e["kwargs"]["value_set"], list)
+        kwargs["column"]: set(kwargs["value_set"])
+        for kwargs in _loaded(suite)
+        if isinstance(kwargs.get("value_set"), list)
     }
 
 
@@ -47,11 +49,32 @@ def test_every_suite_loads_whole_and_its_allowed_sets_follow_the_code() -> None:
     for name in names:
         document = json.loads((Path("kisa_tasks/quality/suites") / f"{name}.json").read_text())
         assert len(load_suite(name).expectations) == len(document["expectations"])
+        # The suite names the code's value sets and the record's columns; it holds no copy.
+        text = json.dumps(document)
+        assert '"oncology"' not in text and '"max_chain"' not in text and '"treats"' not in text
     assert _value_sets("triples")["relation_type"] == set(RELATION_TYPES)
-    assert _value_sets("mentions")["type"] == set(MENTION_TYPES)
+    assert _value_sets("mentions")["type"] == set(ENTITY_TYPES)
     assert _value_sets("qa")["specialty"] == {s.id for s in SPECIALTIES}
     assert _value_sets("qa")["strategy"] == set(STRATEGIES) == _value_sets("subgraphs")["strategy"]
+    assert _value_sets("qa")["question_type"] == {*QUESTION_TYPES, ""}
     assert _value_sets("trajectories")["termination"] <= set(TERMINATIONS)
+    # Columns: the record's schema, a length twin per list column, then what derive adds.
+    (qa_columns,) = [k["column_set"] for k in _loaded("qa") if "column_set" in k]
+    assert qa_columns[:24] == schema_for("qa").names and "path__len" in qa_columns
+    (triple_columns,) = [k["column_set"] for k in _loaded("triples") if "column_set" in k]
+    assert triple_columns[-2:] == ["self_loop", "signature_violation"]
+
+
+def test_a_suite_reference_that_names_nothing_is_refused(tmp_path: Path) -> None:
+    for bad in ({"$VALUES": "kisa_tasks.vocabulary:NO_SUCH_SET"}, {"$VALUES": "nowhere:X"},
+                {"$VALUES": "kisa_tasks.settings:PROJECT_ROOT"}):  # fmt: skip
+        document = {"name": "bad", "expectations": [{
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "a", "value_set": bad},
+        }]}  # fmt: skip
+        (tmp_path / "bad.json").write_text(json.dumps(document))
+        with pytest.raises(SuiteError, match=r"bad.*expectation 1"):
+            load_suite("bad", tmp_path)
 
 
 def test_a_suite_naming_an_unknown_expectation_is_refused(tmp_path: Path) -> None:

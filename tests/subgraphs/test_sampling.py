@@ -11,12 +11,8 @@ from hypothesis import strategies as st
 
 from kisa_tasks.subgraphs.graph import Edge, KnowledgeGraph
 from kisa_tasks.subgraphs.paths import longest_path, shortest_path
-from kisa_tasks.subgraphs.sampling import (
-    SAMPLING_STRATEGIES,
-    STRATEGIES,
-    SamplingError,
-    sample_subgraph,
-)
+from kisa_tasks.subgraphs.sampling import SamplingError, sample_subgraph
+from kisa_tasks.vocabulary import SAMPLING_STRATEGIES, STRATEGIES
 
 NODES = [f"n{i}" for i in range(9)]
 
