@@ -4,7 +4,9 @@ or ``.xml.gz``) and E-utilities efetch output.
 Memory stays flat whatever the file size: ``iterparse`` hands over one
 ``PubmedArticle`` (or ``DeleteCitation``) at a time and each element is cleared,
 with the siblings before it, once read. Entity resolution, DTD loading and
-network access are off, so an XML bomb stays a few unexpanded references.
+network access are off, and an internal DTD subset is removed before parsing
+(``xml_stream``), so an entity bomb costs one quarantined record, not the file.
+A truncated gzip keeps every record complete before the cut.
 
 The reader yields three kinds of events, in file order: ``Citation`` (a parsed
 record), ``Deletion`` (PMIDs an update file withdraws) and ``Malformed`` (a
@@ -14,15 +16,16 @@ deletions and newer versions across files is the corpus's job, not the reader's.
 
 from __future__ import annotations
 
-import gzip
 import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from lxml import etree
+
+from kisa_tasks.ingest.xml_stream import MedlineStream
 
 _MONTHS = {
     m: i
@@ -88,20 +91,6 @@ Event = Citation | Deletion | Malformed
 
 class MalformedRecordError(ValueError):
     pass
-
-
-def open_xml(path: Path | str) -> IO[bytes]:
-    """Binary stream of a ``.xml`` or ``.xml.gz`` file; ISA-L's gunzip when present."""
-    path = Path(path)
-    if path.suffix == ".gz":
-        try:
-            from isal import igzip
-
-            stream: IO[bytes] = igzip.open(path, "rb")  # type: ignore[no-untyped-call]
-        except ImportError:  # pragma: no cover - isal is in the lock
-            stream = gzip.open(path, "rb")  # type: ignore[assignment]
-        return stream
-    return open(path, "rb")
 
 
 def _text(elem: Any) -> str:
@@ -287,6 +276,13 @@ def _pmid_of(elem: Any) -> str | None:
     return text.strip() if text else None
 
 
+def _truncated(records: int) -> str:
+    return (
+        f"file truncated after {records} complete records (the gzip stream ends "
+        "mid-member); every record before the cut was kept"
+    )
+
+
 class MedlineReader:
     """Iterate the events of one MEDLINE XML file, in constant memory."""
 
@@ -296,10 +292,19 @@ class MedlineReader:
 
     def __iter__(self) -> Iterator[Event]:
         position = 0
+        source: MedlineStream | None = None
         try:
-            with open_xml(self.path) as stream:
+            with MedlineStream(self.path) as source:
+                if source.removed_subset_bytes:
+                    yield Malformed(
+                        reason=f"internal DTD subset removed ({source.removed_subset_bytes} "
+                        "bytes): MEDLINE declares entities only in NLM's external DTD; "
+                        "records using its entities are quarantined",
+                        source=self.source,
+                        position=0,
+                    )
                 context = etree.iterparse(
-                    stream,
+                    source.stream,
                     events=("end",),
                     tag=("PubmedArticle", "DeleteCitation"),
                     resolve_entities=False,
@@ -316,9 +321,17 @@ class MedlineReader:
                     if parent is not None:
                         while elem.getprevious() is not None:
                             del parent[0]
+                if source.truncated:  # cut in the gzip trailer: the XML itself was whole
+                    yield Malformed(
+                        reason=_truncated(position),
+                        source=self.source,
+                        position=position,
+                    )
         except etree.XMLSyntaxError as exc:
             yield Malformed(
-                reason=f"invalid XML after {position} records: {exc}",
+                reason=_truncated(position)
+                if source is not None and source.truncated
+                else f"invalid XML after {position} records: {exc}",
                 source=self.source,
                 position=position,
             )
@@ -336,6 +349,16 @@ class MedlineReader:
                 (p.text or "").strip() for p in elem.iterfind("PMID") if (p.text or "").strip()
             )
             return Deletion(pmids=pmids, source=self.source, position=position)
+        # A reference to an entity the parser never saw (its declaration was
+        # in a removed internal subset, or nowhere) would silently drop text.
+        for reference in elem.iter(etree.Entity):
+            return Malformed(
+                reason=f"undefined entity reference {reference.text}",
+                source=self.source,
+                position=position,
+                pmid=_pmid_of(elem),
+                snippet=_snippet(elem),
+            )
         try:
             return parse_article(elem, self.source, position)
         except MalformedRecordError as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import zlib
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -117,15 +119,58 @@ def test_delete_citation_and_versions_are_reported(tmp_path: Path) -> None:
     assert events[1] == Deletion(pmids=("5", "6"), source="u.xml", position=1)
 
 
-def test_truncated_gzip_keeps_what_was_read_and_says_why(tmp_path: Path) -> None:
-    full = gzip.compress((HEADER + "".join(article(str(i)) for i in range(200)) + FOOTER).encode())
+def complete_records_before(prefix: bytes) -> int:
+    """What a cut gzip still holds whole, counted without the reader: zlib
+    hands over every byte it can decompress."""
+    return zlib.decompressobj(31).decompress(prefix).count(b"</PubmedArticle>")
+
+
+@pytest.mark.parametrize("share", [0.15, 0.3, 0.5, 0.77, 0.999])
+def test_a_truncated_gzip_keeps_every_record_complete_before_the_cut(
+    tmp_path: Path, share: float
+) -> None:
+    # Varied text, so deflate blocks end often and a short prefix holds records.
+    body = "".join(article(str(i), abstract=sha256(str(i).encode()).hexdigest() * 8)
+                   for i in range(1, 201))  # fmt: skip
+    full = gzip.compress((HEADER + body + FOOTER).encode())
+    prefix = full[: int(len(full) * share)]
     path = tmp_path / "t.xml.gz"
-    path.write_bytes(full[: len(full) // 2])
+    path.write_bytes(prefix)
     events = list(MedlineReader(path))
     citations = [e for e in events if isinstance(e, Citation)]
-    assert 0 < len(citations) < 200
+    expected = complete_records_before(prefix)
+    assert len(citations) == expected and expected > 0
+    assert [c.pmid for c in citations] == [str(i) for i in range(1, expected + 1)]
     assert isinstance(events[-1], Malformed)
-    assert "truncated" in events[-1].reason or "invalid XML" in events[-1].reason
+    assert events[-1].reason.startswith(f"file truncated after {expected} complete records")
+
+
+def test_a_gzip_cut_in_its_trailer_keeps_every_record_and_says_so(tmp_path: Path) -> None:
+    full = gzip.compress((HEADER + article("1") + article("2") + FOOTER).encode())
+    path = tmp_path / "t.xml.gz"
+    path.write_bytes(full[:-4])  # the XML is whole; the length field is gone
+    events = list(MedlineReader(path))
+    assert [e.pmid for e in events if isinstance(e, Citation)] == ["1", "2"]
+    assert isinstance(events[-1], Malformed) and "truncated after 2 complete" in events[-1].reason
+
+
+def test_a_gzip_with_one_complete_record_before_the_cut_keeps_it(tmp_path: Path) -> None:
+    data = (HEADER + article("1") + article("2") + FOOTER).encode()
+    cut = data.index(b"<PubmedArticle>", data.index(b"</PubmedArticle>")) + 40
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    path = tmp_path / "one.xml.gz"
+    path.write_bytes(compressor.compress(data[:cut]) + compressor.flush(zlib.Z_SYNC_FLUSH))
+    events = list(MedlineReader(path))
+    assert [e.pmid for e in events if isinstance(e, Citation)] == ["1"]
+    assert "truncated after 1 complete records" in events[-1].reason
+
+
+def test_a_concatenated_gzip_is_read_through_every_member(tmp_path: Path) -> None:
+    data = (HEADER + article("1") + article("2") + FOOTER).encode()
+    half = data.index(b"<PubmedArticle>", data.index(b"</PubmedArticle>"))
+    path = tmp_path / "members.xml.gz"
+    path.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    assert [e.pmid for e in MedlineReader(path) if isinstance(e, Citation)] == ["1", "2"]
 
 
 def test_invalid_xml_keeps_the_records_before_it(tmp_path: Path) -> None:
@@ -135,19 +180,51 @@ def test_invalid_xml_keeps_the_records_before_it(tmp_path: Path) -> None:
     assert isinstance(events[-1], Malformed) and "invalid XML after 1 records" in events[-1].reason
 
 
-def test_an_xml_bomb_does_not_expand(tmp_path: Path) -> None:
-    lol = "".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
-    doc = (
-        '<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [<!ENTITY lol0 "lol">' + lol + "]>\n"
-        "<PubmedArticleSet>" + article("9", abstract="&lol9;") + FOOTER
-    )
+LOL = '<!ENTITY lol0 "lol">' + "".join(
+    f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)
+)
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        f"<!DOCTYPE PubmedArticleSet [{LOL}]>",
+        # An external id kept; "]>" and quotes inside literals and comments.
+        '<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle//EN" "pubmed.dtd" [\n'
+        f'  <!ENTITY odd "]>\'x"> <!-- a ]> comment " --> {LOL}\n]>',
+        # A subset longer than the reader's read size.
+        f"<!DOCTYPE PubmedArticleSet [{LOL}{'<!-- padding -->' * 20_000}]>",
+    ],
+)
+def test_an_entity_bomb_costs_its_record_and_every_good_record_is_kept(
+    tmp_path: Path, doctype: str
+) -> None:
+    body = article("1") + article("9", abstract="&lol9;") + article("2") + article("3")
     path = tmp_path / "bomb.xml"
-    path.write_text(doc)
+    path.write_text('<?xml version="1.0"?>\n' + doctype + "\n<PubmedArticleSet>" + body + FOOTER)
     events = list(MedlineReader(path))
-    # Nothing expands (10**9 "lol"s are never built): the file is quarantined
-    # with the parser's reason, and reading goes on with the next file.
-    assert not [e for e in events if isinstance(e, Citation)]
-    assert isinstance(events[-1], Malformed) and "invalid XML" in events[-1].reason
+    # Nothing expands (10**9 "lol"s are never built); the subset is removed
+    # and said so, the record using it quarantined, the others kept.
+    assert [e.pmid for e in events if isinstance(e, Citation)] == ["1", "2", "3"]
+    bad = [e for e in events if isinstance(e, Malformed)]
+    assert len(bad) == 2
+    assert bad[0].reason.startswith("internal DTD subset removed")
+    assert bad[1].pmid == "9" and bad[1].reason == "undefined entity reference &lol9;"
+
+
+def test_a_gzipped_bomb_keeps_the_good_records_too(tmp_path: Path) -> None:
+    doc = f'<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [{LOL}]>\n<PubmedArticleSet>'
+    body = article("9", abstract="x &lol9; y") + article("2")
+    path = tmp_path / "bomb.xml.gz"
+    path.write_bytes(gzip.compress((doc + body + FOOTER).encode()))
+    assert [e.pmid for e in MedlineReader(path) if isinstance(e, Citation)] == ["2"]
+
+
+def test_an_external_doctype_alone_is_left_as_it_is(tmp_path: Path) -> None:
+    doctype = '<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle//EN" "x.dtd">'
+    path = tmp_path / "real.xml"
+    path.write_text(f'<?xml version="1.0"?>\n{doctype}\n<PubmedArticleSet>{article("1")}{FOOTER}')
+    assert [type(e).__name__ for e in MedlineReader(path)] == ["Citation"]
 
 
 def test_external_entities_are_not_fetched(tmp_path: Path) -> None:
