@@ -37,6 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kisa_tasks.extract.sentences import sentence_spans
+
 if TYPE_CHECKING:
     from kisa_tasks.llm.sync import LLMGateway
 
@@ -402,15 +404,18 @@ _CONCLUSION = re.compile(
     r"|(?:the|my|final)\s+answer\s*(?:is|would\s+be|could\s+be|:)|answer\s*:)",
     re.I,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z*(\"'])|\n+")
+_LINE = re.compile(r"[^\n]+")
 
 
 def _conclusion(text: str) -> tuple[int, int] | None:
     """The span of the last sentence that states a conclusion ("Weighing
     the sources, I conclude ...", "The answer is ..."), in prose of two or
     more sentences; None when there is none."""
-    bounds = [0, *(m.end() for m in _SENTENCE_END.finditer(text)), len(text)]
-    sentences = [(a, b) for a, b in itertools.pairwise(bounds) if text[a:b].strip()]
+    sentences = [
+        (line.start() + a, line.start() + b)
+        for line in _LINE.finditer(text)
+        for a, b in sentence_spans(line.group())
+    ]
     if len(sentences) < 2:
         return None
     stated = [(a, b) for a, b in sentences if _CONCLUSION.search(text[a:b])]

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from kisa_tasks.triples.rules import EntitySpan, TripleEvidence, sentence_spans
+from baselines.regex_sentences import sentence_spans
+from kisa_tasks.triples.rules import EntitySpan, TripleEvidence
 
 EXTRACTOR = "cue_window"
 SUBSTANCES = frozenset({"drug", "chemical"})

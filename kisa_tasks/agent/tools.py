@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kisa_tasks.extract.sentences import sentence_spans
 from kisa_tasks.qa.text import normalise
 from kisa_tasks.retrieval.index import SearchFilters, SearchHit
-from kisa_tasks.triples.rules import sentence_spans
 
 MAX_RESULT_CHARS = 4000
 TOOL_TIMEOUT_S = 20.0

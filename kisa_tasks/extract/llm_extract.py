@@ -12,7 +12,6 @@ deterministic ``name:`` id from its normalised form.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from kisa_tasks.extract.lexicon import (
     occurrences,
     usable_surface,
 )
+from kisa_tasks.extract.sentences import sentence_spans
 from kisa_tasks.llm.batch import LLMRequest
 from kisa_tasks.vocabulary import ENTITY_TYPES
 
@@ -67,8 +67,6 @@ spelling. Do not list generic words (patients, disease, treatment, study), do
 not explain, do not add anything the text does not say.
 Answer with one JSON object: {{"entities": [{{"surface": "...", "type": "disease"}}]}}"""
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
-
 
 @dataclass(frozen=True)
 class Chunk:
@@ -89,7 +87,7 @@ def text_chunks(pmid: str, field: str, text: str, max_chars: int = MAX_CHUNK_CHA
     hard), so a long abstract never overflows a small model's context."""
     chunks: list[Chunk] = []
     start = 0
-    cuts = [m.start() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+    cuts = [end for _, end in sentence_spans(text)[:-1]] + [len(text)]
     last_cut = 0
     for cut in cuts:
         if cut - start > max_chars and last_cut > start:

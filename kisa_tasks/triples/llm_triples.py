@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kisa_tasks.extract.canonical import normalise
+from kisa_tasks.extract.sentences import sentence_spans
 from kisa_tasks.llm.batch import LLMRequest, run_all, usage_counts
 from kisa_tasks.llm.client import LLMClient, Sampling
 from kisa_tasks.triples.evidence import EvidenceRecord, Extracted
@@ -28,7 +29,6 @@ from kisa_tasks.triples.rules import (
     EntitySpan,
     TripleEvidence,
     claim_problem,
-    sentence_spans,
 )
 from kisa_tasks.vocabulary import TEXT_FIELDS
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from kisa_tasks.extract.sentences import sentence_spans
 from kisa_tasks.triples.rules import (
     RELATION_CUES,
     EntitySpan,
     TripleEvidence,
     asserted,
-    sentence_spans,
     short_form_links,
     usable_mention,
 )

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kisa_tasks.extract.canonical import abbreviation_definitions
+from kisa_tasks.extract.sentences import sentence_spans
 from kisa_tasks.triples.signatures import (
     RELATION_TYPES,
     RELATIONAL_KINDS,
@@ -45,20 +46,6 @@ from kisa_tasks.triples.signatures import (
 
 EXTRACTOR = "rules"
 __all__ = ["EXTRACTOR", "RELATION_TYPES", "EntitySpan", "TripleEvidence", "sentence_triples"]
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each sentence (ends before the separating space)."""
-    spans = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        spans.append((start, match.start()))
-        start = match.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return spans
 
 
 @dataclass(frozen=True)
