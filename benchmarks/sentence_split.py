@@ -5,10 +5,12 @@ Scores each splitter at the labelled positions (``tests/fixtures/sentences/
 labelled.jsonl``, see its LABELLING.md), per split, with false splits (a
 sentence cut inside) and missed boundaries (two sentences read as one) apart,
 and its throughput on 1,000 abstracts of the 2021 file. Contenders: the
-platform's (``kisa_tasks.extract.sentences``, pySBD), the regex it replaced
-(``benchmarks/baselines/regex_sentences.py``) and syntok when installed.
+platform's (``kisa_tasks.extract.sentences``, Bling Fire), the regex it
+replaced (``benchmarks/baselines/regex_sentences.py``), and pySBD, syntok,
+Bling Fire and nupunkt when installed (not project dependencies):
 
-    .venv/bin/python benchmarks/sentence_split.py
+    uv pip install --target /tmp/sbd pysbd syntok nupunkt
+    PYTHONPATH=/tmp/sbd .venv/bin/python benchmarks/sentence_split.py
 """
 
 from __future__ import annotations
@@ -42,14 +44,34 @@ def syntok_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def contenders() -> dict[str, Splitter]:
-    found: dict[str, Splitter] = {"pysbd (platform)": sentence_spans, "regex (before)": regex_spans}
-    try:
-        import syntok  # noqa: F401
+def blingfire_spans(text: str) -> list[tuple[int, int]]:
+    import blingfire
 
-        found["syntok"] = syntok_spans
-    except ImportError:
-        pass
+    return list(blingfire.text_to_sentences_and_offsets(text)[1]) if text.strip() else []
+
+
+def pysbd_spans(text: str) -> list[tuple[int, int]]:
+    import pysbd
+
+    segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    return [(s.start, len(text[: s.end].rstrip())) for s in segmenter.segment(text)]
+
+
+def nupunkt_spans(text: str) -> list[tuple[int, int]]:
+    import nupunkt
+
+    return list(nupunkt.sent_spans(text))
+
+
+def contenders() -> dict[str, Splitter]:
+    found: dict[str, Splitter] = {"platform": sentence_spans, "regex (before)": regex_spans}
+    for name, spans in (("pysbd", pysbd_spans), ("syntok", syntok_spans),
+                        ("blingfire", blingfire_spans), ("nupunkt", nupunkt_spans)):  # fmt: skip
+        try:
+            __import__(name)
+        except ImportError:
+            continue
+        found[name] = spans
     return found
 
 

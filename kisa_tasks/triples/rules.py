@@ -498,6 +498,8 @@ def pair_relation(
 def sentence_triples(pmid: str, text: str, spans: Iterable[EntitySpan]) -> list[TripleEvidence]:
     """Relations stated between adjacent entities of each sentence of ``text``."""
     ordered = sorted(spans, key=lambda s: (s.start, s.end, s.entity_id))
+    if len({s.entity_id for s in ordered if s.entity_kind in RELATIONAL_KINDS}) < 2:
+        return []  # nothing to relate: spare the sentence split, the stage's main cost
     ordered_links = short_form_links(text, ordered)
     out: list[TripleEvidence] = []
     seen: set[tuple[str, str, str]] = set()
