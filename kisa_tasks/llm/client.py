@@ -4,7 +4,9 @@
 - A concurrency limit and a per-call QPS token bucket (per call, not per
   entity: the reference implementation's mistake).
 - Retries with exponential backoff and jitter on 429, 5xx, timeouts and
-  connection errors, within a bounded number of attempts.
+  connection errors, within a bounded number of attempts; a server's
+  ``Retry-After`` (seconds or an HTTP date; OpenAI's ``retry-after-ms``)
+  is waited when longer, up to ``max_retry_after_s``.
 - A response cache keyed by a hash of model, messages, sampling parameters and
   output schema. Throughput settings (concurrency, QPS, timeouts) are left out,
   so tuning never invalidates results and a rerun resumes without paying twice.
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import json
 import random
@@ -162,6 +165,32 @@ def parse_json_answer(text: str, schema: Mapping[str, Any]) -> Any:
     return data
 
 
+def retry_after(headers: Mapping[str, str]) -> float:
+    """Seconds a 429/503 asks the client to wait (0 when it does not say).
+
+    >>> retry_after({"retry-after-ms": "250"}), retry_after({"retry-after": "2"})
+    (0.25, 2.0)
+    >>> retry_after({"retry-after": "soon"})
+    0.0
+    """
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return 0.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return 0.0
+        return max(0.0, when.timestamp() - time.time())
+
+
 @dataclass
 class LLMClient:
     base_url: str
@@ -173,6 +202,7 @@ class LLMClient:
     max_attempts: int = 5
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
+    max_retry_after_s: float = 120.0
     cache: ResponseCache | None = None
     usage: Usage = field(default_factory=Usage)
 
@@ -274,6 +304,7 @@ class LLMClient:
             kwargs["tools"] = list(tools)
         last_error = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
+            asked = 0.0  # what the server asked us to wait, if it did
             async with self._semaphore:
                 await self._bucket.acquire()
                 self.usage.calls += 1
@@ -286,6 +317,7 @@ class LLMClient:
                         self.usage.failures += 1
                         raise LLMError(f"HTTP {exc.status_code}: {exc.message}") from None
                     last_error = f"HTTP {exc.status_code}"
+                    asked = min(self.max_retry_after_s, retry_after(exc.response.headers))
                 else:
                     if response.usage is not None:
                         self.usage.prompt_tokens += response.usage.prompt_tokens or 0
@@ -308,7 +340,8 @@ class LLMClient:
             if attempt < self.max_attempts:
                 self.usage.retries += 1
                 delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter
+                delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter
+                await asyncio.sleep(max(delay, asked))
         self.usage.failures += 1
         raise LLMError(f"gave up after {self.max_attempts} attempts: {last_error}")
 

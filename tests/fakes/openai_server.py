@@ -43,6 +43,11 @@ class FakeOpenAI:
                 if kind == "status":
                     self._send(arg, {"error": {"message": f"injected {arg}", "type": "x"}})
                     return
+                if kind == "retry_after":  # (status, the Retry-After header's value)
+                    status, wait = arg
+                    error = {"error": {"message": f"injected {status}", "type": "x"}}
+                    self._send(status, error, {"Retry-After": wait})
+                    return
                 if server.latency_s:
                     time.sleep(server.latency_s)
                 if kind == "slow":
@@ -72,9 +77,13 @@ class FakeOpenAI:
                     },
                 )
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
+            def _send(
+                self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -48,6 +48,24 @@ def test_429_and_500_are_retried_then_answered() -> None:
         assert client.usage.prompt_tokens == 11
 
 
+def test_a_429_waits_as_long_as_its_retry_after_says() -> None:
+    with FakeOpenAI() as server:
+        server.script.extend([("retry_after", (429, "1.5")), ("retry_after", (503, "0"))])
+        client = _client(server)  # its own backoff is 10 ms
+        result = asyncio.run(client.complete(MESSAGES, schema=SCHEMA))
+        assert result.data == {"entities": []} and len(server.requests) == 3
+        first, second, third = server.request_times
+        assert second - first >= 1.5 and third - second < 1.0
+
+
+def test_a_retry_after_beyond_the_cap_waits_the_cap() -> None:
+    with FakeOpenAI() as server:
+        server.script.append(("retry_after", (429, "3600")))
+        client = _client(server, max_retry_after_s=0.5)
+        asyncio.run(client.complete(MESSAGES))
+        assert 0.5 <= server.request_times[1] - server.request_times[0] < 5
+
+
 def test_a_429_storm_gives_up_within_bounds_with_the_reason() -> None:
     with FakeOpenAI() as server:
         server.script.extend([("status", 429)] * 10)
