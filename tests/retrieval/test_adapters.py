@@ -4,6 +4,7 @@ server that can also fail: never the live services."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,29 @@ def test_a_source_that_keeps_failing_names_itself_and_hides_the_key() -> None:
         with pytest.raises(SourceError, match="openfda: gave up after 3 attempts") as err:
             source.search("aspirin")
     assert "s3cret" not in str(err.value)
+
+
+def test_the_api_key_reaches_the_service_and_no_log_line_or_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "k3y-never-logged"
+    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx's requests, httpcore's wire
+    with ReplayServer() as server:
+        server.answer("/esearch.fcgi", b'{"error": "busy"}', status=429)
+        server.answer("/esearch.fcgi", _read("eutils_esearch_pubmed.json"))
+        server.answer("/efetch.fcgi", _read("eutils_efetch_pubmed.xml"), ctype="text/xml")
+        # NCBI echoes a bad key in its error body.
+        echo = f'{{"error": "API key invalid", "api-key": "{key}"}}'
+        server.answer("/esearch.fcgi", echo.encode(), status=400)
+        source = PubMedSource.create(key, base_url=server.url, backoff_s=0.01)
+        source.search("digoxin", k=5)
+        with pytest.raises(SourceError) as err:
+            source.search("digoxin", k=5)
+    assert all(query.get("api_key") == [key] for _, query in server.requests)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("HTTP Request: GET" in line for line in lines)  # httpx logged each request
+    assert not [line for line in lines if key in line]
+    assert key not in str(err.value) and "API key invalid" in str(err.value)
 
 
 def test_openfda_and_ctgov_requests() -> None:
