@@ -13,6 +13,7 @@ Nested groups use ``__`` in variable names: ``KISA_S3__ENDPOINT_URL``,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,9 +29,9 @@ from kisa_tasks.vocabulary import QuestionType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS_FILE = "endpoints.json"
-# Local development login, documented in the README; override it with
-# KISA_AIRFLOW__ADMIN_PASSWORD anywhere the UI is reachable by others.
-DEFAULT_ADMIN_PASSWORD = "admin"  # noqa: S105
+# Airflow UI roles (SimpleAuthManager): a viewer reads, a user and above may
+# also edit DAGs, and deciding on QA items counts as editing kisa_pipeline.
+UIRole = Literal["viewer", "user", "op", "admin"]
 
 
 class S3Settings(BaseModel):
@@ -215,8 +216,26 @@ class AirflowSettings(BaseModel):
         description="Metadata DB URL; filled by `kisa services up` for postgres.",
     )
     api_port: int | None = Field(default=None, gt=0, lt=65536)
-    admin_user: str = "admin"
-    admin_password: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
+    admin_user: str = Field(default="admin", pattern=r"^[A-Za-z0-9_.-]+$")
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="The admin's UI password. Unset: one is generated per installation, "
+        "stored 0600 under the state directory's secrets/ and printed when created.",
+    )
+    users: dict[str, UIRole] = Field(
+        default_factory=dict,
+        description="Further UI users, name -> role (viewer, user, op, admin), e.g. "
+        'KISA_AIRFLOW__USERS=\'{"ana": "viewer"}\'; each gets a generated password '
+        "in the same place. A viewer reads every page; accepting or rejecting QA items "
+        "needs user or above.",
+    )
+
+    @model_validator(mode="after")
+    def _user_names_are_file_names(self) -> AirflowSettings:
+        bad = [n for n in self.users if not re.fullmatch(r"[A-Za-z0-9_.-]+", n) or n in (".", "..")]
+        if bad:
+            raise ValueError(f"KISA_AIRFLOW__USERS: use letters, digits, '_', '.', '-' in {bad}")
+        return self
 
 
 class SettingsError(ValueError):

@@ -8,6 +8,7 @@ the modules that share an expensive fixture run on the same one
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -49,17 +50,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SharedFixtures(config, log)
 
 
+UI_USERS = {"reader": "viewer", "curator": "user", "operator": "op"}
+
+
 @pytest.fixture(scope="session")
 def kisa_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("kisa_home")
-    previous = os.environ.get("KISA_HOME")
-    # Code under test that loads settings itself (DAG tasks) finds our services.
-    os.environ["KISA_HOME"] = str(home)
+    # Code under test that loads settings itself (DAG tasks) finds our
+    # services; the Airflow UI has a user of every role besides the admin.
+    session = {"KISA_HOME": str(home), "KISA_AIRFLOW__USERS": json.dumps(UI_USERS)}
+    previous = {k: os.environ.get(k) for k in session}
+    os.environ.update(session)
     yield home
-    if previous is None:
-        os.environ.pop("KISA_HOME", None)
-    else:
-        os.environ["KISA_HOME"] = previous
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

@@ -95,3 +95,33 @@ def test_airflow_connections_map_onto_settings(tmp_path: Path) -> None:
     assert s.s3.secret_access_key.get_secret_value() == "s3cret"
     assert s.llm.model == "m"
     assert s.mlflow_uri() == "http://mlflow:5000"
+
+
+def test_airflow_logins_are_generated_per_installation_and_kept_private(tmp_path: Path) -> None:
+    import stat
+
+    from kisa_tasks.services.airflow_local import (
+        airflow_env,
+        password_file,
+        ui_password,
+        write_passwords_file,
+    )
+
+    settings = load_settings(home=tmp_path, airflow={"users": {"ana": "viewer"}})
+    path = write_passwords_file(settings)
+    stored = json.loads(path.read_text())
+    assert {"admin", "ana"} <= set(stored)
+    assert (
+        stored["admin"] != "admin"
+        and len(stored["admin"]) >= 32
+        and stored["ana"] != stored["admin"]
+    )
+    for secret in (path, password_file(settings, "admin"), password_file(settings, "ana")):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert json.loads(write_passwords_file(settings).read_text()) == stored  # kept, not renewed
+    users = airflow_env(settings, 8080, 8793)["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+    assert {"ana:viewer", "admin:admin"} <= set(users.split(","))
+    chosen = load_settings(home=tmp_path, airflow={"admin_password": "chosen-by-the-operator"})
+    assert ui_password(chosen, "admin") == "chosen-by-the-operator"
+    with pytest.raises(SettingsError, match="KISA_AIRFLOW__USERS"):
+        load_settings(home=tmp_path, airflow={"users": {"../etc": "viewer"}})

@@ -7,7 +7,8 @@ evidence browsable whatever the verdict:
 - ``s3://BUCKET/quality/dag=D/run=R/<suite>/summary.json``: the checks,
   JSON (what the review plugin reads);
 - ``.../<suite>/docs/``: the GX Data Docs site (``index.html`` and the
-  validation page the summary names);
+  validation page the summary names); the summary lists every file of it
+  with its SHA-256 (``docs_files``), and the review UI serves only those;
 - the MLflow run of the DAG run: ``gate.<suite>.*`` metrics and both of the
   above as artifacts under ``quality/<suite>/``.
 
@@ -18,6 +19,7 @@ and recorded, never fatal.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
@@ -43,6 +45,15 @@ class QualityGateError(RuntimeError):
 
 def quality_prefix(dag_id: str, run_id: str) -> str:
     return f"quality/dag={dag_id}/run={run_id}"
+
+
+def docs_listing(docs: Path) -> dict[str, str]:
+    """Each file of a Data Docs site (path relative to it) -> its SHA-256."""
+    return {
+        path.relative_to(docs).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(docs.rglob("*"))
+        if path.is_file()
+    }
 
 
 def describe(check: Check) -> str:
@@ -143,6 +154,7 @@ def run_gate(
             }
             # Tutorial GIFs (3.4 MB) no page of ours links to.
             shutil.rmtree(docs / "static" / "images", ignore_errors=True)
+            summary["docs_files"] = docs_listing(docs)
             store.replace_dir(docs, f"{prefix}/docs")
             store.put_json(f"{prefix}/summary.json", summary)
             if mlflow_run_id:

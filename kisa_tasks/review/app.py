@@ -5,13 +5,16 @@ Airflow's own auth for the user (``get_user``: a Bearer token or the UI's
 ``_token`` cookie, validated by the configured auth manager). A page
 request without a valid session is sent to Airflow's login and back; any
 other request gets 401/403. A state-changing POST must also come from this
-origin. What does not exist is a 404 page, never a stack trace.
+origin, and a QA decision (it changes what later stages train on) needs
+Airflow's permission to edit ``kisa_pipeline``: a Viewer reads every page
+and gets 403 there. What does not exist is a 404 page, never a stack trace.
 """
 
 from __future__ import annotations
 
 import mimetypes
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +28,16 @@ from kisa_tasks.review import data, pages
 from kisa_tasks.vocabulary import STRATEGIES
 
 STATIC = Path(__file__).parent / "static"
+# Data Docs are files on S3 served on Airflow's origin: sandboxed (no script
+# runs, the page has no origin, so no Airflow cookie or API), nothing loaded
+# from elsewhere, and never sniffed into another type (an SVG or text file
+# stays inert).
+DOCS_HEADERS = {
+    "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 DEFAULT_DAG = "kisa_pipeline"
 StoreFactory = Callable[[], ArtefactStore]
 
@@ -35,8 +48,18 @@ def _default_store() -> ArtefactStore:
     return ArtefactStore.from_settings(load_settings())
 
 
-async def airflow_user(request: Request) -> str:
-    """The Airflow user's name, or HTTPException (401/403) from Airflow's auth."""
+@dataclass(frozen=True)
+class Reviewer:
+    """Who is asking, and whether Airflow lets them edit ``kisa_pipeline``."""
+
+    name: str
+    may_decide: bool
+
+
+async def airflow_reviewer(request: Request) -> Reviewer:
+    """The Airflow user, or HTTPException (401/403) from Airflow's auth."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi.security.utils import get_authorization_scheme_param
 
@@ -44,20 +67,36 @@ async def airflow_user(request: Request) -> str:
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     bearer = HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if token else None
     user = await get_user(request, None, bearer)
-    return str(user.get_name())
+    may_decide = get_auth_manager().is_authorized_dag(
+        method="PUT", user=user, details=DagDetails(id=DEFAULT_DAG)
+    )
+    return Reviewer(str(user.get_name()), bool(may_decide))
 
 
 def current_user(request: Request) -> str:
     """The user ``require_session`` authenticated for this request."""
-    return str(request.state.kisa_user)
+    return str(request.state.kisa_user.name)
+
+
+def deciding_user(request: Request) -> str:
+    """The user, if Airflow lets them edit the pipeline; else 403."""
+    reviewer: Reviewer = request.state.kisa_user
+    if not reviewer.may_decide:
+        raise HTTPException(
+            403,
+            f"{reviewer.name} may read but not decide: accepting or rejecting QA items "
+            f"needs permission to edit {DEFAULT_DAG} (Airflow role User or above)",
+        )
+    return reviewer.name
 
 
 User = Annotated[str, Depends(current_user)]
+Decider = Annotated[str, Depends(deciding_user)]
 
 
 def create_app(
     store_factory: StoreFactory = _default_store,
-    authenticate: Callable[[Request], Awaitable[str]] = airflow_user,
+    authenticate: Callable[[Request], Awaitable[Reviewer]] = airflow_reviewer,
 ) -> FastAPI:
     app = FastAPI(title="KISA review", docs_url=None, redoc_url=None, openapi_url=None)
     store_cache: dict[str, ArtefactStore] = {}
@@ -123,7 +162,7 @@ def create_app(
     def docs(dag_id: str, run_id: str, suite: str, path: str, user: User) -> Response:
         body = data.docs_file(store(), dag_id, run_id, suite, path)
         kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        return Response(body, media_type=kind)
+        return Response(body, media_type=kind, headers=DOCS_HEADERS)
 
     # -- knowledge graph --------------------------------------------------------------------
     @app.get("/graph", response_class=HTMLResponse)
@@ -172,7 +211,7 @@ def create_app(
     def review(
         specialty: str,
         qa_id: str,
-        user: User,
+        user: Decider,
         decision: Annotated[str, Form()],
         run: Annotated[str, Form()] = "",
         note: Annotated[str, Form()] = "",

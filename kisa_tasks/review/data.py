@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Mapping
@@ -47,15 +48,24 @@ def manifest(store: ArtefactStore, dag_id: str, run_id: str) -> dict[str, Any] |
 
 
 def docs_file(store: ArtefactStore, dag_id: str, run_id: str, suite: str, path: str) -> bytes:
-    """A file of a gate's Data Docs site; only paths inside it."""
+    """A file of a gate's Data Docs site, only if the gate wrote it: listed in
+    its summary with the SHA-256 it has now (anything else put under the
+    prefix, or a listed file changed since, is not served)."""
     parts = path.split("/")
     if not path or any(p in ("", ".", "..") for p in parts):
         raise NotFound(f"no such report page: {path!r}")
-    run = quality_prefix(safe(dag_id, "DAG"), safe(run_id, "run"))
-    key = f"{run}/{safe(suite, 'suite')}/docs/{path}"
-    if not store.exists(key):
+    prefix = f"{quality_prefix(safe(dag_id, 'DAG'), safe(run_id, 'run'))}/{safe(suite, 'suite')}"
+    summary = (
+        store.get_json(f"{prefix}/summary.json") if store.exists(f"{prefix}/summary.json") else {}
+    )
+    digest = summary.get("docs_files", {}).get(path)
+    key = f"{prefix}/docs/{path}"
+    if digest is None or not store.exists(key):
         raise NotFound(f"no such report page: {path!r}")
-    return store.get_bytes(key)
+    body = store.get_bytes(key)
+    if hashlib.sha256(body).hexdigest() != digest:
+        raise NotFound(f"report page {path!r} changed since its gate wrote it")
+    return body
 
 
 # -- artefacts ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 PREFIX = "/kisa"
 NAV = (
@@ -45,6 +45,17 @@ def url(*parts: str, **query: Any) -> str:
     path = PREFIX + "/" + "/".join(quote(str(p), safe="") for p in parts)
     given = {k: v for k, v in query.items() if v not in (None, "")}
     return path + ("?" + urlencode(given) if given else "")
+
+
+def web_link(value: str) -> bool:
+    """Whether ``value`` may be an ``href`` from data: http(s) with a host only
+    (``javascript:`` or ``data:`` in a manifest on S3 would run on our origin).
+
+    >>> web_link("http://127.0.0.1:5000/#/runs/r1"), web_link("javascript:alert(1)")
+    (True, False)
+    """
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def layout(title: str, body: str, active: str = "", user: str = "") -> str:
@@ -120,7 +131,7 @@ def quality_run(
     user: str,
 ) -> str:
     parts = [f"<p>DAG run <code>{e(run_id)}</code>"]
-    if mlflow_url:
+    if mlflow_url and web_link(mlflow_url):
         parts.append(f' · <a href="{e(mlflow_url)}" target="_blank" rel="noopener">MLflow run</a>')
     parts.append("</p>")
     for s in summaries:

@@ -21,7 +21,7 @@ from kisa_tasks.services.embedded import (
     read_or_create_secret,
     venv_bin,
 )
-from kisa_tasks.settings import DEFAULT_ADMIN_PASSWORD, PROJECT_ROOT, KisaSettings
+from kisa_tasks.settings import PROJECT_ROOT, KisaSettings
 
 COMPONENTS = ("api-server", "scheduler --skip-serve-logs", "dag-processor")
 
@@ -55,7 +55,9 @@ def airflow_env(settings: KisaSettings, api_port: int, log_port: int) -> dict[st
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # Two cores here: more parallel task processes only thrash.
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{settings.airflow.admin_user}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+            f"{name}:{role}" for name, role in ui_users(settings).items()
+        ),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn,
@@ -71,15 +73,30 @@ def airflow_env(settings: KisaSettings, api_port: int, log_port: int) -> dict[st
     }
 
 
+def ui_users(settings: KisaSettings) -> dict[str, str]:
+    """Every Airflow UI user, name -> role: the admin, then ``KISA_AIRFLOW__USERS``."""
+    return {**settings.airflow.users, settings.airflow.admin_user: "admin"}
+
+
+def password_file(settings: KisaSettings, user: str) -> Path:
+    return settings.home / "secrets" / f"airflow_password_{user}"
+
+
+def ui_password(settings: KisaSettings, user: str) -> str:
+    """A UI user's password: the admin's from settings when set, else the
+    one generated for this installation on first use (0600)."""
+    airflow = settings.airflow
+    if user == airflow.admin_user and airflow.admin_password is not None:
+        return airflow.admin_password.get_secret_value()
+    return read_or_create_secret(password_file(settings, user))
+
+
 def write_passwords_file(settings: KisaSettings) -> Path:
     path = settings.home / "airflow" / "passwords.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump(
-            {settings.airflow.admin_user: settings.airflow.admin_password.get_secret_value()},
-            fh,
-        )
+        json.dump({user: ui_password(settings, user) for user in ui_users(settings)}, fh)
     return path
 
 
@@ -120,6 +137,12 @@ class LocalAirflow(EmbeddedService):
 
     def command(self, ports: dict[str, int]) -> list[str]:
         env = airflow_env(self._current_settings(), ports["api"], ports["logs"])
+        admin = self.settings.airflow
+        # A password generated now is shown once, in this start's summary.
+        self._new_password = (
+            admin.admin_password is None
+            and not password_file(self.settings, admin.admin_user).exists()
+        )
         write_passwords_file(self.settings)
         migrate_db(env)
         airflow = shlex.quote(venv_bin("airflow"))
@@ -145,13 +168,25 @@ class LocalAirflow(EmbeddedService):
 
     def urls(self, ports: dict[str, int]) -> dict[str, str]:
         airflow = self.settings.airflow
-        # The documented default is no secret; a password someone set is never printed.
-        is_default = airflow.admin_password.get_secret_value() == DEFAULT_ADMIN_PASSWORD
-        shown = DEFAULT_ADMIN_PASSWORD if is_default else "(KISA_AIRFLOW__ADMIN_PASSWORD)"
+        # A password someone set is never printed; a generated one only when made.
+        if airflow.admin_password is not None:
+            shown = "(KISA_AIRFLOW__ADMIN_PASSWORD)"
+        elif getattr(self, "_new_password", False):
+            shown = f"{ui_password(self.settings, airflow.admin_user)} (shown once)"
+        else:
+            shown = f"(in {password_file(self.settings, airflow.admin_user)})"
         return {
             "airflow_ui": f"http://127.0.0.1:{ports['api']}",
             "login": f"{airflow.admin_user} / {shown}",
         }
 
 
-__all__ = ["LocalAirflow", "airflow_env", "migrate_db", "write_passwords_file"]
+__all__ = [
+    "LocalAirflow",
+    "airflow_env",
+    "migrate_db",
+    "password_file",
+    "ui_password",
+    "ui_users",
+    "write_passwords_file",
+]

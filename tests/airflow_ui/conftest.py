@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from kisa_tasks.services import ServiceManager
+from kisa_tasks.services.airflow_local import ui_password
 from kisa_tasks.services.process import ProcessRecord, port_is_free
 from kisa_tasks.settings import load_settings
 
@@ -88,7 +89,7 @@ def local_airflow(services: ServiceManager, kisa_home: Path) -> Iterator[str]:
 def api_for(base: str, home: Path) -> Api:
     settings = load_settings(home=home)
     credentials = {"username": settings.airflow.admin_user,
-                   "password": settings.airflow.admin_password.get_secret_value()}  # fmt: skip
+                   "password": ui_password(settings, settings.airflow.admin_user)}  # fmt: skip
     return Api(base, call(f"{base}/auth/token", body=credentials)["access_token"])
 
 

@@ -22,7 +22,8 @@ import pytest
 
 from kisa_tasks.artefacts import ArtefactStore
 from kisa_tasks.qa.decisions import decisions
-from kisa_tasks.settings import KisaSettings
+from kisa_tasks.services.airflow_local import ui_password
+from kisa_tasks.settings import KisaSettings, load_settings
 
 from .conftest import DAG, Backfill, api_for
 
@@ -57,14 +58,16 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def page(browser: Any, airflow_url: str) -> Iterator[Any]:
-    """Logged in through Airflow's own login page."""
+def page(browser: Any, airflow_url: str, kisa_home: Path) -> Iterator[Any]:
+    """Logged in through Airflow's own login page, with the password
+    generated for this installation."""
+    settings = load_settings(home=kisa_home)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
     tab.goto(f"{airflow_url}/dags/{DAG}")
     tab.wait_for_url(re.compile(r".*/auth/login.*"))
     tab.fill("input[name=username]", "admin")
-    tab.fill("input[name=password]", "admin")
+    tab.fill("input[name=password]", ui_password(settings, "admin"))
     tab.click("button[type=submit]")
     tab.wait_for_url(re.compile(rf".*/dags/{DAG}$"), timeout=60_000)
     shot(tab, "01-logged-in")

@@ -17,6 +17,7 @@ from kisa_tasks.qa.decisions import decisions
 from kisa_tasks.qa.records import QAItem, to_table
 from kisa_tasks.quality.gate import QualityGateError, run_gate
 from kisa_tasks.run_manifest import manifest_key
+from kisa_tasks.services.airflow_local import ui_password
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.subgraphs.stage import SUBGRAPHS_SCHEMA, TRIPLES_SCHEMA
 
@@ -34,11 +35,17 @@ def client(airflow_db: dict[str, str]) -> Iterator[Any]:
         yield test_client
 
 
-@pytest.fixture(scope="module")
-def token(client: Any) -> str:
-    found = client.post("/auth/token", json={"username": "admin", "password": "admin"})
+def token_of(client: Any, settings: KisaSettings, user: str) -> str:
+    """A real Airflow user's token, with the password generated for them."""
+    credentials = {"username": user, "password": ui_password(settings, user)}
+    found = client.post("/auth/token", json=credentials)
     assert found.status_code == 201, found.text
     return str(found.json()["access_token"])
+
+
+@pytest.fixture()
+def token(client: Any, settings: KisaSettings) -> str:
+    return token_of(client, settings, "admin")
 
 
 def _world(settings: KisaSettings) -> None:
@@ -202,3 +209,66 @@ def test_a_review_decision_persists_and_the_rollouts_honour_it(
     assert result["counts"]["rejected_review"] == 1 and result["counts"]["kept"] == 0
     [skipped] = store.read_rejected(Partition("trajectories", "cardiology", RUN)).to_pylist()
     assert skipped["reason"] == "review_rejected: answer ambiguous"
+
+
+@pytest.mark.parametrize(("user", "role", "may_decide"), [
+    ("reader", "viewer", False), ("curator", "user", True), ("operator", "op", True),
+])  # fmt: skip
+def test_only_who_may_edit_the_pipeline_decides_on_qa_items(
+    client: Any, settings: KisaSettings, user: str, role: str, may_decide: bool
+) -> None:
+    _world(settings)
+    assert settings.airflow.users[user] == role  # a real Airflow user of that role
+    auth = {"authorization": f"Bearer {token_of(client, settings, user)}"}
+    assert client.get(f"/kisa/qa/cardiology/{RUN}", headers={**HTML, **auth}).status_code == 200
+    form = {"decision": "accept", "note": f"by a {role}", "run": RUN}
+    done = client.post("/kisa/qa/cardiology/q1/review", data=form,
+                       headers={**auth, "origin": "http://testserver"})  # fmt: skip
+    store = ArtefactStore.from_settings(settings)
+    if may_decide:
+        assert done.status_code == 303
+        assert decisions(store, "cardiology")["q1"].reviewer == user
+    else:
+        assert done.status_code == 403 and "needs permission to edit kisa_pipeline" in done.text
+        assert decisions(store, "cardiology").get("q1") is None or (
+            decisions(store, "cardiology")["q1"].reviewer != user
+        )
+
+
+def test_a_link_from_s3_data_is_a_web_link_or_nothing(
+    client: Any, token: str, settings: KisaSettings
+) -> None:
+    _world(settings)
+    store = ArtefactStore.from_settings(settings)
+    auth = {**HTML, "authorization": f"Bearer {token}"}
+    for bad in ("javascript:alert(document.cookie)", " JavaScript:alert(1)",
+                "data:text/html,<script>alert(1)</script>", "//evil.example/x"):  # fmt: skip
+        store.put_json(manifest_key(DAG, RUN), {"mlflow_run_url": bad})
+        page = client.get(f"/kisa/quality/{DAG}/{RUN}", headers=auth).text
+        assert "MLflow run" not in page and "alert(" not in page.lower()
+    store.put_json(manifest_key(DAG, RUN), {"mlflow_run_url": "http://127.0.0.1:5000/#/runs/r1"})
+    assert "MLflow run" in client.get(f"/kisa/quality/{DAG}/{RUN}", headers=auth).text
+
+
+def test_data_docs_are_sandboxed_and_only_what_the_gate_wrote_is_served(
+    client: Any, token: str, settings: KisaSettings
+) -> None:
+    _world(settings)
+    store = ArtefactStore.from_settings(settings)
+    auth = {"authorization": f"Bearer {token}"}
+    prefix = f"quality/dag={DAG}/run={RUN}/qa"
+    listed = store.get_json(f"{prefix}/summary.json")["docs_files"]
+    page = next(p for p in listed if p.endswith(".html"))
+    served = client.get(f"/kisa/docs/{DAG}/{RUN}/qa/{page}", headers=auth)
+    assert served.status_code == 200
+    assert served.headers["content-security-policy"].startswith("sandbox;")
+    assert "default-src 'none'" in served.headers["content-security-policy"]
+    assert served.headers["x-content-type-options"] == "nosniff"
+    # An object someone else put under the report's prefix is not the gate's.
+    script = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    store.put_bytes(f"{prefix}/docs/evil.svg", script)
+    assert client.get(f"/kisa/docs/{DAG}/{RUN}/qa/evil.svg", headers=auth).status_code == 404
+    # Nor is a page the gate wrote once it was changed.
+    store.put_bytes(f"{prefix}/docs/{page}", b"<script>alert(1)</script>")
+    changed = client.get(f"/kisa/docs/{DAG}/{RUN}/qa/{page}", headers=auth)
+    assert changed.status_code == 404 and "alert" not in changed.text
