@@ -12,7 +12,7 @@ import pytest
 from kisa_tasks.ray_jobs import job_client, wait_for_job
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.services.postgres import PostgresServer
-from kisa_tasks.services.process import ProcessRecord, port_is_free
+from kisa_tasks.services.process import ProcessRecord, is_loopback, listening, port_is_free
 from kisa_tasks.services.ray_head import RayHead
 from kisa_tasks.settings import load_settings
 
@@ -35,6 +35,13 @@ def test_ray_head_accepts_token_authenticated_jobs(tmp_path: Path) -> None:
         result = wait_for_job(client, job_id, timeout_s=180)
         assert result["status"] == "SUCCEEDED", result["logs"][-2000:]
         assert "sum 30" in result["logs"]
+        # Every socket of the head (GCS, raylet, agents, client server,
+        # dashboard, workers the job started) listens on loopback only.
+        record = ProcessRecord.load(tmp_path / "run" / "ray.json")
+        assert record is not None
+        sockets = listening(record.group_members())
+        assert {"gcs_server", "raylet"} <= {name for name, _, _ in sockets}
+        assert [s for s in sockets if not is_loopback(s[1])] == []
         # Without the token the head refuses work.
         anonymous = settings.model_copy(
             update={"ray": settings.ray.model_copy(update={"auth_token": None})}

@@ -17,7 +17,7 @@ from kisa_tasks.artefacts import ArtefactStore, Partition, register_stage
 from kisa_tasks.graph import open_graph_store
 from kisa_tasks.services import ServiceError, ServiceManager
 from kisa_tasks.services.embedded import EmbeddedService, FalkorDBServer, SeaweedS3
-from kisa_tasks.services.process import ProcessRecord, port_is_free
+from kisa_tasks.services.process import ProcessRecord, is_loopback, listening, port_is_free
 from kisa_tasks.settings import KisaSettings, load_settings
 
 PROBE = register_stage("probe", pa.schema([pa.field("id", pa.string(), nullable=False)]))
@@ -193,3 +193,14 @@ def test_no_port_is_another_ports_grpc_port() -> None:
     many = choose_ports(tuple(f"p{i}" for i in range(40)), {})
     values = set(many.values())
     assert not {p + GRPC_OFFSET for p in values} & values
+
+
+def test_the_session_services_listen_on_loopback_only(
+    services: ServiceManager, kisa_home: Path
+) -> None:
+    records = [ProcessRecord.load(p) for p in sorted((kisa_home / "run").glob("*.json"))]
+    sockets = {r.name: listening(r.group_members()) for r in records if r is not None}
+    assert {"s3", "graph", "mlflow"} <= {name for name, found in sockets.items() if found}
+    assert {
+        name: [s for s in found if not is_loopback(s[1])] for name, found in sockets.items()
+    } == {name: [] for name in sockets}

@@ -3,6 +3,7 @@
 from kisa_tasks.graph.cypher import CypherError, load_cypher, render
 from kisa_tasks.graph.store import (
     FalkorDBStore,
+    GraphQueryTimeoutError,
     GraphStore,
     GraphStoreUnavailableError,
     Neo4jStore,
@@ -12,6 +13,7 @@ from kisa_tasks.graph.store import (
 __all__ = [
     "CypherError",
     "FalkorDBStore",
+    "GraphQueryTimeoutError",
     "GraphStore",
     "GraphStoreUnavailableError",
     "Neo4jStore",

@@ -23,6 +23,10 @@ class GraphStoreUnavailableError(ConnectionError):
     MERGEs, so rerunning the task after fixing it duplicates nothing."""
 
 
+class GraphQueryTimeoutError(TimeoutError):
+    """A query ran past its time budget; the server is fine."""
+
+
 class GraphStore(ABC):
     backend: str
     endpoint: str = "?"
@@ -49,14 +53,25 @@ class GraphStore(ABC):
     ) -> list[Row]:
         """Run a named Cypher file with parameters."""
         text = render(load_cypher(cypher_name), literals)
+        budget = timeout_ms or self.timeout_ms
         try:
-            return self._execute(text, dict(params or {}), timeout_ms or self.timeout_ms)
+            return self._execute(text, dict(params or {}), budget)
         except self._connection_errors() as exc:
             raise self._unavailable(exc) from exc
+        except Exception as exc:
+            if self._timed_out(exc):
+                raise GraphQueryTimeoutError(
+                    f"{cypher_name} ran past its {budget} ms budget on {self.backend} ({exc})"
+                ) from exc
+            raise
 
     @abstractmethod
     def _connection_errors(self) -> tuple[type[BaseException], ...]:
         """The driver's exceptions that mean the server is unreachable."""
+
+    @abstractmethod
+    def _timed_out(self, exc: Exception) -> bool:
+        """Whether the driver's error says the query ran past its timeout."""
 
     def run_batches(
         self, cypher_name: str, rows: Iterable[Mapping[str, Any]], batch_size: int = 500
@@ -128,6 +143,12 @@ class FalkorDBStore(GraphStore):
 
         return (redis.exceptions.ConnectionError, ConnectionError)
 
+    def _timed_out(self, exc: Exception) -> bool:
+        import redis
+
+        # FalkorDB answers "Query timed out" as a plain Redis error reply.
+        return isinstance(exc, redis.exceptions.ResponseError) and "timed out" in str(exc).lower()
+
     def _execute(self, text: str, params: dict[str, Any], timeout_ms: int) -> list[Row]:
         result = self._graph.query(text, params, timeout=timeout_ms)
         names = [col[1] if isinstance(col, list | tuple) else col for col in result.header]
@@ -167,6 +188,13 @@ class Neo4jStore(GraphStore):
         import neo4j.exceptions
 
         return (neo4j.exceptions.ServiceUnavailable, ConnectionError)
+
+    def _timed_out(self, exc: Exception) -> bool:
+        import neo4j.exceptions
+
+        # Neo.ClientError.Transaction.TransactionTimedOut(ClientConfiguration)
+        code = getattr(exc, "code", None) or ""
+        return isinstance(exc, neo4j.exceptions.Neo4jError) and "TimedOut" in code
 
     def _execute(self, text: str, params: dict[str, Any], timeout_ms: int) -> list[Row]:
         import neo4j

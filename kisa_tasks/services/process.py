@@ -76,6 +76,28 @@ class ProcessRecord:
         return members
 
 
+def listening(processes: Sequence[psutil.Process]) -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every TCP or UDP socket the
+    processes listen on; UDP sockets count, they take datagrams from anyone."""
+    found = []
+    for proc in processes:
+        try:
+            name = proc.name()
+            sockets = proc.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        for conn in sockets:
+            udp = conn.type == socket.SOCK_DGRAM
+            if (conn.status == psutil.CONN_LISTEN or udp) and conn.laddr:
+                found.append((name, conn.laddr.ip, conn.laddr.port))
+    return sorted(set(found))
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1, or IPv4 loopback seen through a dual-stack socket."""
+    return address.removeprefix("::ffff:").startswith("127.") or address == "::1"
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -23,6 +23,7 @@ from kisa_tasks.services.embedded import (
 from kisa_tasks.services.process import port_is_free
 
 WORKER_PORTS = 40
+LOOPBACK_NODE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 class RayHead(EmbeddedService):
@@ -37,12 +38,13 @@ class RayHead(EmbeddedService):
         "dashboard_agent_grpc",
         "runtime_env_agent",
         "metrics",
+        "autoscaler_metrics",
+        "dashboard_metrics",
         "min_worker",
     )
     startup_timeout_s = 120.0
-    # Ray binds its GCS and raylet to every interface (it resolves loopback to
-    # the node's address on purpose), so the head runs only when asked for and
-    # always with token auth. In-process `ray.init` covers everything else.
+    # Started when asked for (training, scale-out stages): on 2 cores an idle
+    # head costs the pipeline. Always with token auth, every port on loopback.
     by_default = False
 
     @property
@@ -90,6 +92,14 @@ class RayHead(EmbeddedService):
                 "RAY_AUTH_MODE": "token",
                 "RAY_AUTH_TOKEN": self.token,
                 "RAY_USAGE_STATS_ENABLED": "0",
+                # On Linux Ray replaces --node-ip-address=127.0.0.1 with the
+                # machine's address, and every server then binds all
+                # interfaces; this keeps the node, so every port, on loopback
+                # (a single-node head: no other node joins it).
+                LOOPBACK_NODE: "0",
+                # Two metrics ports Ray otherwise fixes (44217, 44227).
+                "AUTOSCALER_METRIC_PORT": str(ports["autoscaler_metrics"]),
+                "DASHBOARD_METRIC_PORT": str(ports["dashboard_metrics"]),
                 # Job drivers run `python ...`: make that the project's venv.
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             }

@@ -245,6 +245,7 @@ def run_graph_shard(
     subgraphs: list[dict[str, Any]] = []
     skipped: list[Rejection] = []
     counts: Counter[str] = Counter()
+    cypher_ms: list[float] = []  # each seed's longest-path query, for the log
     with open_graph_store(settings) as graph_store:
         graph_store.ensure_schema()
         for i, seed in enumerate(seeds, start=1):
@@ -283,6 +284,7 @@ def run_graph_shard(
                 timeout_ms=settings.graph.longest_path_timeout_ms,
             )
             counts[f"longest_path_{longest.method}"] += 1
+            cypher_ms.append(longest.cypher_ms)
             knowledge = KnowledgeGraph.of(trusted)
             try:
                 sub = sample_subgraph(knowledge, seed_id, strategy, rng_seed, max_depth)
@@ -316,6 +318,13 @@ def run_graph_shard(
     if llm_extractor is not None:
         counts.update(llm_extractor.counts)
     counts.update(seeds=len(seeds), subgraphs=len(subgraphs))
+    if cypher_ms:
+        cypher_ms.sort()
+        log.info("graphs %s shard %d/%d: Cypher longest path p50 %.1f ms, p95 %.1f ms, max "
+                 "%.1f ms over %d seeds; %d past the %d ms budget", specialty, shard + 1, shards,
+                 cypher_ms[len(cypher_ms) // 2], cypher_ms[int(0.95 * (len(cypher_ms) - 1))],
+                 cypher_ms[-1], len(cypher_ms), counts["longest_path_dfs"],
+                 settings.graph.longest_path_timeout_ms)  # fmt: skip
     return {"shard": shard, "counts": dict(sorted(counts.items()))}
 
 

@@ -11,12 +11,21 @@ from typing import Any
 
 import pytest
 
+from kisa_tasks.services.process import ProcessRecord, is_loopback, listening
 from kisa_tasks.settings import load_settings
 
 from .conftest import BACKFILL_MONTHS, Backfill, api_for, call
 
 # Its fixtures start a real Airflow and wait for three runs of its scheduler.
 pytestmark = pytest.mark.timeout(1200)
+
+
+def test_the_airflow_listens_on_loopback_only(local_airflow: str, kisa_home: Path) -> None:
+    record = ProcessRecord.load(kisa_home / "run" / "airflow.json")
+    assert record is not None
+    sockets = listening(record.group_members())
+    assert any(port == record.ports["api"] for _, _, port in sockets)  # the api-server
+    assert [s for s in sockets if not is_loopback(s[1])] == []
 
 
 def test_the_api_refuses_a_request_without_a_login(local_airflow: str) -> None:

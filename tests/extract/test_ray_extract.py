@@ -4,6 +4,7 @@ in-process and as a Ray job on a real (token-authenticated) Ray head."""
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from kisa_tasks.ingest.abstracts import latest_citations, partition_citations, t
 from kisa_tasks.ingest.corpus import corpus_files
 from kisa_tasks.ingest.medline import MedlineReader
 from kisa_tasks.services import ServiceManager
-from kisa_tasks.services.ray_head import RayHead
+from kisa_tasks.services.ray_head import LOOPBACK_NODE, RayHead
 from kisa_tasks.settings import KisaSettings, load_settings
 
 
@@ -35,9 +36,16 @@ def abstracts(tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
 def local_ray() -> Iterator[None]:
     import ray
 
+    # In-process Ray too keeps its servers on loopback (see services/ray_head.py).
+    previous = os.environ.get(LOOPBACK_NODE)
+    os.environ[LOOPBACK_NODE] = "0"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+    if previous is None:
+        os.environ.pop(LOOPBACK_NODE, None)
+    else:
+        os.environ[LOOPBACK_NODE] = previous
 
 
 def test_one_and_two_workers_give_the_single_process_result(

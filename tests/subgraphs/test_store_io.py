@@ -74,7 +74,7 @@ def test_a_timed_out_query_falls_back_to_the_exact_search(graph_store: GraphStor
     ]
     _write(graph_store, "dense", clique)
     result = store_longest_path(graph_store, "dense", "n00", 6, timeout_ms=1)
-    assert result.method == "dfs" and result.reason
+    assert result.method == "dfs" and "ran past its 1 ms budget" in result.reason
     assert result.path == longest_path(KnowledgeGraph.of(clique), "n00", 6)
     assert len(result.path) == 7
 
@@ -141,3 +141,24 @@ def test_a_rebuilt_seed_graph_holds_only_the_new_relations(graph_store: GraphSto
     info = {n: EntityInfo(n, "disease") for e in new for n in (e.head, e.tail)}
     replace_seed_graph(graph_store, graph, relation_rows(graph, new, info, {}))
     assert sorted(load_seed_graph(graph_store, graph).best.values()) == new
+
+
+def test_a_query_error_that_is_no_timeout_fails_instead_of_falling_back(
+    settings: KisaSettings,
+) -> None:
+    import redis
+
+    from kisa_tasks.graph import open_graph_store
+
+    # A key of the wrong type where the graph should be: the server answers
+    # with an error that is not a timeout, as a broken query or backend would.
+    wrong = settings.model_copy(
+        update={"graph": settings.graph.model_copy(update={"name": "kisa_not_a_graph"})}
+    )
+    with open_graph_store(wrong) as store:
+        store._db.connection.set("kisa_not_a_graph", "a string")  # type: ignore[attr-defined]
+        try:
+            with pytest.raises(redis.exceptions.ResponseError, match=r"(?i)wrong|type"):
+                store_longest_path(store, "g", "mesh:A", 6)
+        finally:
+            store._db.connection.delete("kisa_not_a_graph")  # type: ignore[attr-defined]
