@@ -100,7 +100,10 @@ def test_the_api_key_reaches_the_service_and_no_log_line_or_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     key = "k3y-never-logged"
-    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx's requests, httpcore's wire
+    # Every logger at its most verbose, whatever other code set them to: ours,
+    # httpx's request lines, httpcore's wire events.
+    for name in (None, "httpx", "httpcore", "kisa_tasks"):
+        caplog.set_level(logging.DEBUG, logger=name)
     with ReplayServer() as server:
         server.answer("/esearch.fcgi", b'{"error": "busy"}', status=429)
         server.answer("/esearch.fcgi", _read("eutils_esearch_pubmed.json"))
