@@ -204,3 +204,63 @@ def test_the_session_services_listen_on_loopback_only(
     assert {
         name: [s for s in found if not is_loopback(s[1])] for name, found in sockets.items()
     } == {name: [] for name in sockets}
+
+
+def test_the_bucket_is_writable_only_through_s3_with_its_keys(
+    services: ServiceManager, kisa_home: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from kisa_tasks.services.embedded import venv_bin
+
+    settings = load_settings(home=kisa_home)
+    record = ProcessRecord.load(kisa_home / "run" / "s3.json")
+    assert record is not None
+    bucket, key = settings.s3.bucket, "intruder/evil.txt"
+
+    def status(port: int, path: str, method: str) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", data=b"evil", method=method,
+            headers={"Content-Type": "text/plain"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    ports = record.ports
+    # The filer's and master's HTTP APIs are off; the volume takes only signed writes.
+    assert status(ports["filer"], f"/buckets/{bucket}/{key}", "PUT") == 404
+    assert status(ports["filer"], f"/buckets/{bucket}/{key}", "POST") == 404
+    assert status(ports["master"], "/submit", "POST") == 404
+    assert status(ports["master"], "/dir/assign", "GET") == 404
+    assert status(ports["volume"], "/1,01637037d6", "POST") == 401
+    # A weed client without the installation's certificates is refused over gRPC.
+    evil = tmp_path / "evil.txt"
+    evil.write_text("evil")
+    copied = subprocess.run(
+        [venv_bin("weed"), "filer.copy", str(evil),
+         f"http://127.0.0.1:{ports['filer']}/buckets/{bucket}/intruder/"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert copied.returncode != 0
+    s3 = boto3.client(
+        "s3", endpoint_url=settings.s3.endpoint_url, region_name=settings.s3.region,
+        aws_access_key_id=settings.s3.access_key_id,
+        aws_secret_access_key=settings.s3.secret_access_key.get_secret_value()
+        if settings.s3.secret_access_key else None,
+    )  # fmt: skip
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="intruder/")
+    assert listed.get("KeyCount", 0) == 0  # nothing got in
+    wrong = boto3.client(
+        "s3", endpoint_url=settings.s3.endpoint_url, region_name=settings.s3.region,
+        aws_access_key_id=settings.s3.access_key_id, aws_secret_access_key="not-the-key",
+    )  # fmt: skip
+    with pytest.raises(ClientError):
+        wrong.put_object(Bucket=bucket, Key=key, Body=b"evil")

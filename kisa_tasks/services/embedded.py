@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+from kisa_tasks.services.weed_security import write_security_config
 from kisa_tasks.settings import KisaSettings
 
 
@@ -104,7 +105,8 @@ HEALTH_KEY = "_kisa/health"  # the S3 health probe's object
 
 
 class SeaweedS3(EmbeddedService):
-    """SeaweedFS ``weed mini``: master, volume, filer and S3 gateway in one process."""
+    """SeaweedFS ``weed mini``: master, volume, filer and S3 gateway in one
+    process, writable only through S3 with its keys (``weed_security``)."""
 
     name = "s3"
     port_names = (
@@ -139,11 +141,22 @@ class SeaweedS3(EmbeddedService):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(identities, fh)
+        write_security_config(
+            self.config_dir,
+            read_or_create_secret(self.data_dir / "jwt_signing_key"),
+            read_or_create_secret(self.data_dir / "jwt_filer_signing_key"),
+        )
+
+    @property
+    def config_dir(self) -> Path:
+        return self.data_dir / "weedconf"
 
     def command(self, ports: dict[str, int]) -> list[str]:
         return [
             venv_bin("weed"),
+            f"-config_dir={self.config_dir}",
             "mini",
+            "-disableHttp",
             f"-dir={self.data_dir / 'data'}",
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
