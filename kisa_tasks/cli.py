@@ -377,6 +377,34 @@ def trajectories_import(
               f"{result['rejected']} refused (reasons in rejected/trajectories/)")  # fmt: skip
 
 
+@app.command("model-pull")
+def model_pull(
+    into: Annotated[Path, typer.Argument(help="directory to write the model into")],
+    specialty: Annotated[str, typer.Option()] = "cardiology",
+    stage: Annotated[str, typer.Option(help="grpo or sft")] = "grpo",
+    run: Annotated[str, typer.Option(help="pipeline run id; default the latest trained")] = "",
+) -> None:
+    """Copy a trained model from the artefact store to a directory (what the
+    compose file's model-sync service runs before vLLM serves it)."""
+    from kisa_tasks.artefacts import ArtefactStore
+    from kisa_tasks.training.job import fetch_model, model_key, trained_runs
+
+    try:
+        store = ArtefactStore.from_settings(load_settings())
+        if not run:
+            runs = trained_runs(store, stage, specialty)
+            if not runs:
+                raise FileNotFoundError(
+                    f"no {stage} model of {specialty} in the artefact store: run kisa_train first"
+                )
+            run = runs[-1]
+        uri = store.uri(model_key(stage, specialty, run))
+        fetch_model(store, uri, into)
+    except (OSError, SettingsError, ValueError) as exc:
+        _fail(exc)
+    out.print(f"{uri} -> {into}")
+
+
 @app.command("ask")
 def ask(
     question: Annotated[str, typer.Argument(help="the question for the agent")],

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kisa_tasks.services import ServiceManager
+from kisa_tasks.settings import KisaSettings
 
 KISA = str(Path(sys.executable).parent / "kisa")
 
@@ -101,3 +102,24 @@ def test_the_demo_progress_follows_dag_test_task_ends() -> None:
         logger.info("[DAG TEST] end task task_id=%s map_index=%s", "graphs_shard", 1)
     logger.info("[DAG TEST] end task task_id=%s map_index=%s", "after", -1)
     assert ended == ["abstracts", "graphs_shard"]
+
+
+def test_model_pull_copies_the_latest_trained_model_from_the_store(
+    settings: KisaSettings, kisa_home: Path, tmp_path: Path
+) -> None:
+    from kisa_tasks.artefacts import ArtefactStore
+    from kisa_tasks.training.job import model_key
+
+    store = ArtefactStore.from_settings(settings)
+    for run in ("scheduled__2026-01-01T00:00:00+00:00", "manual__2026-02-01T00:00:00+00:00"):
+        key = model_key("grpo", "hematology", run)
+        store.put_bytes(f"{key}/config.json", f'{{"run": "{run}"}}'.encode())
+        store.put_bytes(f"{key}/model.safetensors", b"weights")
+    pulled = _kisa(kisa_home, "model-pull", str(tmp_path / "served"), "--specialty", "hematology")
+    assert pulled.returncode == 0, pulled.stderr
+    assert (tmp_path / "served" / "config.json").read_text() == (
+        '{"run": "manual__2026-02-01T00:00:00+00:00"}'  # the latest by date, whatever its kind
+    )
+    assert (tmp_path / "served" / "model.safetensors").read_bytes() == b"weights"
+    missing = _kisa(kisa_home, "model-pull", str(tmp_path / "x"), "--specialty", "dermatology")
+    assert missing.returncode != 0 and "run kisa_train first" in missing.stderr

@@ -87,3 +87,57 @@ def test_no_secret_is_written_into_the_file() -> None:
             if secretish.search(key) and not str(value).startswith("/run/secrets/"):
                 assert "${" in str(value), f"{name}.{key} holds a literal secret"
         assert "NEO4J_AUTH" not in _env(name) or "${" in _env(name)["NEO4J_AUTH"]
+
+
+DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
+
+
+def test_one_project_image_runs_airflow_mlflow_ray_and_the_model_sync() -> None:
+    platform = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+                "airflow-triggerer", "airflow-init", "mlflow", "ray-head",
+                "model-sync"}  # fmt: skip
+    for name in platform:
+        assert SERVICES[name]["image"] == "kisa-platform:latest", name
+    assert SERVICES["airflow-apiserver"]["build"]["target"] == "platform"
+    gpu = SERVICES["ray-gpu-worker"]
+    assert gpu["image"] == "kisa-platform-gpu:latest" and gpu["build"]["target"] == "gpu"
+    # Both targets of the one Dockerfile install the one lock.
+    stages = re.findall(r"^FROM (\S+) AS (\w+)$", DOCKERFILE, re.M)
+    assert [name for _, name in stages] == ["platform", "gpu"]
+    assert "nvidia/cuda" in stages[1][0]
+    assert DOCKERFILE.count("--locked") == 2
+    # The Ray nodes start from the project image with token auth and the settings.
+    for name in ("ray-head", "ray-gpu-worker"):
+        env = _env(name)
+        assert env["RAY_AUTH_MODE"] == "token" and "KISA_S3__BUCKET" in env, name
+        assert str(SERVICES[name]["command"]).startswith("ray start"), name
+
+
+def test_vllm_agent_serves_the_trained_model_the_sync_pulled_from_s3() -> None:
+    from typer.main import get_command
+
+    from kisa_tasks.cli import app
+
+    sync = " ".join(SERVICES["model-sync"]["command"])
+    assert "kisa model-pull /models/served" in sync
+    assert "model-pull" in get_command(app).commands  # type: ignore[attr-defined]
+    assert "served-model:/models" in SERVICES["model-sync"]["volumes"]
+    agent = SERVICES["vllm-agent"]
+    assert agent["depends_on"]["model-sync"]["condition"] == "service_completed_successfully"
+    assert "served-model:/models:ro" in agent["volumes"]
+    command = str(agent["command"])
+    assert "--model /models/served" in command and "--served-model-name" in command
+    for name in ("vllm", "vllm-agent"):  # the native tool-call protocol works on both
+        assert "--enable-auto-tool-choice" in str(SERVICES[name]["command"])
+        assert "--tool-call-parser" in str(SERVICES[name]["command"])
+
+
+def test_every_kisa_variable_in_the_file_is_a_setting() -> None:
+    text = (PROJECT_ROOT / "docker-compose.yaml").read_text()
+    names = set(re.findall(r"\b(KISA_[A-Z0-9_]*[A-Z0-9])\b", text)) - {"KISA_HOME"}
+    assert names
+    for name in sorted(names):
+        model: Any = KisaSettings
+        for part in name.removeprefix("KISA_").lower().split("__"):
+            assert part in model.model_fields, f"{name}: no setting {part!r}"
+            model = model.model_fields[part].annotation

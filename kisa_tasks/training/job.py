@@ -45,6 +45,17 @@ def model_key(stage: str, specialty: str, run_id: str) -> str:
     return f"models/{stage}/specialty={specialty}/run={run_id}"
 
 
+def trained_runs(store: ArtefactStore, stage: str, specialty: str) -> list[str]:
+    """Pipeline runs with a ``stage`` model of ``specialty``, oldest first
+    (by the date in the run id: ``manual__2026-...``, ``scheduled__...``)."""
+    folder = model_key(stage, specialty, "").rsplit("/", 1)[0] + "/"
+    runs = {
+        key[len(folder) :].split("/", 1)[0].removeprefix("run=")
+        for key in store.list_keys(folder)
+    }
+    return sorted((r for r in runs if r), key=lambda r: (r.split("__", 1)[-1], r))
+
+
 def split_qa(
     rows: Sequence[Mapping[str, Any]],
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
