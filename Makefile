@@ -27,7 +27,13 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
 	@touch $@
 
-setup: $(VENV)/.installed ## Build .venv on Python 3.12 from the lock file (uv)
+# Neo4j's Cypher linter for the tests (Node >= 20); skipped where npm is absent.
+tools/cypher-lint/node_modules/.installed: tools/cypher-lint/package-lock.json
+	@if command -v npm > /dev/null; then \
+	  npm ci --prefix tools/cypher-lint --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the Cypher lint test will be skipped"; fi
+
+setup: $(VENV)/.installed tools/cypher-lint/node_modules/.installed ## Build .venv on Python 3.12 from the lock file (uv), and the Cypher linter (npm)
 
 up: setup ## Start the services and a real Airflow 3 (UI + scheduler) on loopback
 	$(BIN)/kisa services up airflow ray

@@ -87,9 +87,35 @@ def settings(services: ServiceManager, kisa_home: Path) -> KisaSettings:
 @pytest.fixture()
 def graph_store(settings: KisaSettings) -> Iterator[GraphStore]:
     """The session's graph server, on a test graph emptied before and after."""
-    settings = settings.model_copy(
-        update={"graph": settings.graph.model_copy(update={"name": "kisa_test"})}
+    yield from _emptied_store(
+        settings.model_copy(
+            update={"graph": settings.graph.model_copy(update={"name": "kisa_test"})}
+        )
     )
+
+
+@pytest.fixture(params=["falkordb", "neo4j"])
+def contract_store(request: pytest.FixtureRequest, settings: KisaSettings) -> Iterator[GraphStore]:
+    """The graph-store contract's store: FalkorDB (the session's), and Neo4j
+    wherever ``KISA_NEO4J__URI`` is set (with ``KISA_NEO4J__PASSWORD``); the
+    suite empties the database ``KISA_GRAPH__NAME`` names there, so point it
+    at a scratch one."""
+    if request.param == "falkordb":
+        yield from _emptied_store(
+            settings.model_copy(
+                update={"graph": settings.graph.model_copy(update={"name": "kisa_test"})}
+            )
+        )
+        return
+    if not os.environ.get("KISA_NEO4J__URI"):
+        pytest.skip("KISA_NEO4J__URI is not set: the graph-store contract ran on FalkorDB")
+    neo4j = load_settings(home=settings.home)
+    yield from _emptied_store(
+        neo4j.model_copy(update={"graph": neo4j.graph.model_copy(update={"backend": "neo4j"})})
+    )
+
+
+def _emptied_store(settings: KisaSettings) -> Iterator[GraphStore]:
     with open_graph_store(settings) as store:
         store.clear()
         store.ensure_schema()

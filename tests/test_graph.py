@@ -20,6 +20,13 @@ RELATIONS = [
 ]
 
 
+@pytest.fixture()
+def graph_store(contract_store: GraphStore) -> GraphStore:
+    """Every store test here is the graph-store contract: it runs on FalkorDB,
+    and on Neo4j too wherever KISA_NEO4J__URI is set (conftest)."""
+    return contract_store
+
+
 def test_merge_is_idempotent(graph_store: GraphStore) -> None:
     for _ in range(2):
         assert graph_store.run_batches("merge_entities", ENTITIES, batch_size=2) == 3
@@ -84,3 +91,49 @@ def test_schema_files_split_into_statements() -> None:
     for backend in ("falkordb", "neo4j"):
         stmts = statements(load_cypher(f"schema/{backend}"))
         assert stmts and all(s.upper().startswith("CREATE") for s in stmts)
+
+
+LINTER = CYPHER_DIR.parents[1] / "tools" / "cypher-lint"
+# A value of each parameter's type as the code passes it (the linter checks
+# that every $parameter is given and used as its type allows).
+PARAMETERS = {
+    "entity_type": "disease", "frontier": ["mesh:D001"], "graph": "g1", "id": "mesh:D001",
+    "ids": ["mesh:D001"], "outgoing": True, "relation": "treats", "seed": "mesh:D001",
+    "rows": [{"id": "mesh:D001", "head": "mesh:D001", "tail": "mesh:D002", "graph": "g1"}],
+}  # fmt: skip
+
+
+def _lint(queries: dict[str, str]) -> dict[str, list[dict[str, object]]]:
+    import json
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: Neo4j's Cypher linter needs it (Node >= 20)")
+    assert (LINTER / "node_modules").is_dir(), "the Cypher linter is not installed: make setup"
+    done = subprocess.run(
+        [node, str(LINTER / "lint.mjs")], input=json.dumps({"queries": queries,
+        "parameters": PARAMETERS}), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    found: dict[str, list[dict[str, object]]] = json.loads(done.stdout)
+    return found
+
+
+def test_every_query_passes_neo4js_own_cypher_linter() -> None:
+    """Neo4j cannot run here; its language server's linter can: every query
+    as the code renders it, and the Neo4j schema, with no error or warning."""
+    queries = {
+        path.stem: render(load_cypher(path.stem), {"max_depth": 6})
+        for path in sorted(CYPHER_DIR.glob("*.cypher"))
+    }
+    queries |= {
+        f"schema/neo4j:{i}": s for i, s in enumerate(statements(load_cypher("schema/neo4j")))
+    }
+    assert len(queries) >= 12
+    assert _lint(queries) == {name: [] for name in queries}
+    # The linter finds what is wrong: a broken query and an undeclared parameter.
+    broken = _lint({"syntax": "MATCH (n RETURN n", "parameter": "MATCH (n {id: $nope}) RETURN n"})
+    assert broken["syntax"] and broken["parameter"]
+    assert any(d["severity"] == 1 for d in broken["syntax"])

@@ -58,6 +58,13 @@ def test_cypher_longest_path_equals_the_exact_search(
     assert result.path == expected
 
 
+@pytest.fixture()
+def graph_store(contract_store: GraphStore) -> GraphStore:
+    """Every store test here is the graph-store contract: it runs on FalkorDB,
+    and on Neo4j too wherever KISA_NEO4J__URI is set (conftest)."""
+    return contract_store
+
+
 def test_rebuilding_a_seed_graph_changes_nothing(graph_store: GraphStore) -> None:
     edges = [Edge("mesh:A", "treats", "mesh:B", 2.0), Edge("mesh:B", "causes", "mesh:C", 1.0)]
     for _ in range(3):
