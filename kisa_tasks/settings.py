@@ -203,8 +203,20 @@ class LLMSettings(BaseModel):
 
 
 class SourceSettings(BaseModel):
-    """Keys of the public search APIs (optional: they raise the rate limits)."""
+    """Where the agent searches, and the public search APIs' keys (optional:
+    they raise the rate limits)."""
 
+    medical_search: Literal["corpus", "pubmed"] = Field(
+        default="corpus",
+        description="What the agent's medical_search tool searches: the run's corpus index "
+        "(reproducible, offline) or PubMed through NCBI E-utilities (3 requests/s, 10 with "
+        "KISA_SOURCES__NCBI_API_KEY). `search` and `visit` stay on the run's corpus, so a "
+        "PubMed hit outside it is read from its snippet.",
+    )
+    eutils_url: str = Field(
+        default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils",
+        description="NCBI E-utilities base URL (a mirror or proxy).",
+    )
     ncbi_api_key: SecretStr | None = None
     openfda_api_key: SecretStr | None = None
 

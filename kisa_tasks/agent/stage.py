@@ -45,6 +45,7 @@ from kisa_tasks.qa.calibrate import Solver
 from kisa_tasks.qa.decisions import rejected_by_review
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.stage import load_corpus
+from kisa_tasks.retrieval.adapters import medical_search_source
 from kisa_tasks.retrieval.store import ensure_index
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
@@ -242,14 +243,18 @@ def corpus_researcher(corpus: EvidenceCorpus) -> Researcher:
     )
 
 
-def corpus_toolbox(index: Searcher, documents: Mapping[str, tuple[str, str]]) -> Toolbox:
-    """The embedded default's tools: both searches over the corpus index,
-    ``visit`` over its abstracts (pmid -> (title, text))."""
+def corpus_toolbox(
+    index: Searcher, documents: Mapping[str, tuple[str, str]], medical: Searcher | None = None
+) -> Toolbox:
+    """The embedded default's tools: both searches over the corpus index
+    (``medical_search`` over ``medical`` when given: PubMed), ``visit`` over
+    its abstracts (pmid -> (title, text))."""
     return Toolbox(
         {
             "search": search_tool(index),
-            "medical_search": search_tool(index, "medical_search", "Search the medical "
-                                          "literature (PubMed-like) with optional year filters."),
+            "medical_search": search_tool(medical or index, "medical_search", "Search the "
+                                          "medical literature (PubMed-like) with optional year "
+                                          "filters."),
             "visit": visit_tool(documents.get),
         }
     )  # fmt: skip
@@ -262,7 +267,7 @@ def run_toolbox(settings: KisaSettings, store: ArtefactStore, run_id: str) -> To
     index = ensure_index(store, abstracts, settings.home / "index-cache").index
     texts = store.read(abstracts).select(["pmid", "title", "abstract"]).to_pylist()
     documents = {r["pmid"]: (r["title"] or "", r["abstract"] or "") for r in texts}
-    return corpus_toolbox(index, documents)
+    return corpus_toolbox(index, documents, medical_search_source(settings, index))
 
 
 def llm_policy(gateway: LLMGateway, protocol: str, toolbox: Toolbox) -> Policy:

@@ -210,13 +210,21 @@ class ClinicalTrialsSource:
         return ctgov_hits(response.text)[:k]
 
 
+def medical_search_source(settings: KisaSettings, corpus: SearchSource) -> SearchSource:
+    """What ``medical_search`` searches (``KISA_SOURCES__MEDICAL_SEARCH``): the
+    run's ``corpus`` index, or PubMed with the configured key and its limits."""
+    if settings.sources.medical_search == "corpus":
+        return corpus
+    return search_sources(settings)["pubmed"]
+
+
 def search_sources(settings: KisaSettings) -> dict[str, SearchSource]:
     """The production sources with the configured keys (``KISA_SOURCES__*``)."""
     keys = settings.sources
     ncbi = keys.ncbi_api_key.get_secret_value() if keys.ncbi_api_key else None
     fda = keys.openfda_api_key.get_secret_value() if keys.openfda_api_key else None
     return {
-        "pubmed": PubMedSource.create(ncbi),
+        "pubmed": PubMedSource.create(ncbi, base_url=settings.sources.eutils_url),
         "openfda": OpenFDALabelSource.create(fda),
         "clinicaltrials": ClinicalTrialsSource.create(),
     }

@@ -50,8 +50,7 @@ def trained_runs(store: ArtefactStore, stage: str, specialty: str) -> list[str]:
     (by the date in the run id: ``manual__2026-...``, ``scheduled__...``)."""
     folder = model_key(stage, specialty, "").rsplit("/", 1)[0] + "/"
     runs = {
-        key[len(folder) :].split("/", 1)[0].removeprefix("run=")
-        for key in store.list_keys(folder)
+        key[len(folder) :].split("/", 1)[0].removeprefix("run=") for key in store.list_keys(folder)
     }
     return sorted((r for r in runs if r), key=lambda r: (r.split("__", 1)[-1], r))
 

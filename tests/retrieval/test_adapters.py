@@ -144,3 +144,34 @@ def test_sources_take_their_keys_from_settings(tmp_path: Path) -> None:
     pubmed = sources["pubmed"]
     assert isinstance(pubmed, PubMedSource) and pubmed.http.api_key == "abc"
     assert pubmed.http.rate_per_s == 10.0  # NCBI's limit with a key
+
+
+def test_medical_search_asks_pubmed_when_configured_and_the_corpus_otherwise(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    from records import citation
+
+    from kisa_tasks.agent.stage import corpus_toolbox
+    from kisa_tasks.ingest.abstracts import to_tables
+    from kisa_tasks.retrieval.adapters import medical_search_source
+    from kisa_tasks.retrieval.index import CorpusIndex
+
+    corpus = CorpusIndex.build(pa.concat_tables(list(to_tables([
+        citation("10", "Digoxin toxicity", "Serum levels were measured in the elderly."),
+        citation("11", "PTEN variants", "PTEN D326N in a corpus abstract."),
+    ]))))  # fmt: skip
+    documents = {"10": ("Digoxin toxicity", "Serum levels ...")}
+    default = load_settings(home=tmp_path)
+    assert medical_search_source(default, corpus) is corpus
+    with ReplayServer() as server:
+        server.answer("/esearch.fcgi", _read("eutils_esearch_pubmed.json"))
+        server.answer("/efetch.fcgi", _read("eutils_efetch_pubmed.xml"), ctype="text/xml")
+        pubmed = {"medical_search": "pubmed", "eutils_url": server.url, "ncbi_api_key": "k3y"}
+        settings = load_settings(home=tmp_path, sources=pubmed)
+        toolbox = corpus_toolbox(corpus, documents, medical_search_source(settings, corpus))
+        found = toolbox.call("medical_search", {"query": "PTEN D326N"})
+        local = toolbox.call("search", {"query": "PTEN D326N"})
+    assert found.ok and [p for p, _ in server.requests] == ["/esearch.fcgi", "/efetch.fcgi"]
+    assert "12091962" in found.output and "9997" in found.output  # PubMed's records
+    assert "11" in local.output and "12091962" not in local.output  # search: the corpus
