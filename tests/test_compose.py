@@ -106,6 +106,9 @@ def test_one_project_image_runs_airflow_mlflow_ray_and_the_model_sync() -> None:
     assert [name for _, name in stages] == ["platform", "gpu"]
     assert "nvidia/cuda" in stages[1][0]
     assert DOCKERFILE.count("--locked") == 2
+    # The Airflow image's entrypoint would run `mlflow`/`ray`/`kisa` as airflow subcommands.
+    for name in ("mlflow", "ray-head", "model-sync"):
+        assert SERVICES[name]["entrypoint"] == ["/usr/bin/dumb-init", "--"], name
     # The Ray nodes start from the project image with token auth and the settings.
     for name in ("ray-head", "ray-gpu-worker"):
         env = _env(name)
