@@ -79,6 +79,10 @@ def test_postgres_metadata_db_starts_and_creates_airflow_database() -> None:
         with engine.connect() as conn:
             assert conn.execute(sqlalchemy.text("SELECT current_database()")).scalar() == "airflow"
         engine.dispose()
+        record = ProcessRecord.load(tmp_path / "run" / "postgres.json")
+        assert record is not None
+        sockets = listening(record.group_members())
+        assert sockets and [s for s in sockets if not is_loopback(s[1])] == []
     finally:
         manager.down()
         shutil.rmtree(tmp_path, ignore_errors=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from kisa_tasks.llm.client import Sampling, client_from_settings
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.services.llm_server import SmolLM2Server
-from kisa_tasks.services.process import ProcessRecord, port_is_free
+from kisa_tasks.services.process import ProcessRecord, is_loopback, listening, port_is_free
 from kisa_tasks.settings import load_settings
 
 SCHEMA = {
@@ -38,6 +38,10 @@ def test_client_gets_schema_valid_json_from_the_embedded_model(tmp_path: Path) -
             client_from_settings(settings).complete(messages, schema=SCHEMA, sampling=sampling)
         )
         assert again.cached and again.data == result.data
+        running = ProcessRecord.load(tmp_path / "run" / "llm.json")
+        assert running is not None
+        sockets = listening(running.group_members())
+        assert sockets and [s for s in sockets if not is_loopback(s[1])] == []
     finally:
         record = ProcessRecord.load(tmp_path / "run" / "llm.json")
         manager.down()
