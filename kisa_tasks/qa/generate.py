@@ -29,6 +29,7 @@ from kisa_tasks.qa.templates import PARADIGM, PROMPT_VERSION, render
 from kisa_tasks.qa.validate import (
     Bounds,
     StepFn,
+    check_answer_clue,
     check_hops,
     check_leak,
     check_length,
@@ -134,7 +135,10 @@ def item_from_plan(
 
 # (anchor clues, clues per intermediate entity, clues on the answer), fewest
 # first: a question says no more than it needs to be unique.
-CLUE_LEVELS = ((2, 1, 0), (3, 2, 1), (4, 3, 2))
+# (anchor, per intermediate entity, on the answer). The answer always gets a
+# clue: a seed graph holds a handful of a disease's effects, the literature
+# hundreds, so "B causes which disease?" is unique only in the sample.
+CLUE_LEVELS = ((2, 1, 1), (3, 2, 1), (4, 3, 2))
 
 
 @dataclass
@@ -203,6 +207,7 @@ def validate(candidate: Candidate, corpus: Entities, step: StepFn, bounds: Bound
         or check_length(item.question, item.answer, bounds)
         or check_real_answer(item.answer, item.answer_id, plan.path)
         or check_leak(item.question, plan.masked, names)
+        or check_answer_clue(plan)
         or check_unique(plan, step)
     )
 

@@ -95,6 +95,16 @@ def answer_candidates(plan: QuestionPlan, step: StepFn) -> set[str]:
     return frontier
 
 
+def check_answer_clue(plan: QuestionPlan) -> str | None:
+    """The answer must be singled out by a fact of its own ("... which drug
+    (one that causes Hyperkinesis)?"), not by the last hop alone: the seed
+    graph is a sample, and in the literature a disease causes or is treated
+    with many things, so a bare last hop has many true answers."""
+    if plan.clues.get(plan.answer):
+        return None
+    return "no_answer_clue: only the last hop points at the answer, and it has many true answers"
+
+
 def check_unique(plan: QuestionPlan, step: StepFn) -> str | None:
     candidates = answer_candidates(plan, step)
     if candidates == {plan.answer}:

@@ -31,10 +31,11 @@ def _reply(body: dict[str, Any], mode: str) -> str:
     path = ctx["path"]
     question = (
         "A disease (A) is treated with Alphamab. A causes a disease (B). "
-        "B is treated with a drug (C). C inhibits which chemical?"
+        "B is treated with a drug (C). C inhibits which chemical (one Omegacillin increases)?"
     )
     answer = "Gammatoxin"
-    clues = [{"entity": path[0], "neighbour": ids["Alphamab"]}]
+    clues = [{"entity": path[0], "neighbour": ids["Alphamab"]},
+             {"entity": path[-1], "neighbour": ids["Omegacillin"]}]  # fmt: skip
     if mode == "leak":
         question = question.replace("which chemical", "Gammatoxin, which chemical")
     if mode == "unknown":

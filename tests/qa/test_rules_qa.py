@@ -88,14 +88,26 @@ def test_an_ambiguous_answer_gets_the_clues_that_make_it_unique(
     write_graph(seed_graph, (*EDGES, AMBIGUOUS))  # Betanib inhibits Deltoid too
     corpus, task = Corpus(), GenTask(SEED, "cardiology", subgraph(), "sg1", rng_seed=0)
     steps = graph_steps(seed_graph)
-    [plain] = RulesGenerator(corpus).generate([task])
     [clued] = RulesGenerator(corpus, steps=steps).generate([task])
-    assert not isinstance(plain, str) and not isinstance(clued, str)
-    assert (validate(plain, corpus, steps(SEED), Bounds()) or "").startswith("not_unique")
+    assert not isinstance(clued, str)
     assert validate(clued, corpus, steps(SEED), Bounds()) is None
     assert clued.item.question.endswith(
         "C inhibits which chemical (one that is increased by Omegacillin)?"
     )
+
+
+def test_an_answer_only_the_last_hop_points_at_is_refused(seed_graph: GraphStore) -> None:
+    # Without Omegacillin nothing but "C inhibits" names the answer: unique in
+    # this sample, not in the literature, where a drug inhibits many things.
+    bare = tuple(e for e in EDGES if e.head != "db:D3")
+    write_graph(seed_graph, bare)
+    corpus, steps = Corpus(), graph_steps(seed_graph)
+    task = GenTask(SEED, "cardiology", subgraph(bare), "sg1", rng_seed=0)
+    [candidate] = RulesGenerator(corpus, steps=steps).generate([task])
+    assert not isinstance(candidate, str)
+    assert candidate.item.question.endswith("C inhibits which chemical?")
+    reason = validate(candidate, corpus, steps(SEED), Bounds())
+    assert (reason or "").startswith("no_answer_clue")
 
 
 def test_leaks_non_answers_and_lengths_are_refused() -> None:
