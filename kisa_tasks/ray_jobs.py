@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kisa_tasks.settings import KisaSettings
@@ -92,3 +92,58 @@ def run_stage_job(
             f"its log ends:\n{tail(outcome['logs'])}"
         )
     return job_result(outcome["logs"])
+
+
+def function_entrypoint(target: str, kwargs: Mapping[str, Any]) -> str:
+    """The shell command of a Ray job that runs ``target`` ("module:function",
+    a stage function taking settings and keyword arguments) on the cluster."""
+    import shlex
+
+    args = ("python", "-m", "kisa_tasks.ray_jobs", target, json.dumps(dict(kwargs)))
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def run_stage_function(
+    settings: KisaSettings,
+    what: str,
+    function: Callable[..., dict[str, Any]],
+    kwargs: Mapping[str, Any],
+    groups: tuple[str, ...] = ("s3",),
+) -> dict[str, Any]:
+    """Run a stage function as a job on the configured cluster: its driver
+    calls it there, where ``kisa_tasks.fanout`` makes its items Ray tasks."""
+    target = f"{function.__module__}:{function.__qualname__}"
+    return run_stage_job(
+        settings, what, function_entrypoint(target, kwargs), settings.as_env(*groups)
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Ray job driver: ``python -m kisa_tasks.ray_jobs module:function JSON``;
+    prints the function's result as JSON on the last line."""
+    import argparse
+    import importlib
+
+    import ray
+
+    from kisa_tasks.settings import load_settings
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("target")
+    parser.add_argument("kwargs")
+    args = parser.parse_args(argv)
+    module, _, name = args.target.partition(":")
+    if not module.startswith("kisa_tasks."):
+        raise SystemExit(f"{args.target!r} is not a kisa_tasks stage function")
+    function = getattr(importlib.import_module(module), name)
+    kwargs = json.loads(args.kwargs)
+    if isinstance(kwargs.get("window"), list):
+        kwargs["window"] = tuple(kwargs["window"])
+    ray.init()  # the cluster this job runs on
+    # Here the stage runs; a driver that submitted another job would recurse.
+    settings = load_settings(ray={"address": None})
+    print(json.dumps(function(settings, **kwargs), default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ from kisa_tasks.artefacts.store import (
     ArtefactStore,
     CommitMarker,
     NotCommittedError,
+    PartitionWriter,
     Rejection,
 )
 
@@ -19,6 +20,7 @@ __all__ = [
     "InvalidKeyError",
     "NotCommittedError",
     "Partition",
+    "PartitionWriter",
     "Rejection",
     "SchemaMismatchError",
     "register_stage",

@@ -153,9 +153,31 @@ class ArtefactStore:
         local.mkdir(parents=True, exist_ok=True)
         pafs.copy_files(self._path(key), str(local), source_filesystem=self.fs)
 
-    def read_file(self, key: str) -> pa.Table:
-        """One Parquet file by key (a file of a directory, not a partition)."""
-        return pq.read_table(self._path(key), filesystem=self.fs)
+    def read_file(
+        self,
+        key: str,
+        columns: Sequence[str] | None = None,
+        filters: Any = None,
+    ) -> pa.Table:
+        """One Parquet file by key (a file of a directory, not a partition);
+        ``filters`` (pyarrow's) skip row groups by their statistics."""
+        return pq.read_table(
+            self._path(key),
+            filesystem=self.fs,
+            columns=list(columns) if columns is not None else None,
+            filters=filters,
+        )
+
+    def write_file(self, key: str, table: pa.Table, row_group_size: int | None = None) -> str:
+        """One Parquet file by key (staging, not a partition: no commit marker)."""
+        pq.write_table(
+            table,
+            self._path(key),
+            filesystem=self.fs,
+            compression="zstd",
+            row_group_size=row_group_size,
+        )
+        return self.uri(key)
 
     def exists(self, key: str) -> bool:
         return bool(self.fs.get_file_info(self._path(key)).type != pafs.FileType.NotFound)

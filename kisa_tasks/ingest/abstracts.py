@@ -113,6 +113,12 @@ def rejection_reason(citation: Citation) -> str | None:
     return None
 
 
+def reason_count_key(reason: str) -> str:
+    """The count a rejection reason adds to: ``rejected.not_English`` for
+    "not English (language=spa)"."""
+    return f"rejected.{reason.split(' (')[0].replace(' ', '_')}"
+
+
 def citation_specialties(citation: Citation) -> tuple[list[str], list[str]]:
     trees = tree_numbers([m.descriptor_ui for m in citation.mesh])
     return trees, specialties_for(trees)
@@ -149,7 +155,7 @@ def partition_citations(
             continue
         reason = rejection_reason(citation)
         if reason is not None:
-            counts[f"rejected.{reason.split(' (')[0].replace(' ', '_')}"] += 1
+            counts[reason_count_key(reason)] += 1
             rejections.append(Rejection(pmid, reason, {"pmid": pmid, "source": citation.source}))
             continue
         if limit is not None and len(kept) >= limit:

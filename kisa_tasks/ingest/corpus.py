@@ -6,7 +6,10 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any
 
+from kisa_tasks.ingest.files import CorpusFile
+
 EMBEDDED_FILES = ("pubmed20n0014.xml.gz", "pubmed21n1298.xml.gz")
+MEDLINE_SUFFIXES = (".xml", ".xml.gz")
 
 
 class CorpusNotFoundError(FileNotFoundError):
@@ -29,51 +32,39 @@ def embedded_baseline_files() -> list[Path]:
     return [found[name] for name in EMBEDDED_FILES]
 
 
-def corpus_files(spec: str, cache_dir: Path | None = None, fs: Any = None) -> list[Path]:
+def corpus_inputs(spec: str, fs: Any = None) -> list[CorpusFile]:
     """Input files in processing order (baseline before updates: NLM numbers
     update files after the baseline, so name order is release order).
 
     ``spec``: ``embedded``, a local directory, or an ``s3://bucket/prefix``
-    (copied once into ``cache_dir`` with the given pyarrow filesystem).
+    (listed with the given pyarrow filesystem; each file is fetched by the
+    process that parses it, so a Ray worker on another machine can).
     """
     if spec == "embedded":
-        return embedded_baseline_files()
+        return [CorpusFile.local(p) for p in embedded_baseline_files()]
     if spec.startswith("s3://"):
-        if fs is None or cache_dir is None:
-            raise ValueError("an s3:// corpus needs a filesystem and a cache directory")
-        return _fetch_s3_prefix(spec.removeprefix("s3://"), cache_dir, fs)
+        if fs is None:
+            raise ValueError("an s3:// corpus needs a filesystem")
+        return _list_s3_prefix(spec.removeprefix("s3://"), fs)
     root = Path(spec)
     if not root.is_dir():
         raise CorpusNotFoundError(
             f"corpus {spec!r} is neither 'embedded', a directory, nor an s3:// prefix"
         )
-    files = sorted(p for p in root.iterdir() if p.name.endswith((".xml", ".xml.gz")))
+    files = sorted(p for p in root.iterdir() if p.name.endswith(MEDLINE_SUFFIXES))
     if not files:
         raise CorpusNotFoundError(f"no .xml or .xml.gz files in {root}")
-    return files
+    return [CorpusFile.local(p) for p in files]
 
 
-def _fetch_s3_prefix(prefix: str, cache_dir: Path, fs: Any) -> list[Path]:
+def _list_s3_prefix(prefix: str, fs: Any) -> list[CorpusFile]:
     import pyarrow.fs as pafs
 
     infos = fs.get_file_info(pafs.FileSelector(prefix.rstrip("/"), recursive=False))
-    keys = sorted(
-        i.path
-        for i in infos
-        if i.type == pafs.FileType.File and i.path.endswith((".xml", ".xml.gz"))
+    found = sorted(
+        (i for i in infos if i.type == pafs.FileType.File and i.path.endswith(MEDLINE_SUFFIXES)),
+        key=lambda i: i.path,
     )
-    if not keys:
+    if not found:
         raise CorpusNotFoundError(f"no .xml or .xml.gz objects under s3://{prefix}")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    out = []
-    for key in keys:
-        local = cache_dir / key.replace("/", "__")
-        size = fs.get_file_info(key).size
-        if not local.exists() or local.stat().st_size != size:
-            tmp = local.with_suffix(local.suffix + ".part")
-            with fs.open_input_stream(key) as src, open(tmp, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            tmp.replace(local)
-        out.append(local)
-    return out
+    return [CorpusFile(f"s3://{i.path}", i.path.rsplit("/", 1)[-1], i.size) for i in found]

@@ -15,7 +15,7 @@ from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.extract.ray_extract import ray_extract
 from kisa_tasks.extract.stage import lexicon_table, run_extract
 from kisa_tasks.ingest.abstracts import latest_citations, partition_citations, to_tables
-from kisa_tasks.ingest.corpus import corpus_files
+from kisa_tasks.ingest.corpus import embedded_baseline_files
 from kisa_tasks.ingest.medline import MedlineReader
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.services.ray_head import LOOPBACK_NODE, RayHead
@@ -23,10 +23,9 @@ from kisa_tasks.settings import KisaSettings, load_settings
 
 
 @pytest.fixture(scope="module")
-def abstracts(tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
+def abstracts() -> pa.Table:
     """800 real usable abstracts from the embedded 2021 baseline file."""
-    cache = tmp_path_factory.mktemp("corpus")
-    [path] = [p for p in corpus_files("embedded", cache_dir=cache) if "21n" in p.name]
+    [path] = [p for p in embedded_baseline_files() if "21n" in p.name]
     live, malformed = latest_citations(itertools.islice(MedlineReader(path), 1500))
     kept = partition_citations(live, malformed, None).kept[:800]
     return pa.concat_tables(list(to_tables(kept)))
