@@ -10,10 +10,12 @@ a stage writes does not depend on where its items ran.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
@@ -41,33 +43,62 @@ def fan_out[T, R](
 ) -> list[R]:
     """``fn`` over ``items`` (``fn`` picklable: a module function or a
     ``functools.partial`` of one); logs progress as ``what`` N/M."""
+    return list(fan_out_ordered(fn, items, what=what, workers=workers))
+
+
+def fan_out_ordered[T, R](
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    what: str,
+    workers: int | None = None,
+    ahead: int | None = None,
+) -> Iterator[R]:
+    """``fan_out`` as a generator: results in item order as they are ready,
+    with at most ``ahead`` items (default: twice the workers) started before
+    the oldest result is taken, so a caller writing each result holds only
+    a window of them, never all."""
     if not items:
-        return []
+        return
     if in_ray_driver():
-        return _on_ray(fn, items, what)
+        yield from _on_ray(fn, items, what, ahead)
+        return
     workers = min(workers or default_workers(), len(items))
     if workers <= 1:
-        results = []
         for i, item in enumerate(items, start=1):
-            results.append(fn(item))
+            yield fn(item)
             log.info("%s %d/%d", what, i, len(items))
-        return results
-    results_by_index: dict[int, R] = {}
+        return
+    window = max(ahead or 2 * workers, workers)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}
-        for done, future in enumerate(as_completed(futures), start=1):
-            results_by_index[futures[future]] = future.result()
+        pending: deque[Future[R]] = deque()
+        queue = iter(items)
+        for item in itertools.islice(queue, window):
+            pending.append(pool.submit(_call, fn, item))
+        done = 0
+        while pending:
+            result = pending.popleft().result()
+            done += 1
             log.info("%s %d/%d (%d processes)", what, done, len(items), workers)
-    return [results_by_index[i] for i in range(len(items))]
+            for item in itertools.islice(queue, 1):
+                pending.append(pool.submit(_call, fn, item))
+            yield result
 
 
-def _on_ray[T, R](fn: Callable[[T], R], items: Sequence[T], what: str) -> list[R]:
+def _on_ray[T, R](
+    fn: Callable[[T], R], items: Sequence[T], what: str, ahead: int | None
+) -> Iterator[R]:
     import ray
 
     task: Any = ray.remote(_call)
-    refs = [task.remote(fn, item) for item in items]
-    pending = list(refs)
+    cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+    window = ahead or max(2 * int(cpus), 2)
+    queue = iter(items)
+    pending = deque(task.remote(fn, item) for item in itertools.islice(queue, window))
+    done = 0
     while pending:
-        _, pending = ray.wait(pending, num_returns=1)
-        log.info("%s %d/%d (Ray tasks)", what, len(items) - len(pending), len(items))
-    return list(ray.get(refs))
+        result = ray.get(pending.popleft())
+        done += 1
+        log.info("%s %d/%d (Ray tasks)", what, done, len(items))
+        pending.extend(task.remote(fn, item) for item in itertools.islice(queue, 1))
+        yield result

@@ -8,6 +8,7 @@ from kisa_tasks.artefacts.schemas import (
 )
 from kisa_tasks.artefacts.store import (
     ArtefactStore,
+    BufferedWriter,
     CommitMarker,
     NotCommittedError,
     PartitionWriter,
@@ -16,6 +17,7 @@ from kisa_tasks.artefacts.store import (
 
 __all__ = [
     "ArtefactStore",
+    "BufferedWriter",
     "CommitMarker",
     "InvalidKeyError",
     "NotCommittedError",

@@ -229,7 +229,19 @@ class ArtefactStore:
         info = self.fs.get_file_info(self._path(partition.marker_key))
         return bool(info.type == pafs.FileType.File)
 
-    def read(self, partition: Partition) -> pa.Table:
+    def read(self, partition: Partition, columns: Sequence[str] | None = None) -> pa.Table:
+        """The whole partition (or only ``columns`` of it) as one table."""
+        tables = list(self.iter_parts(partition, columns))
+        if tables:
+            return pa.concat_tables(tables)
+        schema = schema_for(partition.stage)
+        return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+
+    def iter_parts(
+        self, partition: Partition, columns: Sequence[str] | None = None
+    ) -> Iterator[pa.Table]:
+        """The partition's parts in order, one at a time (a corpus-sized
+        partition read without holding it)."""
         marker = self.marker(partition)
         schema = schema_for(partition.stage)
         if marker.schema_fingerprint != fingerprint(schema):
@@ -237,11 +249,21 @@ class ArtefactStore:
                 f"{self.uri(partition.prefix)} was written with another schema "
                 f"({marker.schema_fingerprint}); rerun the stage to rewrite it"
             )
-        tables = [
-            pq.read_table(self._path(f"{partition.prefix}/{p}"), filesystem=self.fs)
-            for p in marker.parts
-        ]
-        return pa.concat_tables(tables) if tables else schema.empty_table()
+        for part in marker.parts:
+            yield self.read_part(partition, part, columns)
+
+    def part_names(self, partition: Partition) -> list[str]:
+        """The committed parts of a partition, in order (items to fan out)."""
+        return list(self.marker(partition).parts)
+
+    def read_part(
+        self, partition: Partition, part: str, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        return pq.read_table(
+            self._path(f"{partition.prefix}/{part}"),
+            filesystem=self.fs,
+            columns=list(columns) if columns is not None else None,
+        )
 
     def read_rejected(self, partition: Partition) -> pa.Table:
         marker = self.marker(partition)
@@ -287,6 +309,39 @@ class ArtefactStore:
             for info in self.fs.get_file_info(selector)
             if info.type == pafs.FileType.File and info.base_name.startswith("part-")
         )
+
+
+class BufferedWriter:
+    """Rows and rejections for a partition writer, written in parts of
+    ``rows`` rows however they arrive: a stage streaming its output commits
+    the same files as one that wrote it whole."""
+
+    def __init__(self, writer: PartitionWriter, rows: int, rejections_per_part: int = 50_000):
+        self.writer, self.rows, self.rejections_per_part = writer, rows, rejections_per_part
+        self.tables: list[pa.Table] = []
+        self.rejections: list[Rejection] = []
+
+    def add(self, table: pa.Table, rejections: Sequence[Rejection] = ()) -> None:
+        self.tables.append(table)
+        self.rejections.extend(rejections)
+        buffered = sum(t.num_rows for t in self.tables)
+        if buffered >= self.rows:
+            joined = pa.concat_tables(self.tables)
+            start = 0
+            while buffered - start >= self.rows:
+                self.writer.write_part(joined.slice(start, self.rows))
+                start += self.rows
+            self.tables = [joined.slice(start)]
+        if len(self.rejections) >= self.rejections_per_part:
+            self.writer.reject(self.rejections)
+            self.rejections = []
+
+    def flush(self) -> None:
+        rest = pa.concat_tables(self.tables) if self.tables else None
+        if rest is not None and rest.num_rows:
+            self.writer.write_part(rest)
+        self.writer.reject(self.rejections)
+        self.tables, self.rejections = [], []
 
 
 class PartitionWriter:

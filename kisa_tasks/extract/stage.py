@@ -13,12 +13,13 @@ counted over the whole corpus without sending the whole corpus to a model.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 import pyarrow as pa
 
-from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
+from kisa_tasks.artefacts import ArtefactStore, BufferedWriter, Partition, Rejection
 from kisa_tasks.extract.lexicon import LexiconEntry, automaton_with
 from kisa_tasks.extract.mentions import (
     MENTIONS_SCHEMA,
@@ -27,6 +28,7 @@ from kisa_tasks.extract.mentions import (
     llm_extract_table,
     surface_lexicon,
 )
+from kisa_tasks.fanout import fan_out_ordered
 from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
 
@@ -89,13 +91,39 @@ def run_extract(
     counts |= {"mentions": marker.rows, **count_by_type([mentions])}
     corpus = Partition("abstracts", WHOLE_CORPUS, run_id)
     if specialty != WHOLE_CORPUS and store.is_committed(corpus):
-        corpus_mentions = lexicon_table(store.read(corpus), extra=extra, ray_workers=ray_workers)
-        corpus_marker = store.write(
-            Partition("mentions", WHOLE_CORPUS, run_id), parts(corpus_mentions)
-        )
-        counts["corpus_mentions"] = corpus_marker.rows
+        counts["corpus_mentions"] = extract_corpus(settings, store, corpus, extra)
     log.info("extract %s (%s): %s", specialty, backend, counts)
     return {"uri": store.uri(partition.prefix), "counts": counts}
+
+
+def corpus_part_mentions(
+    settings: KisaSettings,
+    corpus: Partition,
+    extra: dict[str, LexiconEntry] | None,
+    part: str,
+) -> pa.Table:
+    """Lexicon mentions of one part of the corpus abstracts (a fan-out item)."""
+    abstracts = ArtefactStore.from_settings(settings).read_part(corpus, part)
+    return lexicon_table(abstracts, extra=extra)
+
+
+def extract_corpus(
+    settings: KisaSettings,
+    store: ArtefactStore,
+    corpus: Partition,
+    extra: dict[str, LexiconEntry] | None,
+) -> int:
+    """The corpus-wide mentions, a part of the corpus at a time: in worker
+    processes here, as Ray tasks in a Ray job; committed in input order, in
+    fixed-size parts, so the files are the same either way."""
+    work = functools.partial(corpus_part_mentions, settings, corpus, extra)
+    with store.open_partition(Partition("mentions", WHOLE_CORPUS, corpus.run)) as writer:
+        out = BufferedWriter(writer, ROWS_PER_PART)
+        for mentions in fan_out_ordered(work, store.part_names(corpus), what="corpus parts"):
+            out.add(mentions)
+        out.flush()
+    assert writer.marker is not None
+    return writer.marker.rows
 
 
 def run_extract_as_ray_job(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from kisa_tasks.artefacts import ArtefactStore, Partition, PartitionWriter, Rejection
+from kisa_tasks.artefacts import ArtefactStore, BufferedWriter, Partition
 from kisa_tasks.fanout import fan_out, in_ray_driver
 from kisa_tasks.ingest.corpus import corpus_inputs
 from kisa_tasks.ingest.files import CorpusFile, stage_file
@@ -34,8 +34,6 @@ from kisa_tasks.specialties import WHOLE_CORPUS
 
 log = logging.getLogger(__name__)
 
-REJECTIONS_PER_PART = 50_000
-
 
 def read_events(files: list[Path]) -> Iterator[Event]:
     for i, path in enumerate(files, start=1):
@@ -46,33 +44,6 @@ def read_events(files: list[Path]) -> Iterator[Event]:
 def stage_one(settings: KisaSettings, file: CorpusFile) -> dict[str, int]:
     """One file parsed and staged (a fan-out item: builds its own store)."""
     return stage_file(ArtefactStore.from_settings(settings), file)
-
-
-class BufferedPartition:
-    """Rows and rejections of one partition, written in full-size parts."""
-
-    def __init__(self, writer: PartitionWriter, rows: int = CHUNK_ROWS) -> None:
-        self.writer, self.rows = writer, rows
-        self.tables: list[pa.Table] = []
-        self.rejections: list[Rejection] = []
-
-    def add(self, table: pa.Table, rejections: list[Rejection]) -> None:
-        self.tables.append(table)
-        self.rejections.extend(rejections)
-        if sum(t.num_rows for t in self.tables) >= self.rows:
-            joined = pa.concat_tables(self.tables)
-            self.writer.write_part(joined.slice(0, self.rows))
-            self.tables = [joined.slice(self.rows)]
-        if len(self.rejections) >= REJECTIONS_PER_PART:
-            self.writer.reject(self.rejections)
-            self.rejections = []
-
-    def flush(self) -> None:
-        rest = pa.concat_tables(self.tables) if self.tables else None
-        if rest is not None and rest.num_rows:
-            self.writer.write_part(rest)
-        self.writer.reject(self.rejections)
-        self.tables, self.rejections = [], []
 
 
 def run_ingest(
@@ -122,7 +93,10 @@ def run_ingest(
         store.open_partition(whole_partition) as whole_writer,
         store.open_partition(partition) as writer,
     ):
-        outputs = [(whole, BufferedPartition(whole_writer)), (mine, BufferedPartition(writer))]
+        outputs = [
+            (whole, BufferedWriter(whole_writer, CHUNK_ROWS)),
+            (mine, BufferedWriter(writer, CHUNK_ROWS)),
+        ]
         for _, out in outputs:
             out.writer.reject(malformed)
         for done, chunk in enumerate(live_chunks(live, read_range), start=1):

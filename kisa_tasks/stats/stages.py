@@ -168,9 +168,10 @@ def run_stats(settings: KisaSettings, *, specialty: str, run_id: str) -> dict[st
         stage: store.read(Partition(stage, specialty, run_id))
         for stage in ("abstracts", "mentions", "entities")
     }
+    # Of the corpus only what the counts read: not its text.
     corpus = {
-        stage: store.read(Partition(stage, WHOLE_CORPUS, run_id))
-        for stage in ("abstracts", "mentions")
+        stage: store.read(Partition(stage, WHOLE_CORPUS, run_id), columns)
+        for stage, columns in (("abstracts", ["pmid"]), ("mentions", ["pmid", "entity_id"]))
         if store.is_committed(Partition(stage, WHOLE_CORPUS, run_id))
     }
     stats = stats_table(
