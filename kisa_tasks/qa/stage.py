@@ -38,7 +38,7 @@ from kisa_tasks.settings import KisaSettings
 from kisa_tasks.specialties import WHOLE_CORPUS
 from kisa_tasks.subgraphs.graph import Edge, KnowledgeGraph, Subgraph
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
-from kisa_tasks.triples.evidence import EvidenceCorpus
+from kisa_tasks.triples.evidence import EvidenceCorpus, run_evidence
 
 QA_BACKENDS = ("rules", "llm")
 EXPORT_PREFIX = "exports/qa"
@@ -57,12 +57,8 @@ def load_corpus(
     """The run's corpus (names, aliases, mentions per abstract) and its
     specialty's entities."""
     entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
-    corpus = EvidenceCorpus(
-        store.read(Partition("abstracts", WHOLE_CORPUS, run_id)),
-        store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
-        {i: e["canonical_id"] for e in entities for i in e["identifiers"]},
-    )
-    return corpus, entities
+    idmap = {i: e["canonical_id"] for e in entities for i in e["identifiers"]}
+    return run_evidence(store, run_id, idmap), entities
 
 
 def first_tasks(rows: Sequence[dict[str, Any]], specialty: str, rng_seed: int) -> list[GenTask]:

@@ -229,15 +229,12 @@ def run_seeds(
     stats = store.read(Partition("entity_stats", specialty, run_id))
     counts: dict[str, int] = {"candidates": stats.num_rows}
     if require_relation:
-        from kisa_tasks.triples.evidence import EvidenceCorpus
+        from kisa_tasks.triples.evidence import run_evidence
 
         rare = seeds_table(stats, policy or SeedPolicy(), stats.num_rows)
         entities = store.read(Partition("entities", specialty, run_id)).to_pylist()
-        corpus = EvidenceCorpus(
-            store.read(Partition("abstracts", WHOLE_CORPUS, run_id)),
-            store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
-            {i: e["canonical_id"] for e in entities for i in e["identifiers"]},
-        )
+        idmap = {i: e["canonical_id"] for e in entities for i in e["identifiers"]}
+        corpus = run_evidence(store, run_id, idmap, settings.home / "evidence-cache")
         seeds = chainable_seeds(rare, corpus, settings.graph.min_confidence, max_seeds)
         counts["rare"] = rare.num_rows
     else:

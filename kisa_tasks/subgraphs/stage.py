@@ -34,7 +34,7 @@ from kisa_tasks.subgraphs.store_io import (
     replace_seed_graph,
     store_longest_path,
 )
-from kisa_tasks.triples.evidence import EvidenceCorpus, rules_extractor
+from kisa_tasks.triples.evidence import EvidenceCorpus, rules_extractor, run_evidence
 
 TRIPLE_BACKENDS = ("rules", "llm")
 
@@ -230,11 +230,8 @@ def run_graph_shard(
         from kisa_tasks.triples.llm_triples import LLMTripleExtractor
 
         llm_extractor = LLMTripleExtractor(lambda: client_from_settings(settings))
-    corpus = EvidenceCorpus(
-        store.read(corpus_abstracts),
-        store.read(Partition("mentions", WHOLE_CORPUS, run_id)),
-        idmap,
-        llm_extractor or rules_extractor,
+    corpus = run_evidence(
+        store, run_id, idmap, settings.home / "evidence-cache", llm_extractor or rules_extractor
     )
     seeds = store.read(Partition("seeds", specialty, run_id)).to_pylist()[shard::shards]
 

@@ -14,14 +14,24 @@ and is listed in ``failures`` with the reason (a rerun asks again).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 
+from kisa_tasks.artefacts import ArtefactStore, Partition, schema_for
 from kisa_tasks.extract.canonical import normalise
+from kisa_tasks.specialties import WHOLE_CORPUS
 from kisa_tasks.triples.mesh_claims import claimed_triples, merge_support
 from kisa_tasks.triples.records import EntityInfo
 from kisa_tasks.triples.rules import EntitySpan, TripleEvidence, sentence_triples
@@ -102,59 +112,196 @@ def relink(mention: Mapping[str, Any], ui_by_name: Mapping[str, str]) -> str:
     return f"{mention['type']}:{slug}"
 
 
+ROW_COLUMNS = ["pmid", "title", "abstract", "mesh", "chemicals"]
+MENTION_COLUMNS = ["pmid", "field", "start", "end", "surface", "type", "entity_id", "name"]
+
+
+class AbstractRows(Protocol):
+    """Where the corpus's abstracts are: scanned in order once, then read
+    back by PMID for the few the expansion visits."""
+
+    def scan(self, columns: Sequence[str]) -> Iterator[pa.Table]: ...
+
+    def rows(self, pmids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+
+class TableRows:
+    """Abstracts held as one Arrow table (tests, small corpora)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table.select(ROW_COLUMNS)
+        self._at: dict[str, int] | None = None
+
+    def scan(self, columns: Sequence[str]) -> Iterator[pa.Table]:
+        yield self.table.select(list(columns))
+
+    def rows(self, pmids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if self._at is None:
+            self._at = {p: i for i, p in enumerate(self.table.column("pmid").to_pylist())}
+        found = [(p, self._at[p]) for p in pmids if p in self._at]
+        taken = self.table.take(pa.array([i for _, i in found], pa.int64())).to_pylist()
+        return {p: row for (p, _), row in zip(found, taken, strict=True)}
+
+
+class PartitionRows:
+    """A committed ``abstracts`` partition: scanned a part at a time, and read
+    by PMID from a local Arrow file of its text columns, memory-mapped, so
+    only the pages of the abstracts asked for are ever resident. The file is
+    written once per commit under ``cache_dir``."""
+
+    def __init__(self, store: ArtefactStore, partition: Partition, cache_dir: Path) -> None:
+        self.store, self.partition = store, partition
+        marker = store.marker(partition)
+        key = hashlib.sha256(f"{partition.prefix}|{marker.version}".encode()).hexdigest()[:24]
+        self.path = cache_dir / f"{key}.arrow"
+        self._table: pa.Table | None = None
+        self._pmids: np.ndarray | None = None
+
+    def scan(self, columns: Sequence[str]) -> Iterator[pa.Table]:
+        yield from self.store.iter_parts(self.partition, columns)
+
+    def _open(self) -> tuple[pa.Table, np.ndarray]:
+        if self._table is None or self._pmids is None:
+            if not self.path.exists():
+                self._write()
+            self._table = ipc.open_file(pa.memory_map(str(self.path))).read_all()
+            self._pmids = np.asarray(self._table.column("pmid_int").to_numpy())
+        return self._table, self._pmids
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.part")
+        schema = schema_for("abstracts")
+        fields = [pa.field("pmid_int", pa.int64()), *(schema.field(c) for c in ROW_COLUMNS)]
+        with ipc.new_file(str(tmp), pa.schema(fields)) as sink:
+            for part in self.scan(ROW_COLUMNS):
+                pmid_int = pc.cast(part["pmid"], pa.int64())
+                sink.write_table(part.add_column(0, "pmid_int", pmid_int))
+        tmp.rename(self.path)
+
+    def rows(self, pmids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        table, known = self._open()
+        wanted = np.array([int(p) for p in pmids], dtype=np.int64)
+        at = np.clip(np.searchsorted(known, wanted), 0, max(known.size - 1, 0))
+        hit = known.size > 0
+        found = [(p, int(i)) for p, i, w in zip(pmids, at, wanted, strict=True)
+                 if hit and known[i] == w]  # fmt: skip
+        indices = pa.array([i for _, i in found], pa.int64())
+        taken = table.take(indices).select(ROW_COLUMNS).to_pylist()
+        return {p: row for (p, _), row in zip(found, taken, strict=True)}
+
+
+class _Codes:
+    """Strings as small ints (one list of each distinct value)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def __call__(self, value: str) -> int:
+        code = self.index.get(value)
+        if code is None:
+            code = self.index[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+
+def run_evidence(
+    store: ArtefactStore,
+    run_id: str,
+    idmap: Mapping[str, str],
+    cache_dir: Path | None = None,
+    extractor: BatchExtractor = rules_extractor,
+) -> EvidenceCorpus:
+    """The evidence corpus of a run's whole-corpus partitions, read a part at
+    a time (``cache_dir``: where the memory-mapped text lives; the system's
+    temporary directory when None)."""
+    abstracts = Partition("abstracts", WHOLE_CORPUS, run_id)
+    mentions = Partition("mentions", WHOLE_CORPUS, run_id)
+    cache = cache_dir or Path(tempfile.gettempdir()) / "kisa-evidence"
+    return EvidenceCorpus(
+        PartitionRows(store, abstracts, cache),
+        store.iter_parts(mentions, MENTION_COLUMNS),
+        idmap,
+        extractor,
+    )
+
+
 class EvidenceCorpus:
+    """The corpus's abstracts and canonical mentions, and triples per PMID.
+
+    Built in one pass over the abstracts' MeSH columns and one over the
+    mentions, holding per mention only a few integers (PMID, field, offsets,
+    codes of entity, name, type and kind), never a record: the text of an
+    abstract is read when its triples are first asked for."""
+
     def __init__(
         self,
-        abstracts: pa.Table,
-        mentions: pa.Table,
+        abstracts: pa.Table | AbstractRows,
+        mentions: pa.Table | Iterable[pa.Table],
         idmap: Mapping[str, str],
         extractor: BatchExtractor = rules_extractor,
     ) -> None:
         self.idmap = dict(idmap)
         self.extractor = extractor
-        cols = abstracts.select(["pmid", "title", "abstract", "mesh", "chemicals"]).to_pylist()
-        self._rows = {r["pmid"]: r for r in cols}
+        self.abstracts = TableRows(abstracts) if isinstance(abstracts, pa.Table) else abstracts
         # Every qualifier a heading carries in the corpus: a concept's kind.
         profile: dict[str, set[str]] = {}
         # MEDLINE's own name for each MeSH UI it indexes with.
         indexed_names: dict[str, str] = {}
-        for row in cols:
-            for heading in row["mesh"] or ():
-                ui = f"mesh:{heading['descriptor_ui']}"
-                indexed_names.setdefault(ui, heading["name"] or "")
-                profile.setdefault(self.canonical(ui), set()).update(
-                    q.lower() for q in heading["qualifiers"] or ()
-                )
-            for chemical in row["chemicals"] or ():
-                indexed_names.setdefault(f"mesh:{chemical['ui']}", chemical["name"] or "")
-        self._spans: dict[tuple[str, str], list[EntitySpan]] = {}
+        for part in self.abstracts.scan(["mesh", "chemicals"]):
+            for row in part.to_pylist():
+                for heading in row["mesh"] or ():
+                    ui = f"mesh:{heading['descriptor_ui']}"
+                    indexed_names.setdefault(ui, heading["name"] or "")
+                    profile.setdefault(self.canonical(ui), set()).update(
+                        q.lower() for q in heading["qualifiers"] or ()
+                    )
+                for chemical in row["chemicals"] or ():
+                    indexed_names.setdefault(f"mesh:{chemical['ui']}", chemical["name"] or "")
         self.entities: dict[str, EntityInfo] = {}
         self._surfaces: dict[str, set[str]] = {}
         self._written: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.kinds: dict[str, str] = {}  # signatures.entity_kind per entity
-        self._pmids: dict[str, set[str]] = {}
         self.mislinked = 0  # mentions whose dictionary id was replaced
-        columns = ["pmid", "field", "start", "end", "surface", "type", "entity_id", "name"]
         ui_by_name: dict[str, str] = {}
         for ui, name in sorted(indexed_names.items()):
             ui_by_name.setdefault(normalise(name), ui)
-        for m in mentions.select(columns).to_pylist():
-            if mislinked(m, indexed_names, ui_by_name):
-                self.mislinked += 1
-                m["entity_id"] = relink(m, ui_by_name)
-            canonical = self.canonical(m["entity_id"])
-            self.entities.setdefault(canonical, EntityInfo(m["name"] or canonical, m["type"]))
-            self._surfaces.setdefault(canonical, set()).add(m["surface"])
-            self._written[canonical][m["surface"].casefold()] += 1
-            # One kind per entity (its first mention's type decides, as for
-            # its name), so the evidence and the committed triple agree.
-            kind = self.kinds.setdefault(
-                canonical, entity_kind(m["type"], profile.get(canonical, ()))
-            )
-            self._pmids.setdefault(canonical, set()).add(m["pmid"])
-            self._spans.setdefault((m["pmid"], m["field"]), []).append(
-                EntitySpan(canonical, m["name"], m["type"], m["start"], m["end"], kind)
-            )
+        self._codes = {c: _Codes() for c in ("field", "entity", "name", "type", "kind")}
+        columns = {c: array("q") for c in ("pmid", "field", "start", "end", "entity", "name",
+                                           "type", "kind")}  # fmt: skip
+        code = self._codes
+        parts = [mentions] if isinstance(mentions, pa.Table) else mentions
+        for part in parts:
+            for m in part.select(MENTION_COLUMNS).to_pylist():
+                if mislinked(m, indexed_names, ui_by_name):
+                    self.mislinked += 1
+                    m["entity_id"] = relink(m, ui_by_name)
+                canonical = self.canonical(m["entity_id"])
+                self.entities.setdefault(canonical, EntityInfo(m["name"] or canonical, m["type"]))
+                self._surfaces.setdefault(canonical, set()).add(m["surface"])
+                self._written[canonical][m["surface"].casefold()] += 1
+                # One kind per entity (its first mention's type decides, as for
+                # its name), so the evidence and the committed triple agree.
+                kind = self.kinds.setdefault(
+                    canonical, entity_kind(m["type"], profile.get(canonical, ()))
+                )
+                columns["pmid"].append(int(m["pmid"]))
+                columns["field"].append(code["field"](m["field"]))
+                columns["start"].append(m["start"])
+                columns["end"].append(m["end"])
+                columns["entity"].append(code["entity"](canonical))
+                columns["name"].append(code["name"](m["name"]))
+                columns["type"].append(code["type"](m["type"]))
+                columns["kind"].append(code["kind"](kind))
+        arrays = {c: np.frombuffer(values, dtype=np.int64) for c, values in columns.items()}
+        # Mentions by PMID (stable: text order within an abstract is kept) ...
+        by_pmid = np.argsort(arrays["pmid"], kind="stable")
+        self._mentions = {c: values[by_pmid] for c, values in arrays.items()}
+        # ... and the PMIDs of each entity.
+        by_entity = np.argsort(arrays["entity"], kind="stable")
+        self._entity_sorted = arrays["entity"][by_entity]
+        self._entity_pmids = arrays["pmid"][by_entity]
         self._triples: dict[str, tuple[TripleEvidence, ...]] = {}
         self.failures: dict[str, str] = {}
 
@@ -175,8 +322,12 @@ class EvidenceCorpus:
         }
 
     def pmids_of(self, entity_id: str) -> list[str]:
-        """Abstracts that mention the entity, sorted."""
-        return sorted(self._pmids.get(entity_id, ()))
+        """Abstracts that mention the entity, sorted (as strings)."""
+        code = self._codes["entity"].index.get(entity_id)
+        if code is None:
+            return []
+        lo, hi = np.searchsorted(self._entity_sorted, [code, code + 1])
+        return sorted(str(p) for p in np.unique(self._entity_pmids[lo:hi]))
 
     def canonical(self, identifier: str) -> str:
         return self.idmap.get(identifier, identifier)
@@ -202,16 +353,36 @@ class EvidenceCorpus:
         info = self.entities.get(entity_id)
         return info.name if info else entity_id
 
+    def spans(self, pmid: str) -> dict[str, list[EntitySpan]]:
+        """The abstract's canonical entity spans per text field, in text order."""
+        m, code = self._mentions, self._codes
+        lo, hi = np.searchsorted(m["pmid"], [int(pmid), int(pmid) + 1])
+        out: dict[str, list[EntitySpan]] = {name: [] for name in TEXT_FIELDS}
+        fields, entities, names = code["field"].values, code["entity"].values, code["name"].values
+        types, kinds = code["type"].values, code["kind"].values
+        for i in range(lo, hi):
+            field_name = fields[m["field"][i]]
+            if field_name in out:
+                out[field_name].append(EntitySpan(
+                    entities[m["entity"][i]], names[m["name"][i]], types[m["type"][i]],
+                    int(m["start"][i]), int(m["end"][i]), kinds[m["kind"][i]],
+                ))  # fmt: skip
+        return out
+
     def entities_in(self, pmid: str) -> list[str]:
         """Canonical ids mentioned anywhere in one abstract, in text order."""
-        spans = [s for name in TEXT_FIELDS for s in self._spans.get((pmid, name), ())]
+        spans = [s for field_spans in self.spans(pmid).values() for s in field_spans]
         return list(dict.fromkeys(s.entity_id for s in spans))
 
     def record(self, pmid: str) -> EvidenceRecord | None:
-        row = self._rows.get(pmid)
-        if row is None:
-            return None
-        spans = {name: self._spans.get((pmid, name), []) for name in TEXT_FIELDS}
+        return self.records([pmid]).get(pmid)
+
+    def records(self, pmids: Sequence[str]) -> dict[str, EvidenceRecord]:
+        """The evidence records of these PMIDs that the corpus holds."""
+        return {pmid: self._record(pmid, row) for pmid, row in self.abstracts.rows(pmids).items()}
+
+    def _record(self, pmid: str, row: dict[str, Any]) -> EvidenceRecord:
+        spans = self.spans(pmid)
         # A heading the text names under another id (the drug dictionary's
         # "cefepime" for the heading Cefepime) qualifies that entity too.
         by_name: dict[str, set[str]] = {}
@@ -232,11 +403,11 @@ class EvidenceCorpus:
 
     def prefetch(self, pmids: Iterable[str]) -> None:
         """Extract the triples of every PMID not asked before, in one batch."""
-        records = [
-            r
-            for p in dict.fromkeys(pmids)
-            if p not in self._triples and p not in self.failures and (r := self.record(p))
+        asked = [
+            p for p in dict.fromkeys(pmids) if p not in self._triples and p not in self.failures
         ]
+        found = self.records(asked) if asked else {}
+        records = [found[p] for p in asked if p in found]
         if not records:
             return
         extracted = self.extractor(records)
