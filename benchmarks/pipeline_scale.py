@@ -10,8 +10,8 @@ Each stage runs in its own process (``--stage``), as an Airflow task would,
 on the services of ``kisa services up s3 graph``; the parent records its wall
 time and peak RSS (``wait4``: the largest of the stage process and the worker
 processes it started, so "per process"). Staged files and search indexes are
-keyed by file name and content, and every size gets its own file names, so no
-size reuses the work of another.
+keyed by content; staged files are deleted before each ingest (cold), and
+every size gets its own file names and index.
 
     .venv/bin/python benchmarks/pipeline_scale.py --replicas 1 3 10 33
 """
@@ -206,6 +206,11 @@ def main() -> None:
         run = f"scale-{replicas:02d}-{int(time.time())}"
         row: dict[str, Any] = {"replicas": replicas, "run": run, "stages": {}}
         for stage in args.stages:
+            if stage == "ingest":  # cold: no file staged by an earlier run
+                from kisa_tasks.artefacts import ArtefactStore
+                from kisa_tasks.ingest.files import STAGING_PREFIX
+
+                ArtefactStore.from_settings(settings).delete_prefix(STAGING_PREFIX)
             m = measure(stage, replicas, run, str(corpus))
             row["stages"][stage] = m
             print(f"x{replicas} {stage}: {m['wall_s']} s, {m['peak_rss_mb']} MB, ok={m['ok']}, "

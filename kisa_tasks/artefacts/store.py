@@ -136,7 +136,7 @@ class ArtefactStore:
 
     def replace_dir(self, local: Path, key: str) -> str:
         """``upload_dir`` over whatever was under ``key`` before (a rerun's report)."""
-        self._delete_prefix(key)
+        self.delete_prefix(key)
         return self.upload_dir(local, key)
 
     def list_keys(self, key_prefix: str) -> list[str]:
@@ -296,7 +296,7 @@ class ArtefactStore:
         return max(partitions, key=lambda p: self.marker(p).committed_at).run
 
     # -- helpers for the writer -------------------------------------------------
-    def _delete_prefix(self, key_prefix: str) -> None:
+    def delete_prefix(self, key_prefix: str) -> None:
         path = self._path(key_prefix)
         if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
             return
@@ -423,7 +423,7 @@ class PartitionWriter:
             fh.write(marker.to_json().encode())
         record_write(p.marker_key, marker.version)
         # Every writer's staging: this one's and any a killed attempt left.
-        store._delete_prefix(p.staging_prefix)
+        store.delete_prefix(p.staging_prefix)
         self.marker = marker
         log.info(
             "committed %s: %d rows in %d parts, %d rejected",
@@ -435,4 +435,4 @@ class PartitionWriter:
         return marker
 
     def abort(self) -> None:
-        self.store._delete_prefix(self.staging)
+        self.store.delete_prefix(self.staging)
