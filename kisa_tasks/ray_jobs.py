@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     kwargs = json.loads(args.kwargs)
     if isinstance(kwargs.get("window"), list):
         kwargs["window"] = tuple(kwargs["window"])
+    # Progress lines (files staged N/M ...) go to the job's log.
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ray.init()  # the cluster this job runs on
     # Here the stage runs; a driver that submitted another job would recurse.
     settings = load_settings(ray={"address": None})

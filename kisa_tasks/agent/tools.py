@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from kisa_tasks.extract.sentences import sentence_spans
 from kisa_tasks.qa.text import normalise
-from kisa_tasks.retrieval.index import SearchFilters, SearchHit
+from kisa_tasks.retrieval.index import STOPWORDS_EN, SearchFilters, SearchHit
 
 MAX_RESULT_CHARS = 4000
 TOOL_TIMEOUT_S = 20.0
@@ -135,7 +135,6 @@ def search_tool(searcher: Searcher, name: str = "search", description: str = "")
 
 def relevant_sentences(text: str, goal: str, n: int = EVIDENCE_SENTENCES) -> list[str]:
     """The ``n`` sentences sharing most words with ``goal``, in text order."""
-    from bm25s.stopwords import STOPWORDS_EN
 
     def words(t: str) -> set[str]:
         return set(normalise(t).split()) - set(STOPWORDS_EN)

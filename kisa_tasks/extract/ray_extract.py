@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Mapping
 
 import pyarrow as pa
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ray.init()  # the cluster this job runs on
     # On the cluster the stage runs here; submitting another job would recurse.
     settings = load_settings(ray={"address": None})
