@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -191,6 +190,10 @@ class PartitionRows:
         return {p: row for (p, _), row in zip(found, taken, strict=True)}
 
 
+_SEP = "\x1f"  # joins a combination's fields; never in MEDLINE text
+_NO_NAME = "\x00"  # a mention without an entry name
+
+
 class _Codes:
     """Strings as small ints (one list of each distinct value)."""
 
@@ -267,43 +270,105 @@ class EvidenceCorpus:
         ui_by_name: dict[str, str] = {}
         for ui, name in sorted(indexed_names.items()):
             ui_by_name.setdefault(normalise(name), ui)
-        self._codes = {c: _Codes() for c in ("field", "entity", "name", "type", "kind")}
-        columns = {c: array("q") for c in ("pmid", "field", "start", "end", "entity", "name",
-                                           "type", "kind")}  # fmt: skip
-        code = self._codes
+        self._entities, self._fields = _Codes(), _Codes()
+        # A mention's identity, name, surface and type ("a combination")
+        # decide its canonical entity: decided once per distinct combination
+        # (a few per entity), not once per mention.
+        self._combos: dict[str, int] = {}
+        self._combo_entity: list[int] = []
+        self._combo_name: list[str | None] = []
+        self._combo_type: list[str] = []
+        self._combo_mislinked: list[bool] = []
+        rows: dict[str, list[np.ndarray]] = {c: [] for c in ("pmid", "field", "start", "end",
+                                                             "combo")}  # fmt: skip
         parts = [mentions] if isinstance(mentions, pa.Table) else mentions
         for part in parts:
-            for m in part.select(MENTION_COLUMNS).to_pylist():
-                if mislinked(m, indexed_names, ui_by_name):
-                    self.mislinked += 1
-                    m["entity_id"] = relink(m, ui_by_name)
-                canonical = self.canonical(m["entity_id"])
-                self.entities.setdefault(canonical, EntityInfo(m["name"] or canonical, m["type"]))
-                self._surfaces.setdefault(canonical, set()).add(m["surface"])
-                self._written[canonical][m["surface"].casefold()] += 1
-                # One kind per entity (its first mention's type decides, as for
-                # its name), so the evidence and the committed triple agree.
-                kind = self.kinds.setdefault(
-                    canonical, entity_kind(m["type"], profile.get(canonical, ()))
-                )
-                columns["pmid"].append(int(m["pmid"]))
-                columns["field"].append(code["field"](m["field"]))
-                columns["start"].append(m["start"])
-                columns["end"].append(m["end"])
-                columns["entity"].append(code["entity"](canonical))
-                columns["name"].append(code["name"](m["name"]))
-                columns["type"].append(code["type"](m["type"]))
-                columns["kind"].append(code["kind"](kind))
-        arrays = {c: np.frombuffer(values, dtype=np.int64) for c, values in columns.items()}
+            part = part.select(MENTION_COLUMNS)
+            combos = self._add_combos(part, indexed_names, ui_by_name, profile)
+            fields = pc.dictionary_encode(part["field"].combine_chunks())
+            field_codes = np.array([self._fields(f) for f in fields.dictionary.to_pylist()])
+            rows["pmid"].append(pc.cast(part["pmid"], pa.int64()).to_numpy())
+            rows["field"].append(field_codes[fields.indices.to_numpy()].astype(np.int32))
+            rows["start"].append(part["start"].to_numpy().astype(np.int32))
+            rows["end"].append(part["end"].to_numpy().astype(np.int32))
+            rows["combo"].append(combos)
+        arrays = {
+            c: np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
+            for c, chunks in rows.items()
+        }
+        del rows
         # Mentions by PMID (stable: text order within an abstract is kept) ...
         by_pmid = np.argsort(arrays["pmid"], kind="stable")
         self._mentions = {c: values[by_pmid] for c, values in arrays.items()}
+        del by_pmid
         # ... and the PMIDs of each entity.
-        by_entity = np.argsort(arrays["entity"], kind="stable")
-        self._entity_sorted = arrays["entity"][by_entity]
+        entity_of_row = np.asarray(self._combo_entity, dtype=np.int32)[arrays["combo"]]
+        by_entity = np.argsort(entity_of_row, kind="stable")
+        self._entity_sorted = entity_of_row[by_entity]
         self._entity_pmids = arrays["pmid"][by_entity]
         self._triples: dict[str, tuple[TripleEvidence, ...]] = {}
         self.failures: dict[str, str] = {}
+
+    def _add_combos(
+        self,
+        part: pa.Table,
+        indexed_names: Mapping[str, str],
+        ui_by_name: Mapping[str, str],
+        profile: Mapping[str, set[str]],
+    ) -> np.ndarray:
+        """Each row's combination code; new combinations decided, and the
+        per-entity facts (first name, type and kind, surfaces, counts) kept."""
+        names = pc.fill_null(part["name"], _NO_NAME)
+        keys = pc.binary_join_element_wise(
+            part["entity_id"], names, part["surface"], part["type"], _SEP
+        ).combine_chunks()
+        encoded = pc.dictionary_encode(keys)
+        local = np.array(
+            [self._combo(key, indexed_names, ui_by_name) for key in encoded.dictionary.to_pylist()],
+            dtype=np.int32,
+        )
+        combos: np.ndarray = local[encoded.indices.to_numpy()]
+        counts = np.bincount(encoded.indices.to_numpy(), minlength=local.size)
+        for key, combo, n in zip(encoded.dictionary.to_pylist(), local.tolist(), counts.tolist(),
+                                 strict=True):  # fmt: skip
+            canonical = self._entities.values[self._combo_entity[combo]]
+            surface = key.split(_SEP)[2]
+            self._surfaces.setdefault(canonical, set()).add(surface)
+            self._written[canonical][surface.casefold()] += n
+            if self._combo_mislinked[combo]:
+                self.mislinked += n
+        # The first mention of an entity decides its name, type and kind.
+        entities = np.asarray(self._combo_entity, dtype=np.int32)[combos]
+        _, first = np.unique(entities, return_index=True)
+        for row in sorted(first.tolist()):
+            combo = int(combos[row])
+            canonical = self._entities.values[self._combo_entity[combo]]
+            if canonical in self.entities:
+                continue
+            name, kind = self._combo_name[combo], self._combo_type[combo]
+            self.entities[canonical] = EntityInfo(name or canonical, kind)
+            # One kind per entity, so the evidence and the committed triple agree.
+            self.kinds[canonical] = entity_kind(kind, profile.get(canonical, ()))
+        return combos
+
+    def _combo(
+        self, key: str, indexed_names: Mapping[str, str], ui_by_name: Mapping[str, str]
+    ) -> int:
+        code = self._combos.get(key)
+        if code is not None:
+            return code
+        entity_id, written_name, surface, kind = key.split(_SEP)
+        name = None if written_name == _NO_NAME else written_name
+        mention = {"entity_id": entity_id, "name": name, "surface": surface, "type": kind}
+        wrong = mislinked(mention, indexed_names, ui_by_name)
+        if wrong:
+            entity_id = relink(mention, ui_by_name)
+        code = self._combos[key] = len(self._combo_entity)
+        self._combo_entity.append(self._entities(self.canonical(entity_id)))
+        self._combo_name.append(name)
+        self._combo_type.append(kind)
+        self._combo_mislinked.append(wrong)
+        return code
 
     def trusted_neighbours(self, entity_id: str, floor: float, max_pmids: int = 100) -> set[str]:
         """Entities related to this one at confidence ``floor`` or above, from
@@ -323,7 +388,7 @@ class EvidenceCorpus:
 
     def pmids_of(self, entity_id: str) -> list[str]:
         """Abstracts that mention the entity, sorted (as strings)."""
-        code = self._codes["entity"].index.get(entity_id)
+        code = self._entities.index.get(entity_id)
         if code is None:
             return []
         lo, hi = np.searchsorted(self._entity_sorted, [code, code + 1])
@@ -355,18 +420,19 @@ class EvidenceCorpus:
 
     def spans(self, pmid: str) -> dict[str, list[EntitySpan]]:
         """The abstract's canonical entity spans per text field, in text order."""
-        m, code = self._mentions, self._codes
+        m = self._mentions
         lo, hi = np.searchsorted(m["pmid"], [int(pmid), int(pmid) + 1])
         out: dict[str, list[EntitySpan]] = {name: [] for name in TEXT_FIELDS}
-        fields, entities, names = code["field"].values, code["entity"].values, code["name"].values
-        types, kinds = code["type"].values, code["kind"].values
         for i in range(lo, hi):
-            field_name = fields[m["field"][i]]
-            if field_name in out:
-                out[field_name].append(EntitySpan(
-                    entities[m["entity"][i]], names[m["name"][i]], types[m["type"][i]],
-                    int(m["start"][i]), int(m["end"][i]), kinds[m["kind"][i]],
-                ))  # fmt: skip
+            field_name = self._fields.values[m["field"][i]]
+            if field_name not in out:
+                continue
+            combo = int(m["combo"][i])
+            entity = self._entities.values[self._combo_entity[combo]]
+            out[field_name].append(EntitySpan(
+                entity, self._combo_name[combo], self._combo_type[combo],  # type: ignore[arg-type]
+                int(m["start"][i]), int(m["end"][i]), self.kinds[entity],
+            ))  # fmt: skip
         return out
 
     def entities_in(self, pmid: str) -> list[str]:
