@@ -188,6 +188,8 @@ def main() -> None:
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--stages", nargs="+", default=list(STAGES))
+    parser.add_argument("--again", action="store_true",
+                        help="measure --stages again on the runs of the last report")  # fmt: skip
     parser.add_argument("--out", default=str(RESULTS / "pipeline_scale"))
     parser.add_argument("--cache", help="where the replicas are kept (KISA_HOME/bench-corpus)")
     args = parser.parse_args()
@@ -200,11 +202,17 @@ def main() -> None:
         return
     settings = load_settings()
     cache = Path(args.cache) if args.cache else settings.home / "bench-corpus"
-    rows = []
+    rows: list[dict[str, Any]] = []
+    # --again: measure some stages again on the runs of the last report
+    # (after a change to them), keeping the other stages' numbers.
+    earlier = {r["replicas"]: r for r in json.loads(Path(args.out + ".json").read_text())["rows"]
+               } if args.again else {}  # fmt: skip
     for replicas in args.replicas:
         corpus = corpus_dir(cache, replicas)
         run = f"scale-{replicas:02d}-{int(time.time())}"
-        row: dict[str, Any] = {"replicas": replicas, "run": run, "stages": {}}
+        row: dict[str, Any] = earlier.get(replicas) or {"replicas": replicas, "run": run,
+                                                        "stages": {}}  # fmt: skip
+        run = row["run"]
         for stage in args.stages:
             if stage == "ingest":  # cold: no file staged by an earlier run
                 from kisa_tasks.artefacts import ArtefactStore
@@ -217,8 +225,7 @@ def main() -> None:
                   f"{json.dumps(m['counts'])[:300]}", flush=True)  # fmt: skip
             if not m["ok"]:
                 break
-        ingest = row["stages"]["ingest"]["counts"]
-        row["abstracts"] = ingest.get("corpus_kept", 0)
+        row["abstracts"] = row["stages"]["ingest"]["counts"].get("corpus_kept", 0)
         rows.append(row)
         exponents = growth(rows)
         Path(args.out + ".json").write_text(json.dumps({"rows": rows, "growth": exponents},
