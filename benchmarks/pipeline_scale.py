@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -219,6 +220,8 @@ def main() -> None:
                 from kisa_tasks.ingest.files import STAGING_PREFIX
 
                 ArtefactStore.from_settings(settings).delete_prefix(STAGING_PREFIX)
+            if stage == "seeds":  # cold: the memory-mapped text is written here
+                shutil.rmtree(settings.home / "evidence-cache", ignore_errors=True)
             m = measure(stage, replicas, run, str(corpus))
             row["stages"][stage] = m
             print(f"x{replicas} {stage}: {m['wall_s']} s, {m['peak_rss_mb']} MB, ok={m['ok']}, "
