@@ -153,19 +153,26 @@ class PartitionRows:
         marker = store.marker(partition)
         key = hashlib.sha256(f"{partition.prefix}|{marker.version}".encode()).hexdigest()[:24]
         self.path = cache_dir / f"{key}.arrow"
-        self._table: pa.Table | None = None
+        self._reader: Any = None
         self._pmids: np.ndarray | None = None
+        self._starts: np.ndarray | None = None
 
     def scan(self, columns: Sequence[str]) -> Iterator[pa.Table]:
         yield from self.store.iter_parts(self.partition, columns)
 
-    def _open(self) -> tuple[pa.Table, np.ndarray]:
-        if self._table is None or self._pmids is None:
+    def _open(self) -> tuple[Any, np.ndarray, np.ndarray]:
+        """The file's reader, its PMIDs and where each record batch starts."""
+        if self._reader is None:
             if not self.path.exists():
                 self._write()
-            self._table = ipc.open_file(pa.memory_map(str(self.path))).read_all()
-            self._pmids = np.asarray(self._table.column("pmid_int").to_numpy())
-        return self._table, self._pmids
+            self._reader = ipc.open_file(pa.memory_map(str(self.path)))
+            batches = [self._reader.get_batch(i) for i in range(self._reader.num_record_batches)]
+            self._pmids = np.concatenate(
+                [b.column(0).to_numpy() for b in batches] or [np.zeros(0, np.int64)]
+            )
+            self._starts = np.cumsum([0] + [b.num_rows for b in batches])
+        assert self._pmids is not None and self._starts is not None
+        return self._reader, self._pmids, self._starts
 
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,15 +186,22 @@ class PartitionRows:
         tmp.rename(self.path)
 
     def rows(self, pmids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        table, known = self._open()
+        reader, known, starts = self._open()
         wanted = np.array([int(p) for p in pmids], dtype=np.int64)
         at = np.clip(np.searchsorted(known, wanted), 0, max(known.size - 1, 0))
         hit = known.size > 0
         found = [(p, int(i)) for p, i, w in zip(pmids, at, wanted, strict=True)
                  if hit and known[i] == w]  # fmt: skip
-        indices = pa.array([i for _, i in found], pa.int64())
-        taken = table.take(indices).select(ROW_COLUMNS).to_pylist()
-        return {p: row for (p, _), row in zip(found, taken, strict=True)}
+        # Row by row from its own record batch: a take over the whole table
+        # would first copy every batch into one (the whole corpus's text).
+        out: dict[str, dict[str, Any]] = {}
+        batch_of = np.searchsorted(starts, [i for _, i in found], side="right") - 1
+        for batch in np.unique(batch_of).tolist():
+            mine = [found[k] for k in np.flatnonzero(batch_of == batch).tolist()]
+            local = pa.array([i - int(starts[batch]) for _, i in mine], pa.int64())
+            taken = reader.get_batch(batch).take(local).select(ROW_COLUMNS).to_pylist()
+            out.update((p, row) for (p, _), row in zip(mine, taken, strict=True))
+        return {p: out[p] for p, _ in found}
 
 
 _SEP = "\x1f"  # joins a combination's fields; never in MEDLINE text
