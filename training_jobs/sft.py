@@ -11,6 +11,7 @@ prints the result as JSON on its last line.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 from pathlib import Path
 
@@ -42,4 +43,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # A native crash (torch, tantivy) then leaves its Python stack in the job log.
+    faulthandler.enable()
     main()
