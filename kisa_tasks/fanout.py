@@ -13,9 +13,11 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_context
 from typing import Any
 
@@ -70,7 +72,7 @@ def fan_out_ordered[T, R](
             log.info("%s %d/%d", what, i, len(items))
         return
     window = max(ahead or 2 * workers, workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with _main_hidden(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         pending: deque[Future[R]] = deque()
         queue = iter(items)
         for item in itertools.islice(queue, window):
@@ -83,6 +85,26 @@ def fan_out_ordered[T, R](
             for item in itertools.islice(queue, 1):
                 pending.append(pool.submit(_call, fn, item))
             yield result
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Keep spawned workers from running this process's main module again.
+
+    A spawned child re-imports ``__main__`` by path or name before its first
+    item; in an Airflow task that is Airflow's CLI, whose import fails
+    outside the scheduler (seen: BrokenProcessPool on a real scheduler). The
+    items never need it: they are module functions."""
+    main = sys.modules["__main__"]
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    try:
+        main.__spec__ = None
+        if hasattr(main, "__file__"):
+            del main.__file__
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 def _on_ray[T, R](

@@ -22,7 +22,9 @@ from kisa_tasks.services.embedded import (
 )
 from kisa_tasks.services.process import port_is_free
 
-WORKER_PORTS = 40
+# Every worker process and job driver holds one; a pipeline run with Ray
+# tasks for ingest and extraction ran out of 40 ("No available ports").
+WORKER_PORTS = 200
 LOOPBACK_NODE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
