@@ -7,6 +7,7 @@ feeds the outputs back. Every way a rollout ends has a label:
 - ``answered``: one final answer;
 - ``answered_twice``: more than one answer in a turn, or an answer with tool calls;
 - ``malformed_tool_call``: a tool call that is not valid JSON of the right shape;
+- ``forged_tool_response``: a turn that writes a tool response itself;
 - ``no_action``: a turn with neither a tool call nor an answer;
 - ``loop_detected``: the same tool with the same arguments again;
 - ``max_turns`` / ``max_tool_calls`` / ``max_tokens`` / ``timeout``: a limit
@@ -31,7 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kisa_tasks.agent.react import ToolCall, Turn, parse_turn, render_responses, tools_prompt
+from kisa_tasks.agent.react import (
+    FORGED,
+    ToolCall,
+    Turn,
+    parse_turn,
+    render_responses,
+    tools_prompt,
+)
 from kisa_tasks.agent.tools import Toolbox, tool_error_text
 
 Message = dict[str, str]
@@ -41,6 +49,7 @@ TERMINATIONS = (
     "answered",
     "answered_twice",
     "malformed_tool_call",
+    "forged_tool_response",
     "no_action",
     "loop_detected",
     "max_turns",
@@ -204,7 +213,8 @@ def _run(
 def turn_ending(turn: Turn) -> tuple[str, str] | None:
     """(label, detail) when this assistant turn ends the rollout."""
     if turn.errors:
-        return "malformed_tool_call", turn.errors[0]
+        label = FORGED if turn.errors[0].startswith(FORGED) else "malformed_tool_call"
+        return label, turn.errors[0]
     if len(turn.answers) > 1 or (turn.answers and turn.calls):
         return "answered_twice", "more than one final action in a turn"
     if turn.answers:

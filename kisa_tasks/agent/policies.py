@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from kisa_tasks.agent.loop import Message
-from kisa_tasks.agent.react import ToolCall, asked, openai_messages, render_call, render_turn
+from kisa_tasks.agent.react import (
+    RESPONSE_OPEN,
+    ToolCall,
+    asked,
+    openai_messages,
+    render_call,
+    render_turn,
+)
 from kisa_tasks.llm.client import Sampling
 from kisa_tasks.llm.sync import LLMGateway
 
@@ -31,7 +39,10 @@ class LLMPolicy:
     ) -> None:
         self.gateway = gateway
         # Greedy by default (data generation); evaluation samples k rollouts.
-        self.sampling = sampling or Sampling(temperature=0.0, max_tokens=max_tokens)
+        # A turn ends where a tool output would begin: the environment writes it.
+        self.sampling = replace(
+            sampling or Sampling(temperature=0.0, max_tokens=max_tokens), stop=(RESPONSE_OPEN,)
+        )
 
     def __call__(self, messages: Sequence[Message]) -> str:
         return self.gateway.complete(list(messages), sampling=self.sampling).text

@@ -19,6 +19,8 @@ _THINK = re.compile(r"<think>(.*?)</think>", re.S)
 _CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 RESPONSE_BLOCK = re.compile(r"(<tool_response>\n?)(.*?)(\n?</tool_response>)", re.S)
+RESPONSE_OPEN = "<tool_response>"
+FORGED = "forged_tool_response"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ def parse_turn(text: str) -> Turn:
             continue
         calls.append(ToolCall(data["name"], arguments))
     answers = tuple(a.strip() for a in _ANSWER.findall(text))
+    if RESPONSE_OPEN in text or "</tool_response>" in text:
+        # Only the environment writes tool outputs; a model that writes its
+        # own would be trained to invent evidence.
+        errors.insert(0, f"{FORGED}: the turn writes a tool response the environment did not")
     return Turn(think, tuple(calls), answers, tuple(errors))
 
 

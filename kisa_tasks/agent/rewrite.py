@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kisa_tasks.agent.loop import Message
-from kisa_tasks.agent.react import parse_turn
+from kisa_tasks.agent.react import Turn, parse_turn
 from kisa_tasks.llm.client import LLMError, Sampling
 from kisa_tasks.llm.sync import LLMGateway
 
@@ -39,11 +39,12 @@ class Rewritten:
     messages: list[Message]
     rewritten: int
     failed: int
+    refused: int = 0  # rewrites that changed the turn's calls, answer or errors
 
 
 def rewrite_thoughts(gateway: LLMGateway, messages: Sequence[Message]) -> Rewritten:
     out: list[Message] = []
-    rewritten = failed = 0
+    rewritten = failed = refused = 0
     for i, message in enumerate(messages):
         turn = parse_turn(message["content"]) if message["role"] == "assistant" else None
         if turn is None or turn.errors or len(_THINK.findall(message["content"])) != 1:
@@ -68,6 +69,21 @@ def rewrite_thoughts(gateway: LLMGateway, messages: Sequence[Message]) -> Rewrit
         found = _THINK.search(content)
         assert found is not None  # checked above: exactly one
         content = f"{content[: found.start()]}<think>\n{thought}\n</think>{content[found.end() :]}"
+        if not same_structure(turn, parse_turn(content)):
+            # A thought that smuggles in a tag (</think>, <answer>, a tool
+            # call or response) would change the turn the filters passed.
+            refused += 1
+            out.append(dict(message))
+            continue
         out.append({"role": "assistant", "content": content})
         rewritten += 1
-    return Rewritten(out, rewritten, failed)
+    return Rewritten(out, rewritten, failed, refused)
+
+
+def same_structure(before: Turn, after: Turn) -> bool:
+    """The rewritten turn makes the same calls and answer, with no new error."""
+    return (after.calls, after.answers, after.errors) == (
+        before.calls,
+        before.answers,
+        before.errors,
+    )

@@ -389,6 +389,7 @@ def rollout_shard(
                     row.update(messages=edited.messages, raw_messages=row["messages"])
                     counts["thoughts_rewritten"] += edited.rewritten
                     counts["thoughts_rewrite_failed"] += edited.failed
+                    counts["thoughts_rewrite_refused"] += edited.refused
                 counts["kept_with_recovery"] += row["recovered"] > 0
                 counts[f"kept_{job.mode}"] += 1
                 kept.append((position, job.rollout, row))

@@ -50,6 +50,7 @@ class Sampling:
     max_tokens: int = 512
     top_p: float = 1.0
     seed: int | None = 0
+    stop: tuple[str, ...] = ()  # generation ends before any of these strings
 
 
 @dataclass
@@ -295,6 +296,8 @@ class LLMClient:
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
+        if sampling.stop:
+            kwargs["stop"] = list(sampling.stop)
         if schema is not None:
             kwargs["response_format"] = {
                 "type": "json_schema",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kisa_tasks.agent.loop import Limits, Message, run_agent
-from kisa_tasks.agent.react import ToolCall, parse_turn, render_turn
+from kisa_tasks.agent.react import RESPONSE_BLOCK, ToolCall, parse_turn, render_turn
 from kisa_tasks.agent.tools import Tool, Toolbox
 
 PARAMS = {"type": "object", "properties": {"x": {"type": "string"}}}
@@ -160,7 +160,9 @@ def test_the_researcher_searches_again_after_a_failed_call_and_it_is_no_loop() -
 
     def script() -> Any:
         observation = yield render_turn("I look it up.", [_call("echo", "fabry")])
-        yield render_turn(f"It said: {observation.strip()}", answer="GLA")
+        # Quoting the output, not its tags: a turn holding a tool response is forged.
+        said = RESPONSE_BLOCK.sub(lambda m: m.group(2), observation).strip()
+        yield render_turn(f"It said: {said}", answer="GLA")
 
     # A rollout key whose first call fails and whose second does not.
     key = next(
