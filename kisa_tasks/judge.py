@@ -518,16 +518,17 @@ JUDGE_PROMPT = (
     "answer names the same entity as the reference answer (synonyms, abbreviations and "
     "extra explanation are fine; a different or more general entity is not). A list of "
     "candidates or a hedge between several answers is incorrect, even when one of them "
-    "is the reference; so is an answer that denies the reference. Reply with "
-    'JSON: {"verdict": "correct" or "incorrect", "reason": "<one sentence>"}.'
+    "is the reference; so is an answer that denies the reference. Reply with JSON, "
+    'reason first: {"reason": "<one sentence>", "verdict": "correct" or "incorrect"}.'
 )
+# Reason before verdict: a model decoding the schema in order reasons first.
 JUDGE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "verdict": {"type": "string", "enum": ["correct", "incorrect"]},
         "reason": {"type": "string", "maxLength": 300},
+        "verdict": {"type": "string", "enum": ["correct", "incorrect"]},
     },
-    "required": ["verdict"],
+    "required": ["reason", "verdict"],
     "additionalProperties": False,
 }
 

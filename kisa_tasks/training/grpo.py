@@ -61,6 +61,7 @@ class GRPOResult:
     mean_reward: float | None
     rewards: dict[str, float]  # mean of each term over the run
     terminations: dict[str, int]
+    expert_fallbacks: int = 0  # rollouts the rubric scored: the llm expert gave no score
 
 
 def prompt_rows(qa_rows: Sequence[Mapping[str, Any]], toolbox: Toolbox) -> list[dict[str, Any]]:
@@ -191,12 +192,12 @@ class AgentRollouts:
         out |= {"trajectory": [], "termination": [], "expert_score": []}
         for prompt in prompts:
             trace = TokenTrace(tokenizer, prompt)
-            question = prompt[-1]["content"]
+            question = prompt[-1]["content"].rsplit("User: ", 1)[-1].strip()
             rollout = run_agent(
                 ModelPolicy(model, tokenizer, trace, self.config),
                 self.toolbox,
                 prompt[0]["content"],
-                question.rsplit("User: ", 1)[-1].strip(),
+                question,
                 limits,
             )
             if not trace.completion_ids:  # the model could not be asked at all
@@ -307,6 +308,7 @@ def train_grpo(
         mean_reward=_mean([e["reward"] for e in history if "reward" in e]),
         rewards={k: v for k, v in rewards.items() if v is not None},
         terminations=dict(sorted(rollouts.terminations.items())),
+        expert_fallbacks=rollouts.expert_unscored,
     )
 
 

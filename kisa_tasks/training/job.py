@@ -219,7 +219,9 @@ def run_grpo_job(
         from kisa_tasks.training.rewards import llm_expert_score
 
         gateway = LLMGateway(functools.partial(client_from_settings, settings))
-        expert = functools.partial(llm_expert_score, gateway)
+        # The judge grades against the reference answer of each question.
+        references = {str(item["question"]): str(item["answer"]) for item in train}
+        expert = functools.partial(llm_expert_score, gateway, references)
     toolbox = run_toolbox(settings, store, run_id)
     try:
         with tempfile.TemporaryDirectory(prefix="kisa-grpo-") as scratch:

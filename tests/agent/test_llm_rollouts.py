@@ -126,12 +126,12 @@ def test_a_judge_that_accepts_a_decoy_is_not_trusted() -> None:
     assert named is not None and named in item.question and named != item.answer
 
     def lenient(body: dict[str, Any]) -> tuple[str, Any]:
-        return ("answer", json.dumps({"verdict": "correct"}))  # a weak model's habit
+        return ("answer", json.dumps({"reason": "fine", "verdict": "correct"}))  # a weak model
 
     def careful(body: dict[str, Any]) -> tuple[str, Any]:
         candidate = body["messages"][1]["content"].rsplit("Candidate answer: ", 1)[1]
         verdict = "correct" if "gamma" in candidate else "incorrect"
-        return ("answer", json.dumps({"verdict": verdict}))
+        return ("answer", json.dumps({"reason": "checked", "verdict": verdict}))
 
     accepted = [item.answer]
     for responder, expected in (
