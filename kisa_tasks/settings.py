@@ -200,6 +200,13 @@ class LLMSettings(BaseModel):
     max_attempts: int = Field(
         default=5, ge=1, le=20, description="Attempts per call (429, 5xx, timeouts)."
     )
+    structured_thinking: Literal["model", "off"] = Field(
+        default="model",
+        description="'off': every structured call (JSON schema: extraction, QA, judges, "
+        "merges) asks the chat template to skip its reasoning block "
+        "(chat_template_kwargs.enable_thinking=false, Qwen3 on vLLM); 'model': the "
+        "model's default.",
+    )
 
 
 class SourceSettings(BaseModel):

@@ -127,15 +127,20 @@ def cache_key(
     sampling: Sampling,
     schema: Mapping[str, Any] | None,
     tools: Sequence[Mapping[str, Any]] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> str:
+    # Fields at their defaults stay out, so the keys of earlier requests hold.
+    parameters = {k: v for k, v in vars(sampling).items() if not (k == "stop" and not v)}
     request: dict[str, Any] = {
         "model": model,
         "messages": list(messages),
-        "sampling": vars(sampling),
+        "sampling": parameters,
         "schema": schema,
     }
-    if tools is not None:  # only then: the keys of plain requests stay what they were
+    if tools is not None:
         request["tools"] = list(tools)
+    if options:
+        request["options"] = dict(options)
     payload = json.dumps(
         request,
         sort_keys=True,
@@ -206,6 +211,10 @@ class LLMClient:
     max_retry_after_s: float = 120.0
     cache: ResponseCache | None = None
     usage: Usage = field(default_factory=Usage)
+    # False: every structured call (a JSON schema) asks the chat template to
+    # skip the reasoning block (Qwen3's ``enable_thinking``), so a small token
+    # budget is spent on the answer, not on thoughts. None: the model's default.
+    structured_thinking: bool | None = None
 
     def __post_init__(self) -> None:
         from openai import AsyncOpenAI
@@ -216,6 +225,12 @@ class LLMClient:
         )
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
         self._bucket = TokenBucket(self.qps, burst=max(1, int(self.qps) or 1))
+
+    def _options(self, schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Request fields beyond the OpenAI API's (vLLM's ``chat_template_kwargs``)."""
+        if schema is not None and self.structured_thinking is not None:
+            return {"chat_template_kwargs": {"enable_thinking": self.structured_thinking}}
+        return {}
 
     async def complete_with_tools(
         self,
@@ -246,7 +261,7 @@ class LLMClient:
     ) -> LLMResult:
         """One chat completion; with ``schema``, validated JSON (one repair try)."""
         sampling = sampling or Sampling()
-        key = cache_key(self.model, messages, sampling, schema)
+        key = cache_key(self.model, messages, sampling, schema, options=self._options(schema))
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.usage.cache_hits += 1
             data = parse_json_answer(hit, schema) if schema else None
@@ -303,6 +318,8 @@ class LLMClient:
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "schema": dict(schema)},
             }
+        if options := self._options(schema):
+            kwargs["extra_body"] = options
         if tools is not None:
             kwargs["tools"] = list(tools)
         last_error = "no attempt made"
@@ -372,6 +389,7 @@ def client_from_settings(settings: KisaSettings, **overrides: Any) -> LLMClient:
         "max_concurrency": llm.max_concurrency,
         "qps": llm.qps,
         "max_attempts": llm.max_attempts,
+        "structured_thinking": None if llm.structured_thinking == "model" else False,
         "cache": ResponseCache(settings.home / "llm-cache" / "responses.sqlite"),
     }
     options.update(overrides)

@@ -148,6 +148,23 @@ def test_cache_key_covers_what_changes_the_answer() -> None:
     assert base != cache_key("m2", MESSAGES, Sampling(), SCHEMA)
     assert base != cache_key("m", MESSAGES, Sampling(temperature=0.7), SCHEMA)
     assert base != cache_key("m", MESSAGES, Sampling(), None)
+    assert base != cache_key("m", MESSAGES, Sampling(stop=("<tool_response>",)), SCHEMA)
+    thinking_off = {"chat_template_kwargs": {"enable_thinking": False}}
+    assert base != cache_key("m", MESSAGES, Sampling(), SCHEMA, options=thinking_off)
+
+
+def test_thinking_can_be_turned_off_for_every_structured_call() -> None:
+    """Qwen3 on vLLM reasons before it answers unless told not to: with the
+    setting off, a schema call says so; a free-text call is left alone."""
+    with FakeOpenAI() as server:
+        server.script.extend([("answer", '{"entities": ["aspirin"]}'), ("answer", "text")])
+        client = _client(server, structured_thinking=False)
+        data = asyncio.run(client.complete(MESSAGES, schema=SCHEMA)).data
+        asyncio.run(client.complete(MESSAGES))
+        structured, free = server.requests
+    assert data == {"entities": ["aspirin"]}
+    assert structured["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "chat_template_kwargs" not in free
 
 
 @pytest.mark.parametrize(
