@@ -159,6 +159,20 @@ def plan_from_reply(
     )
 
 
+def unnamed_clues(plan: QuestionPlan, question: str, corpus: Entities) -> list[str]:
+    """The clue neighbours the model claims but the question never writes
+    (by name or alias, as whole words): the validators check the plan, so a
+    claimed clue must be one the reader is given."""
+    text = f" {normalise(question)} "
+    missing = []
+    for steps in plan.clues.values():
+        for step in steps:
+            names = [corpus.name(step.target), *corpus.aliases(step.target)]
+            if not any(normalise(n) and f" {normalise(n)} " in text for n in names):
+                missing.append(corpus.name(step.target))
+    return missing
+
+
 @dataclass
 class LLMGenerator:
     make_client: Callable[[], LLMClient]
@@ -219,6 +233,12 @@ class LLMGenerator:
             plan = plan_from_reply(base, task.subgraph.edges, data)
         except PlanError as exc:
             return str(exc) if ":" in str(exc) else f"bad_clue: {exc}"
+        missing = unnamed_clues(plan, data["question"], self.corpus)
+        if missing:
+            return (
+                f"clue_not_in_question: {', '.join(missing)} claimed as a clue but never "
+                "named in the question"
+            )
         answer = data["answer"].strip()
         accepted = {
             normalise(plan.name(plan.answer)),

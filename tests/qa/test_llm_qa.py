@@ -42,6 +42,8 @@ def _reply(body: dict[str, Any], mode: str) -> str:
         clues = [{"entity": path[0], "neighbour": "E99"}]
     if mode == "wrong":
         answer = "Aspirin"
+    if mode == "unnamed":  # claims the Omegacillin clue, never writes it
+        question = question.replace(" (one Omegacillin increases)", "")
     return json.dumps(
         {
             "question": question,
@@ -79,6 +81,7 @@ def _client(server: FakeOpenAI) -> LLMClient:
         ("leak", "leak"),
         ("unknown", "unknown_entity"),
         ("wrong", "wrong_answer"),
+        ("unnamed", "clue_not_in_question"),
     ],
 )
 def test_llm_replies_are_validated_like_rules_ones(
