@@ -128,6 +128,7 @@ def cache_key(
     schema: Mapping[str, Any] | None,
     tools: Sequence[Mapping[str, Any]] | None = None,
     options: Mapping[str, Any] | None = None,
+    endpoint: str = "",
 ) -> str:
     # Fields at their defaults stay out, so the keys of earlier requests hold.
     parameters = {k: v for k, v in vars(sampling).items() if not (k == "stop" and not v)}
@@ -141,6 +142,8 @@ def cache_key(
         request["tools"] = list(tools)
     if options:
         request["options"] = dict(options)
+    if endpoint:  # one model name on two servers may be two sets of weights
+        request["endpoint"] = endpoint
     payload = json.dumps(
         request,
         sort_keys=True,
@@ -243,7 +246,7 @@ class LLMClient:
         ``{"content": str, "tool_calls": [{"id", "name", "arguments"}]}`` with
         the arguments as the model wrote them (a JSON string, maybe broken)."""
         sampling = sampling or Sampling()
-        key = cache_key(self.model, messages, sampling, None, tools)
+        key = cache_key(self.model, messages, sampling, None, tools, endpoint=self.base_url)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.usage.cache_hits += 1
             return LLMResult(hit, json.loads(hit), cached=True, key=key)
@@ -261,7 +264,10 @@ class LLMClient:
     ) -> LLMResult:
         """One chat completion; with ``schema``, validated JSON (one repair try)."""
         sampling = sampling or Sampling()
-        key = cache_key(self.model, messages, sampling, schema, options=self._options(schema))
+        key = cache_key(
+            self.model, messages, sampling, schema,
+            options=self._options(schema), endpoint=self.base_url,
+        )  # fmt: skip
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.usage.cache_hits += 1
             data = parse_json_answer(hit, schema) if schema else None

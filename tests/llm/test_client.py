@@ -151,6 +151,8 @@ def test_cache_key_covers_what_changes_the_answer() -> None:
     assert base != cache_key("m", MESSAGES, Sampling(stop=("<tool_response>",)), SCHEMA)
     thinking_off = {"chat_template_kwargs": {"enable_thinking": False}}
     assert base != cache_key("m", MESSAGES, Sampling(), SCHEMA, options=thinking_off)
+    here = cache_key("m", MESSAGES, Sampling(), SCHEMA, endpoint="http://a:8000/v1")
+    assert here != cache_key("m", MESSAGES, Sampling(), SCHEMA, endpoint="http://b:8000/v1")
 
 
 def test_thinking_can_be_turned_off_for_every_structured_call() -> None:
