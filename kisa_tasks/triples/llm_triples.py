@@ -1,20 +1,30 @@
 """The ``llm`` triple extractor: the configured model reads an abstract with
 the entities already found in it (as the paper does, so names stay those of
-the graph) and lists typed relations between them.
+the graph) and lists typed relations between them, each with the verbatim
+words of the abstract that state it.
 
-Every answer is grounded before it becomes evidence: both ends must be
-entities of that abstract (by normalised name), the relation type must be in
-the vocabulary (the schema enforces it), the pair must share a sentence (the
-sentence is the evidence) that passes the checks of the ``rules`` patterns:
-the relation's signature, usable mentions (no unlinked short form or
-compound), no negation or hedge in the clause, and the direction where a
-pattern reads the pair the other way round. Anything else is dropped and
-counted. A failed request is a failure of that PMID with its reason, never
-an empty success.
+Nothing the model writes is trusted: every triple is refused, with its
+reason counted, unless all of these hold:
+
+- both ends are entities of that abstract (by normalised name), and two;
+- ``evidence`` is a verbatim piece of one sentence of the abstract (spaces
+  aside), and that piece mentions both ends;
+- the relation's own words (``relation``) are in the evidence, and so is a
+  word of its type (``rules.RELATION_CUES``: "associated with" is not
+  ``causes``);
+- the sentence passes the checks the ``rules`` patterns make (shared with
+  the offline extractor): the relation's signature, usable mentions (no
+  unlinked short form), no negation or hedge in the clause ("did not
+  reduce" is not ``decreases``), and the direction where a pattern reads
+  the pair the other way round.
+
+A failed request is a failure of that PMID with its reason, never an empty
+success.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,6 +35,7 @@ from kisa_tasks.llm.batch import LLMRequest, run_all, usage_counts
 from kisa_tasks.llm.client import LLMClient, Sampling
 from kisa_tasks.triples.evidence import EvidenceRecord, Extracted
 from kisa_tasks.triples.rules import (
+    RELATION_CUES,
     RELATION_TYPES,
     EntitySpan,
     TripleEvidence,
@@ -33,7 +44,7 @@ from kisa_tasks.triples.rules import (
 from kisa_tasks.vocabulary import TEXT_FIELDS
 
 EXTRACTOR = "llm"
-PROMPT_VERSION = "triples-v1"
+PROMPT_VERSION = "triples-v2"
 MAX_TRIPLES = 12
 MAX_ENTITIES = 40
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -44,29 +55,66 @@ ANSWER_SCHEMA: dict[str, Any] = {
             "maxItems": MAX_TRIPLES,
             "items": {
                 "type": "object",
+                # The evidence first: the model quotes before it concludes.
                 "properties": {
+                    "evidence": {"type": "string", "minLength": 1, "maxLength": 400},
                     "head": {"type": "string", "minLength": 1, "maxLength": 80},
                     "relation": {"type": "string", "minLength": 1, "maxLength": 40},
                     "relation_type": {"type": "string", "enum": list(RELATION_TYPES)},
                     "tail": {"type": "string", "minLength": 1, "maxLength": 80},
                 },
-                "required": ["head", "relation", "relation_type", "tail"],
+                "required": ["evidence", "head", "relation", "relation_type", "tail"],
+                "additionalProperties": False,
             },
         }
     },
     "required": ["triples"],
+    "additionalProperties": False,
 }
+# What each type means, in the direction head -> tail.
+DEFINITIONS: dict[str, str] = {
+    "treats": "a drug, chemical or procedure (head) is given for a disease (tail) and helps it",
+    "prevents": "a drug, chemical or procedure (head) keeps a disease (tail) from occurring",
+    "causes": "a substance, organism or disease (head) brings about a disease (tail)",
+    "inhibits": "a substance (head) blocks the activity of another substance (tail)",
+    "increases": "a substance (head) raises the amount or activity of another (tail)",
+    "decreases": "a substance (head) lowers the amount or activity of another (tail)",
+    "diagnoses": "a test, marker or procedure (head) detects a disease (tail)",
+    "associated_with": "two substances or diseases occur together, with no direction stated",
+    "risk_factor_for": "a substance or disease (head) makes a disease (tail) more likely",
+    "complication_of": "a disease (head) arises from another disease or a procedure (tail)",
+    "interacts_with": "two substances act on each other",
+}
+_DEFINED = "\n".join(f"- {name}: {text}" for name, text in DEFINITIONS.items())
 SYSTEM_PROMPT = f"""\
 You extract facts for a biomedical knowledge graph ({PROMPT_VERSION}).
 The user gives a PubMed abstract and the numbered list of entities found in it.
-List the relations the text states between two of those entities, as
-head -relation-> tail, using the entity names exactly as listed. relation is
-the few words of the text that state it; relation_type is one of:
-{", ".join(RELATION_TYPES)}.
-Only relations the text states; no vague co-occurrence, no outside knowledge.
-Answer with one JSON object: {{"triples": [{{"head": "...", "relation": "...",
-"relation_type": "treats", "tail": "..."}}]}}"""
-SAMPLING = Sampling(temperature=0.0, max_tokens=768, seed=0)
+List the relations the text states as findings between two of those entities, as
+head -relation-> tail, using the entity names exactly as listed.
+
+For each relation write, in this order:
+- evidence: the words of ONE sentence of the abstract that state it, copied
+  exactly, naming both entities;
+- head and tail: the entity names as listed, in the direction the type defines;
+- relation: the few words of the evidence that state the relation;
+- relation_type: one of these, read head -> tail:
+{_DEFINED}
+
+Never list:
+- negated findings: "Digoxin did not reduce mortality" states no relation;
+- hedges, hypotheses and aims: "X may cause Y", "we asked whether X treats Y",
+  "to determine if X prevents Y" state no relation;
+- comparator arms and background: "X was compared with placebo";
+- co-occurrence in one sentence without a stated relation, or outside knowledge.
+
+Example. Text: "Metformin reduced HbA1c in type 2 diabetes. Aspirin did not
+prevent stroke." Answer: {{"triples": [{{"evidence": "Metformin reduced HbA1c
+in type 2 diabetes", "head": "Metformin", "relation": "reduced",
+"relation_type": "decreases", "tail": "HbA1c"}}]}} (the aspirin sentence is
+negated, so it gives nothing).
+Answer with one JSON object."""
+SAMPLING = Sampling(temperature=0.0, max_tokens=1024, seed=0)
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def record_entities(record: EvidenceRecord) -> list[EntitySpan]:
@@ -87,61 +135,125 @@ def triple_messages(record: EvidenceRecord, entities: Sequence[EntitySpan]) -> l
     ]
 
 
-def _checked_sentence(
-    record: EvidenceRecord, head: str, relation_type: str, tail: str
-) -> str | None:
-    """The first sentence that mentions both ends and passes the checks the
-    ``rules`` patterns make (signature, usable mentions, asserted, direction)."""
+def _collapsed(text: str) -> tuple[str, list[int]]:
+    """``text`` with runs of spaces made one, and each kept character's offset."""
+    out: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if out and out[-1] == " ":
+                continue
+            ch = " "
+        out.append(ch)
+        offsets.append(i)
+    return "".join(out), offsets
+
+
+def _evidence_place(record: EvidenceRecord, evidence: str) -> tuple[str, int, int, int] | None:
+    """(field, sentence start, evidence start, evidence end) of the sentence
+    that holds ``evidence`` verbatim (spaces aside), or None."""
+    wanted = " ".join(evidence.split())
+    if not wanted:
+        return None
     for name in TEXT_FIELDS:
         text = record.texts.get(name, "")
-        spans = record.spans.get(name, [])
         for start, end in sentence_spans(text):
-            inside = [s for s in spans if s.start >= start and s.end <= end]
-            heads = [s for s in inside if s.entity_id == head]
-            tails = [s for s in inside if s.entity_id == tail]
-            for h in heads:
-                for t in tails:
-                    if claim_problem(text, start, h, relation_type, t) is None:
-                        return text[start:end]
+            collapsed, offsets = _collapsed(text[start:end])
+            at = collapsed.find(wanted)
+            if at >= 0:
+                first = start + offsets[at]
+                last = start + offsets[at + len(wanted) - 1] + 1
+                return name, start, first, last
     return None
+
+
+def relation_words_missing(relation: str, relation_type: str, evidence: str) -> str | None:
+    """Why the evidence does not carry the relation, or None: every word of
+    ``relation`` must be in it, and a word of the type's cue.
+
+    >>> relation_words_missing("reduced", "decreases", "X reduced Y") is None
+    True
+    >>> relation_words_missing("causes", "causes", "X was associated with Y")
+    "relation_not_in_evidence: 'causes' is not in the evidence"
+    >>> relation_words_missing("associated with", "causes", "X was associated with Y")
+    'type_not_in_evidence: no word of causes in the evidence'
+    """
+    said = set(_WORD.findall(evidence.lower()))
+    if not set(_WORD.findall(relation.lower())) <= said:
+        return f"relation_not_in_evidence: {relation!r} is not in the evidence"
+    if RELATION_CUES[relation_type].search(evidence) is None:
+        return f"type_not_in_evidence: no word of {relation_type} in the evidence"
+    return None
+
+
+def check_triple(
+    record: EvidenceRecord, item: Mapping[str, Any], head: EntitySpan, tail: EntitySpan
+) -> tuple[str, str | None]:
+    """(the evidence sentence, why the triple is refused or None)."""
+    relation_type = item["relation_type"]
+    place = _evidence_place(record, str(item["evidence"]))
+    if place is None:
+        return "", "evidence_not_in_abstract"
+    name, sentence_start, first, last = place
+    text = record.texts[name]
+    sentence_end = next(e for s, e in sentence_spans(text) if s == sentence_start)
+    sentence = text[sentence_start:sentence_end]
+    missing = relation_words_missing(str(item["relation"]), relation_type, text[first:last])
+    if missing:
+        return sentence, missing.split(":")[0]
+    inside = [s for s in record.spans.get(name, []) if s.start >= first and s.end <= last]
+    heads = [s for s in inside if s.entity_id == head.entity_id]
+    tails = [s for s in inside if s.entity_id == tail.entity_id]
+    if not heads or not tails:
+        return sentence, "ends_not_in_evidence"
+    problems = [
+        claim_problem(text, sentence_start, h, relation_type, t) for h in heads for t in tails
+    ]
+    if None in problems:
+        return sentence, None
+    # The shared checks name the problem (signature, not_asserted, ...).
+    return sentence, str(problems[0]).split(":")[0]
 
 
 def ground_triples(
     record: EvidenceRecord, answer: Mapping[str, Any], entities: Sequence[EntitySpan]
-) -> tuple[list[TripleEvidence], int]:
-    """Grounded evidence from one answer, and how many answered triples were dropped."""
+) -> tuple[list[TripleEvidence], Counter[str]]:
+    """Grounded evidence from one answer, and the refused triples by reason."""
     by_name: dict[str, EntitySpan] = {}
     for e in entities:
         by_name.setdefault(normalise(e.name), e)
     out: list[TripleEvidence] = []
     seen: set[tuple[str, str, str]] = set()
-    dropped = 0
+    refused: Counter[str] = Counter()
     for item in answer.get("triples", []):
         head = by_name.get(normalise(item["head"]))
         tail = by_name.get(normalise(item["tail"]))
-        relation_type = item["relation_type"]
-        if head is None or tail is None or head.entity_id == tail.entity_id:
-            dropped += 1
+        if head is None or tail is None:
+            refused["unknown_entity"] += 1
             continue
-        sentence = _checked_sentence(record, head.entity_id, relation_type, tail.entity_id)
-        key = (head.entity_id, relation_type, tail.entity_id)
-        if sentence is None or key in seen:
-            dropped += 1
+        if head.entity_id == tail.entity_id:
+            refused["self_relation"] += 1
+            continue
+        sentence, problem = check_triple(record, item, head, tail)
+        key = (head.entity_id, item["relation_type"], tail.entity_id)
+        if problem is None and key in seen:
+            problem = "duplicate"
+        if problem is not None:
+            refused[problem] += 1
             continue
         seen.add(key)
-        relation = " ".join(str(item["relation"]).lower().split())
         out.append(
             TripleEvidence(
                 head.entity_id,
-                relation,
-                relation_type,
+                " ".join(str(item["relation"]).lower().split()),
+                item["relation_type"],
                 tail.entity_id,
                 record.pmid,
                 sentence,
                 "llm",
             )
         )
-    return out, dropped
+    return out, refused
 
 
 class LLMTripleExtractor:
@@ -176,7 +288,8 @@ class LLMTripleExtractor:
                 self.counts["failed_abstracts"] += 1
                 continue
             record, entities = asked[outcome.key]
-            triples, dropped = ground_triples(record, outcome.data, entities)
+            triples, refused = ground_triples(record, outcome.data, entities)
             result.triples[outcome.key] = tuple(triples)
-            self.counts["dropped_triples"] += dropped
+            self.counts["dropped_triples"] += sum(refused.values())
+            self.counts.update({f"refused_{reason}": n for reason, n in refused.items()})
         return result

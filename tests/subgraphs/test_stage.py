@@ -130,8 +130,8 @@ def test_llm_triples_feed_the_graph_and_failed_abstracts_are_kept(
         triples = []
         if "Heart Failure" in prompt and "Digoxin" in prompt:
             triples.append(
-                {"head": "Digoxin", "relation": "treated with", "relation_type": "treats",
-                 "tail": "Heart Failure"}
+                {"evidence": "heart failure were treated with digoxin", "head": "Digoxin",
+                 "relation": "treated with", "relation_type": "treats", "tail": "Heart Failure"}
             )  # fmt: skip
         return ("answer", json.dumps({"triples": triples}))
 

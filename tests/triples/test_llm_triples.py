@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,47 +22,103 @@ from kisa_tasks.triples.llm_triples import (
 )
 from kisa_tasks.triples.rules import EntitySpan
 
-TEXT = "Digoxin treats heart failure. Nausea was frequent."
+TEXT = (
+    "Digoxin treats heart failure. Nausea was frequent. "
+    "Digoxin did not prevent nausea. Digoxin may cause arrhythmia."
+)
 
 
 def _record() -> EvidenceRecord:
-    def span(surface: str, entity: str, name: str, type_: str) -> EntitySpan:
-        start = TEXT.index(surface)
+    def span(surface: str, entity: str, name: str, type_: str, at: int = 0) -> EntitySpan:
+        start = TEXT.index(surface, at)
         return EntitySpan(entity, name, type_, start, start + len(surface))
 
+    negated = TEXT.index("Digoxin did not")
+    hedged = TEXT.index("Digoxin may")
     spans = [
         span("Digoxin", "drugbank:DB00390", "Digoxin", "drug"),
         span("heart failure", "mesh:D006333", "Heart Failure", "disease"),
         span("Nausea", "mesh:D009325", "Nausea", "disease"),
+        span("Digoxin", "drugbank:DB00390", "Digoxin", "drug", negated),
+        span("nausea", "mesh:D009325", "Nausea", "disease", negated),
+        span("Digoxin", "drugbank:DB00390", "Digoxin", "drug", hedged),
+        span("arrhythmia", "mesh:D001145", "Arrhythmias, Cardiac", "disease", hedged),
     ]
     return EvidenceRecord("42", {"title": "", "abstract": TEXT}, {"title": [], "abstract": spans})
 
 
-def _triple(head: str, relation_type: str, tail: str) -> dict[str, str]:
-    return {"head": head, "relation": "treats", "relation_type": relation_type, "tail": tail}
+def _triple(
+    head: str,
+    relation_type: str,
+    tail: str,
+    evidence: str = "Digoxin treats heart failure",
+    relation: str = "treats",
+) -> dict[str, str]:
+    return {
+        "evidence": evidence,
+        "head": head,
+        "relation": relation,
+        "relation_type": relation_type,
+        "tail": tail,
+    }
+
+
+REFUSED = [
+    # (the answer, the reason it is refused)
+    (_triple("Digoxin", "treats", "Unicornitis"), "unknown_entity"),
+    (_triple("Digoxin", "treats", "Digoxin"), "self_relation"),
+    (_triple("Heart Failure", "treats", "Digoxin"), "signature"),  # a disease treats nothing
+    (_triple("digoxin", "treats", "heart failure"), "duplicate"),
+    (_triple("Digoxin", "treats", "Heart Failure", "Digoxin cures heart failure"),
+     "evidence_not_in_abstract"),  # not the abstract's words
+    (_triple("Digoxin", "causes", "Nausea", "Nausea was frequent"), "relation_not_in_evidence"),
+    (_triple("Digoxin", "causes", "Heart Failure", relation="heart failure"),
+     "type_not_in_evidence"),  # the evidence says treats
+    (_triple("Digoxin", "treats", "Nausea"), "ends_not_in_evidence"),
+    (_triple("Digoxin", "prevents", "Nausea", "Digoxin did not prevent nausea", "prevent"),
+     "not_asserted"),  # negated
+    (_triple("Digoxin", "causes", "Arrhythmias, Cardiac", "Digoxin may cause arrhythmia",
+             "cause"), "not_asserted"),  # hedged
+]  # fmt: skip
 
 
 def test_answers_are_grounded_in_the_abstract() -> None:
     record = _record()
     entities = record_entities(record)
-    triples, dropped = ground_triples(
-        record,
-        {
-            "triples": [
-                _triple("digoxin", "treats", "Heart Failure"),  # names match normalised
-                _triple("Digoxin", "treats", "Unicornitis"),  # not an entity of this abstract
-                _triple("Digoxin", "causes", "Nausea"),  # different sentences: no evidence
-                _triple("Heart Failure", "treats", "Digoxin"),  # a disease treats nothing
-                _triple("Digoxin", "treats", "heart failure"),  # a duplicate
-            ]
-        },
-        entities,
-    )
+    answer = {"triples": [_triple("digoxin", "treats", "Heart Failure"), *(t for t, _ in REFUSED)]}
+    triples, refused = ground_triples(record, answer, entities)
     assert [(t.head, t.relation_type, t.tail) for t in triples] == [
         ("drugbank:DB00390", "treats", "mesh:D006333")
     ]
     assert triples[0].sentence == "Digoxin treats heart failure." and triples[0].pmid == "42"
-    assert dropped == 4
+    assert refused == Counter(reason for _, reason in REFUSED)
+    # Spaces are not words: evidence copied across a line break still counts.
+    spaced = _triple("Digoxin", "treats", "Heart Failure", "Digoxin  treats\nheart failure")
+    assert len(ground_triples(record, {"triples": [spaced]}, entities)[0]) == 1
+
+
+def test_negated_and_hedged_answers_of_the_server_are_refused(tmp_path: Path) -> None:
+    """The scripted server answers with a negated and a hedged triple beside a
+    true one: only the true one becomes evidence, the refusals are counted by
+    reason, and the request asked for the evidence first."""
+    answer = {
+        "triples": [
+            _triple("Digoxin", "prevents", "Nausea", "Digoxin did not prevent nausea", "prevent"),
+            _triple("Digoxin", "causes", "Arrhythmias, Cardiac", "Digoxin may cause arrhythmia",
+                    "cause"),
+            _triple("Digoxin", "treats", "Heart Failure"),
+        ]
+    }  # fmt: skip
+    with FakeOpenAI() as server:
+        server.responder = lambda body: ("answer", json.dumps(answer))
+        extractor = LLMTripleExtractor(lambda: LLMClient(base_url=server.base_url, model="fake"))
+        result = extractor([_record()])
+        [request] = server.requests
+    assert [(t.relation_type, t.tail) for t in result.triples["42"]] == [("treats", "mesh:D006333")]
+    assert extractor.counts["refused_not_asserted"] == 2
+    assert extractor.counts["dropped_triples"] == 2
+    schema = request["response_format"]["json_schema"]["schema"]["properties"]["triples"]["items"]
+    assert next(iter(schema["properties"])) == "evidence" and "evidence" in schema["required"]
 
 
 def test_prompt_lists_the_abstracts_entities() -> None:
