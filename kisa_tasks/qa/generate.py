@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from kisa_tasks.qa.calibrate import Solver, accuracy
+from kisa_tasks.qa.hints import masked_hints
 from kisa_tasks.qa.kinds import question_type
 from kisa_tasks.qa.plan import PlanError, QuestionPlan, plan_question
 from kisa_tasks.qa.records import QAItem
@@ -125,6 +126,9 @@ def item_from_plan(
         prompt_version=prompt_version,
         rng_seed=task.rng_seed,
         attempt=task.attempt,
+        clue_names=tuple(
+            dict.fromkeys(corpus.name(s.target) for steps in plan.clues.values() for s in steps)
+        ),
         question_type=question_type(
             [step.relation for step in plan.hops],
             plan.type_of(plan.answer),
@@ -207,6 +211,8 @@ def validate(candidate: Candidate, corpus: Entities, step: StepFn, bounds: Bound
         or check_length(item.question, item.answer, bounds)
         or check_real_answer(item.answer, item.answer_id, plan.path)
         or check_leak(item.question, plan.masked, names)
+        # What a guided rollout reads is held to the question's standard.
+        or check_leak(masked_hints(item), plan.masked, names, where="hint")
         or check_answer_clue(plan)
         or check_unique(plan, step)
     )

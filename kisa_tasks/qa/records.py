@@ -54,6 +54,9 @@ QA_SCHEMA = register_stage(
             # The weakest hop's relation confidence (``triples.support``); null
             # for items made elsewhere (imported), whose hops we cannot weigh.
             pa.field("min_hop_confidence", pa.float64(), nullable=True),
+            # The names the question gives as clues (off the path): the LLM
+            # judge must refuse them as answers (the decoy probe).
+            pa.field("clue_names", pa.list_(pa.string()), nullable=True),
         ]
     ),
 )
@@ -83,6 +86,7 @@ class QAItem:
     question_type: str = ""
     split: str = ""
     min_hop_confidence: float | None = None
+    clue_names: tuple[str, ...] = ()
     qa_id: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -101,6 +105,7 @@ class QAItem:
         out = asdict(self)
         out["answer_aliases"] = list(self.answer_aliases)
         out["path"] = list(self.path)
+        out["clue_names"] = list(self.clue_names)
         out["entity_mapping"] = [{"placeholder": k, "value": v} for k, v in self.entity_mapping]
         out["hops"] = self.hops
         return out
@@ -111,6 +116,7 @@ class QAItem:
         values = {k: row[k] for k in cls.__dataclass_fields__ if k in row}
         values["answer_aliases"] = tuple(row["answer_aliases"])
         values["path"] = tuple(row["path"])
+        values["clue_names"] = tuple(row.get("clue_names") or ())
         values["entity_mapping"] = tuple(
             (m["placeholder"], m["value"]) for m in row["entity_mapping"]
         )

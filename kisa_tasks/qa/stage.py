@@ -151,7 +151,9 @@ def make_generator(
         return RulesGenerator(corpus, config, steps)
     from kisa_tasks.qa.llm_generate import LLMGenerator
 
-    return LLMGenerator(functools.partial(client_from_settings, settings), corpus, config)
+    return LLMGenerator(
+        functools.partial(client_from_settings, settings), corpus, config, steps=steps
+    )
 
 
 def export_key(specialty: str, run_id: str) -> str:

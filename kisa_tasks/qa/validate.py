@@ -62,14 +62,20 @@ def check_real_answer(answer: str, answer_id: str, nodes: Iterable[str]) -> str 
 
 
 def check_leak(
-    question: str, masked: Sequence[str], names: Mapping[str, Sequence[str]]
+    question: str,
+    masked: Sequence[str],
+    names: Mapping[str, Sequence[str]],
+    where: str = "question",
 ) -> str | None:
     """None of the masked entities (the path, answer included) may appear in
-    the question by name or by an alias of at least ``MIN_ALIAS_CHARS``."""
+    the question by name or by an alias of at least ``MIN_ALIAS_CHARS``, in
+    any case. ``where`` names the text: the hints a guided rollout reads are
+    checked like the question (``hint_leak``)."""
+    reason = "leak" if where == "question" else f"{where}_leak"
     for entity in masked:
         for surface in names.get(entity, ()):
             if len(surface) >= MIN_ALIAS_CHARS and mentions(question, surface):
-                return f"leak: the question names masked entity {entity!r} as {surface!r}"
+                return f"{reason}: the {where} names masked entity {entity!r} as {surface!r}"
     return None
 
 
@@ -103,6 +109,23 @@ def check_answer_clue(plan: QuestionPlan) -> str | None:
     if plan.clues.get(plan.answer):
         return None
     return "no_answer_clue: only the last hop points at the answer, and it has many true answers"
+
+
+def check_shortcut(plan: QuestionPlan, step: StepFn) -> str | None:
+    """The answer's own clues must not single it out: if they leave only the
+    answer, the question is one hop for whoever searches the clue, and the
+    path is decoration."""
+    clues = plan.clues.get(plan.answer, ())
+    if not clues:
+        return None
+    answer_type = plan.type_of(plan.answer)
+    candidates: set[str] | None = None
+    for clue in clues:
+        reached = step([clue.target], clue.relation, not clue.outgoing, answer_type)
+        candidates = reached if candidates is None else candidates & reached
+    if candidates == {plan.answer}:
+        return "shortcut: the answer's own clues name it without walking the path"
+    return None
 
 
 def check_unique(plan: QuestionPlan, step: StepFn) -> str | None:

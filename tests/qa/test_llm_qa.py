@@ -8,16 +8,19 @@ from typing import Any
 
 import pytest
 from fakes.openai_server import FakeOpenAI
-from qa_world import SEED, Corpus, subgraph
+from qa_world import EDGES, SEED, Corpus, subgraph, write_graph
 
+from kisa_tasks.agent.post import decoy
 from kisa_tasks.graph import GraphStore
 from kisa_tasks.llm.client import LLMClient
 from kisa_tasks.qa.calibrate import LLMSolver
 from kisa_tasks.qa.generate import GenTask, QAConfig, RulesGenerator, synthesise
+from kisa_tasks.qa.hints import masked_hints
 from kisa_tasks.qa.llm_generate import PROMPT_VERSION, LLMGenerator
 from kisa_tasks.qa.stage import make_solvers
 from kisa_tasks.qa.validate import graph_step
 from kisa_tasks.settings import KisaSettings, load_settings
+from kisa_tasks.subgraphs.graph import Edge
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
 
 
@@ -29,26 +32,38 @@ def _reply(body: dict[str, Any], mode: str) -> str:
     ctx = _context(body)
     ids = {e["name"]: e["id"] for e in ctx["entities"]}
     path = ctx["path"]
+    answer_clue = "one Omegacillin increases"
+    if mode == "reversed":  # the answer increases Omegacillin: the edge read backwards
+        answer_clue = "one that increases Omegacillin"
+    if mode == "no_relation":
+        answer_clue = "one Omegacillin touches"
+    if mode == "number":
+        answer_clue = "one Omegacillin increases, first reported in 1987"
     question = (
         "A disease (A) is treated with Alphamab. A causes a disease (B). "
-        "B is treated with a drug (C). C inhibits which chemical (one Omegacillin increases)?"
+        f"B is treated with a drug (C). C inhibits which chemical ({answer_clue})?"
     )
     answer = "Gammatoxin"
-    clues = [{"entity": path[0], "neighbour": ids["Alphamab"]},
-             {"entity": path[-1], "neighbour": ids["Omegacillin"]}]  # fmt: skip
+    clues = [
+        {"text": "is treated with Alphamab", "entity": path[0], "neighbour": ids["Alphamab"]},
+        {"text": answer_clue, "entity": path[-1], "neighbour": ids["Omegacillin"]},
+    ]
+    reasoning = "1. Entity_A from Clue_1.\n2. ... GAMMATOXIN, or gamma toxin, is Target_Entity."
     if mode == "leak":
         question = question.replace("which chemical", "Gammatoxin, which chemical")
+    if mode == "hint_leak":  # a path entity by name in the reasoning path, in lower case
+        reasoning = "1. Entity_A from Clue_1.\n2. betanib inhibits Target_Entity."
     if mode == "unknown":
-        clues = [{"entity": path[0], "neighbour": "E99"}]
+        clues = [{"text": "Alphamab", "entity": path[0], "neighbour": "E99"}]
     if mode == "wrong":
         answer = "Aspirin"
     if mode == "unnamed":  # claims the Omegacillin clue, never writes it
-        question = question.replace(" (one Omegacillin increases)", "")
+        question = question.replace(f" ({answer_clue})", "")
     return json.dumps(
         {
             "question": question,
             "answer": answer,
-            "reasoning_path": "1. Entity_A from Clue_1.\n2. ... Target_Entity.",
+            "reasoning_path": reasoning,
             "entity_mapping": [{"placeholder": "Target_Entity", "value": answer}],
             "paradigm": "which_x_of",
             "clues": clues,
@@ -79,9 +94,13 @@ def _client(server: FakeOpenAI) -> LLMClient:
         ("good", None),
         ("broken", "llm_failed"),
         ("leak", "leak"),
+        ("hint_leak", "hint_leak"),
         ("unknown", "unknown_entity"),
         ("wrong", "wrong_answer"),
         ("unnamed", "clue_not_in_question"),
+        ("reversed", "clue_direction_reversed"),
+        ("no_relation", "clue_relation_not_in_question"),
+        ("number", "invented_number"),
     ],
 )
 def test_llm_replies_are_validated_like_rules_ones(
@@ -92,15 +111,39 @@ def test_llm_replies_are_validated_like_rules_ones(
             ("answer", "this is { not json") if mode == "broken" else ("answer", _reply(body, mode))
         )
         outcome = _run(seed_graph, server, LLMGenerator(lambda: _client(server), Corpus()), [])
-        system = server.requests[0]["messages"][0]["content"]
+        request = server.requests[0]
+    system = request["messages"][0]["content"]
     assert PROMPT_VERSION in system and "Never write the name" in system
+    clue = request["response_format"]["json_schema"]["schema"]["properties"]["clues"]["items"]
+    assert next(iter(clue["properties"])) == "text"  # the words before the claim
     if reason is None:
         [item] = outcome.items
         assert item.generator == "llm:fake" and item.answer_id == "chem:T"
         assert item.paradigm == "which_x_of" and item.hops == 3
+        # The hints mask the answer in any case and by its alias.
+        assert "gamma" not in masked_hints(item).lower()
+        # The judge's decoy is a clue the question names, not a masked path name.
+        assert item.clue_names == ("Alphamab", "Omegacillin") and decoy(item) == "Alphamab"
     else:
         assert outcome.items == []
         assert [r.split(":")[0] for _, r, _ in outcome.rejected] == [reason]
+
+
+def test_a_clue_that_names_the_answer_alone_is_a_shortcut(seed_graph: GraphStore) -> None:
+    """Omegacillin increases Gammatoxin and nothing else: "which chemical does
+    Omegacillin increase" is one search. Once it increases Deltoid too, the
+    clue only narrows the last hop down, and the item passes."""
+    steps = lambda seed: graph_step(seed_graph, graph_id(seed))  # noqa: E731
+    outcomes = []
+    for edges in (EDGES, (*EDGES, Edge("db:D3", "increases", "chem:U", 1.0))):
+        write_graph(seed_graph, edges)
+        with FakeOpenAI() as server:
+            server.responder = lambda body: ("answer", _reply(body, "good"))
+            generator = LLMGenerator(lambda: _client(server), Corpus(), steps=steps)
+            outcomes.append(_run(seed_graph, server, generator, []))
+    shortcut, shared = outcomes
+    assert [r.split(":")[0] for _, r, _ in shortcut.rejected] == ["shortcut"]
+    assert [i.answer_id for i in shared.items] == ["chem:T"]
 
 
 def test_a_question_the_solver_gets_right_is_too_easy(seed_graph: GraphStore) -> None:
