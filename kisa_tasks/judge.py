@@ -564,6 +564,23 @@ def probed_llm_judge(
     return True, None
 
 
+def decoy(question: str, accepted: Sequence[str], named: Sequence[str]) -> str | None:
+    """The first of ``named`` (a QA item's clue neighbours, ``QAItem.named``)
+    that the question writes and that is no accepted answer: what an LLM
+    judge must refuse for its verdicts to be trusted."""
+    words = f" {normalise(question)} "
+    return next(
+        (
+            v
+            for v in named
+            if normalise(v)
+            and f" {normalise(v)} " in words
+            and not rules_verdict(v, accepted).correct
+        ),
+        None,
+    )
+
+
 # --- the judge -------------------------------------------------------------
 
 # Rejections no LLM may overturn: a candidate list or a hedge is never an answer.

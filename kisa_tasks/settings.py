@@ -118,6 +118,13 @@ class QASettings(BaseModel):
         '"http://host:8000/v1", "model": "qwen"}]\'; each asked solver_attempts times.',
     )
     solver_attempts: int = Field(default=3, ge=1, le=20, description="Tries per LLM solver.")
+    solver_max_tokens: int = Field(
+        default=1536,
+        ge=64,
+        le=32_768,
+        description="Token budget of one LLM solver answer: its reasoning comes first, so "
+        "a budget of a few tokens would underestimate what a model can solve.",
+    )
     max_solver_accuracy: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Above this, a question is too easy."
     )

@@ -20,9 +20,15 @@ from dataclasses import dataclass
 
 from kisa_tasks.agent.loop import Rollout
 from kisa_tasks.agent.react import parse_turn
-from kisa_tasks.judge import JUDGE_PROMPT, JUDGE_SCHEMA, llm_judge, probed_llm_judge, rules_verdict
+from kisa_tasks.judge import (
+    JUDGE_PROMPT,
+    JUDGE_SCHEMA,
+    decoy,
+    llm_judge,
+    probed_llm_judge,
+    rules_verdict,
+)
 from kisa_tasks.qa.records import QAItem
-from kisa_tasks.qa.text import mentions
 
 __all__ = [
     "JUDGE_PROMPT",
@@ -57,17 +63,6 @@ class Filters:
 def matches(given: str, accepted: Sequence[str]) -> bool:
     """The rules judge's verdict (``kisa_tasks.judge.rules_verdict``)."""
     return rules_verdict(given, accepted).correct
-
-
-def decoy(item: QAItem) -> str | None:
-    """A name the question gives that is no accepted answer: a clue's
-    neighbour (``clue_names``, whichever backend wrote the item), else a
-    mapped name the question writes (items made before clue names were kept)."""
-    accepted = [item.answer, *item.answer_aliases]
-    named = [*item.clue_names, *(v for _, v in item.entity_mapping if v)]
-    return next(
-        (v for v in named if v and not matches(v, accepted) and mentions(item.question, v)), None
-    )
 
 
 def judge(rollout: Rollout, item: QAItem) -> bool:

@@ -545,8 +545,8 @@ def judged(gateway: LLMGateway | None, job: Job, rollout: Rollout) -> tuple[bool
     item = job.item
     if rollout.answer is None:
         return False, None
-    accepted = [item.answer, *item.answer_aliases]
-    verdict = Judge(gateway).verdict(item.question, accepted, rollout.answer, decoy(item))
+    probe = decoy(item.question, item.accepted, item.named)
+    verdict = Judge(gateway).verdict(item.question, item.accepted, rollout.answer, probe)
     return verdict.correct, verdict.failure
 
 

@@ -2,16 +2,23 @@
 answer correctly more than half the time is too easy and is regenerated.
 
 Solvers answer many questions at once (``answer_all``), ``attempts`` times
-each. An answer is judged by the rules judge the trajectories, the GRPO
-reward and evaluation use (``kisa_tasks.judge.rules_verdict``): it must name
-the answer or an alias as a whole mention, without listing or hedging
-between candidates, so "vitamin A" is never read as option "A".
+each. An answer is judged by the judge the trajectories, the GRPO reward
+and evaluation use (``kisa_tasks.judge.Judge``): the rules first (the answer
+or an alias named as a whole mention, without listing or hedging between
+candidates, so "vitamin A" is never read as option "A"), then, with a model
+configured, the LLM judge for what the rules reject (a synonym the corpus
+does not list), trusted only if it refuses the item's decoy. An exact-match
+judge would call a right answer in other words wrong, and pass easy
+questions as hard.
 
 - ``RetrievalSolver`` (offline): a BM25 search on the question text; the
   answer is the entity of the asked type that the top hits mention most
   (weighted by score), not counting entities the question itself names.
-- ``LLMSolver``: an OpenAI-compatible endpoint asked for a JSON answer, with
-  a different sampling seed per attempt.
+- ``LLMSolver`` (prompt ``solve-v2``): an OpenAI-compatible endpoint asked
+  for its reasoning, then its answer (JSON, reasoning first, a budget of
+  ``qa.solver_max_tokens``), with a different sampling seed per attempt.
+  The paper calibrates with o3 and GPT-4 and their browsing; ``agent`` (the
+  tool-using researcher, ``qa.stage.make_solvers``) is the solver with tools.
 """
 
 from __future__ import annotations
@@ -20,16 +27,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kisa_tasks.judge import rules_verdict
+from kisa_tasks.judge import Judge, decoy
 from kisa_tasks.qa.records import QAItem
 from kisa_tasks.qa.text import mentions
 from kisa_tasks.retrieval.index import CorpusIndex
 
-SOLVER_PROMPT_VERSION = "solve-v1"
+SOLVER_PROMPT_VERSION = "solve-v2"
+SOLVER_PROMPT = (
+    f"You answer hard medical questions ({SOLVER_PROMPT_VERSION}). Work the question out "
+    "step by step in reasoning: what each description points to, and why. Then give the "
+    "name of one entity as the answer. "
+    'Reply with JSON: {"reasoning": "...", "answer": "<name>"}.'
+)
 ANSWER_SCHEMA = {
     "type": "object",
-    "properties": {"answer": {"type": "string", "maxLength": 200}},
-    "required": ["answer"],
+    # Reasoning first: the answer is written after the work, not before it.
+    "properties": {
+        "reasoning": {"type": "string", "maxLength": 8000},
+        "answer": {"type": "string", "maxLength": 200},
+    },
+    "required": ["reasoning", "answer"],
     "additionalProperties": False,
 }
 
@@ -44,15 +61,17 @@ class Solver(Protocol):
         ...
 
 
-def is_correct(given: str, item: QAItem) -> bool:
-    """The rules judge's verdict on ``given`` against the answer and its aliases."""
-    return rules_verdict(given, [item.answer, *item.answer_aliases]).correct
+def is_correct(given: str, item: QAItem, judge: Judge | None = None) -> bool:
+    """The judge's verdict on ``given`` against the answer and its aliases
+    (the rules alone without a judge)."""
+    probe = decoy(item.question, item.accepted, item.named)
+    return (judge or Judge()).verdict(item.question, item.accepted, given, probe).correct
 
 
-def accuracy(item: QAItem, answers: Sequence[str]) -> float | None:
+def accuracy(item: QAItem, answers: Sequence[str], judge: Judge | None = None) -> float | None:
     if not answers:
         return None
-    return sum(is_correct(a, item) for a in answers) / len(answers)
+    return sum(is_correct(a, item, judge) for a in answers) / len(answers)
 
 
 @dataclass
@@ -104,6 +123,7 @@ class LLMSolver:
     attempts: int = 3
     temperature: float = 0.7
     name: str = "llm"
+    max_tokens: int = 1536
 
     def answer_all(
         self, items: Sequence[QAItem], answer_types: Mapping[str, str]
@@ -116,17 +136,15 @@ class LLMSolver:
         requests = []
         for item in items:
             messages = [
-                {
-                    "role": "system",
-                    "content": "You answer hard medical questions with the name of one entity. "
-                    'Reply with JSON: {"answer": "<name>"}.',
-                },
+                {"role": "system", "content": SOLVER_PROMPT},
                 {"role": "user", "content": item.question},
             ]
             requests.append(LLMRequest(item.qa_id, messages, ANSWER_SCHEMA))
         out: dict[str, list[str]] = {item.qa_id: [] for item in items}
         for attempt in range(self.attempts):
-            sampling = Sampling(temperature=self.temperature, max_tokens=64, seed=attempt)
+            sampling = Sampling(
+                temperature=self.temperature, max_tokens=self.max_tokens, seed=attempt
+            )
             client = self.make_client() if attempt else client
             assert isinstance(client, LLMClient)
             for outcome in run_all(client, requests, sampling=sampling, label=f"solve {attempt}"):

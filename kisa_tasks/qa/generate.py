@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from kisa_tasks.judge import Judge
 from kisa_tasks.qa.calibrate import Solver, accuracy
 from kisa_tasks.qa.hints import masked_hints
 from kisa_tasks.qa.kinds import question_type
@@ -283,10 +284,12 @@ def synthesise(
     solvers: Sequence[Solver],
     config: QAConfig,
     slots: int = 1,
+    judge: Judge | None = None,
 ) -> Outcome:
     """Run the rounds over the committed sub-graphs ``first`` (one task per
     seed). ``steps(seed)`` checks uniqueness in the seed's graph; ``graphs(seed)``
-    loads it for other samples (only when needed)."""
+    loads it for other samples (only when needed). ``judge`` judges the
+    solvers' answers (the rules alone when None)."""
     out = Outcome()
     reasons: dict[str, list[str]] = {}
     pending: list[GenTask] = []
@@ -316,7 +319,7 @@ def synthesise(
             )
             failed.append(task)
         calibrated = _calibrate(
-            [c.item for _, c in valid], [c.plan for _, c in valid], corpus, solvers
+            [c.item for _, c in valid], [c.plan for _, c in valid], solvers, judge
         )
         for (task, _), item in zip(valid, calibrated, strict=True):
             too_easy = (
@@ -396,8 +399,8 @@ def _reject(
 def _calibrate(
     items: Sequence[QAItem],
     plans: Sequence[QuestionPlan],
-    corpus: Entities,
     solvers: Sequence[Solver],
+    judge: Judge | None,
 ) -> list[QAItem]:
     """Items with their solver accuracy: the highest of any solver's."""
     if not items or not solvers:
@@ -407,7 +410,7 @@ def _calibrate(
     out = []
     for item in items:
         # The strongest solver decides: too easy for any one is too easy.
-        scores = [accuracy(item, given.get(item.qa_id, [])) for given in answers]
+        scores = [accuracy(item, given.get(item.qa_id, []), judge) for given in answers]
         known = [s for s in scores if s is not None]
         out.append(
             replace(

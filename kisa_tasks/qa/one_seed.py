@@ -15,7 +15,13 @@ from kisa_tasks.artefacts import ArtefactStore, Partition
 from kisa_tasks.graph import open_graph_store
 from kisa_tasks.pipeline import EXPLORER
 from kisa_tasks.qa.generate import GenTask, Outcome, synthesise
-from kisa_tasks.qa.stage import load_corpus, make_generator, make_solvers, qa_config
+from kisa_tasks.qa.stage import (
+    calibration_judge,
+    load_corpus,
+    make_generator,
+    make_solvers,
+    qa_config,
+)
 from kisa_tasks.qa.validate import graph_steps
 from kisa_tasks.retrieval.store import ensure_index
 from kisa_tasks.settings import KisaSettings
@@ -110,13 +116,16 @@ def qa_for_seed(
             seed_id, specialty, sub, subgraph_id(seed_id, sub.strategy, rng_seed), rng_seed
         )
         steps = graph_steps(graph_store)
-        outcome = synthesise(
-            [task],
-            make_generator(backend, settings, corpus, config, steps),
-            corpus,
-            steps=steps,
-            graphs=lambda s: graph,
-            solvers=make_solvers(settings, index, corpus, run_id, EXPLORER),
-            config=config,
-        )
+        solvers = make_solvers(settings, index, corpus, run_id, EXPLORER)
+        with calibration_judge(settings, solvers) as judge:
+            outcome = synthesise(
+                [task],
+                make_generator(backend, settings, corpus, config, steps),
+                corpus,
+                steps=steps,
+                graphs=lambda s: graph,
+                solvers=solvers,
+                config=config,
+                judge=judge,
+            )
     return OneSeed(run_id, seed_id, seed_name, len(graph.best), built, sub, outcome)

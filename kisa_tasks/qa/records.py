@@ -98,6 +98,18 @@ class QAItem:
             )
 
     @property
+    def accepted(self) -> list[str]:
+        """The answers a judge accepts: the answer and its aliases."""
+        return [self.answer, *self.answer_aliases]
+
+    @property
+    def named(self) -> list[str]:
+        """Names the question may give that are not the answer: its clues'
+        neighbours, then (items made before clue names were kept) the
+        mapping's names."""
+        return [*self.clue_names, *(v for _, v in self.entity_mapping if v)]
+
+    @property
     def hops(self) -> int:
         return max(0, len(self.path) - 1)
 

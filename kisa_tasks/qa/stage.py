@@ -10,20 +10,23 @@ written, the item), and ``exports/qa/.../qa.jsonl``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from kisa_tasks.artefacts import ArtefactStore, Partition, Rejection
 from kisa_tasks.graph import GraphStore, open_graph_store
+from kisa_tasks.judge import Judge
 from kisa_tasks.llm.client import client_from_settings
+from kisa_tasks.llm.sync import LLMGateway
 from kisa_tasks.pipeline import resolve
 from kisa_tasks.qa.calibrate import LLMSolver, RetrievalSolver, Solver
 from kisa_tasks.qa.dedup import deduplicate
@@ -119,6 +122,7 @@ def make_solvers(
                     functools.partial(client_from_settings, settings),
                     attempts=settings.qa.solver_attempts,
                     name=f"llm:{settings.llm.model}",
+                    max_tokens=settings.qa.solver_max_tokens,
                 )
             )
     for endpoint in settings.qa.llm_solvers:
@@ -135,9 +139,25 @@ def make_solvers(
                 ),
                 attempts=settings.qa.solver_attempts,
                 name=f"llm:{endpoint.model}",
+                max_tokens=settings.qa.solver_max_tokens,
             )
         )
     return solvers
+
+
+@contextlib.contextmanager
+def calibration_judge(settings: KisaSettings, solvers: Sequence[Solver]) -> Iterator[Judge]:
+    """The judge of the solvers' answers: with an LLM solver, the rules and
+    then the configured model's LLM judge (a right answer in other words is
+    right, or easy questions pass as hard); otherwise the rules alone."""
+    if not any(isinstance(s, LLMSolver) for s in solvers) or not settings.llm.base_url:
+        yield Judge()
+        return
+    gateway = LLMGateway(functools.partial(client_from_settings, settings))
+    try:
+        yield Judge(gateway)
+    finally:
+        gateway.close()
 
 
 def make_generator(
@@ -195,7 +215,7 @@ def run_qa(
     index = ensure_index(store, abstracts, settings.home / "index-cache").index
     if solvers is None:
         solvers = make_solvers(settings, index, corpus, run_id, explorer)
-    with open_graph_store(settings) as graph_store:
+    with open_graph_store(settings) as graph_store, calibration_judge(settings, solvers) as judge:
         steps = graph_steps(graph_store)
         outcome = synthesise(
             first_tasks(rows, specialty, rng_seed),
@@ -206,6 +226,7 @@ def run_qa(
             solvers=solvers,
             config=config,
             slots=qa_per_seed,
+            judge=judge,
         )
     for solver in solvers:
         close = getattr(solver, "close", None)

@@ -122,7 +122,7 @@ def test_a_judge_that_accepts_a_decoy_is_not_trusted() -> None:
         question="Seedosis is treated with which chemical, one that Alphamab increases?",
         entity_mapping=(("Clue_1", "Alphamab"), ("Target_Entity", "Gammatoxin")),
     )
-    named = decoy(item)
+    named = decoy(item.question, item.accepted, item.named)
     assert named is not None and named in item.question and named != item.answer
 
     def lenient(body: dict[str, Any]) -> tuple[str, Any]:

@@ -10,10 +10,11 @@ import pytest
 from fakes.openai_server import FakeOpenAI
 from qa_world import EDGES, SEED, Corpus, subgraph, write_graph
 
-from kisa_tasks.agent.post import decoy
 from kisa_tasks.graph import GraphStore
+from kisa_tasks.judge import JUDGE_PROMPT, Judge, decoy
 from kisa_tasks.llm.client import LLMClient
-from kisa_tasks.qa.calibrate import LLMSolver
+from kisa_tasks.llm.sync import LLMGateway
+from kisa_tasks.qa.calibrate import SOLVER_PROMPT_VERSION, LLMSolver
 from kisa_tasks.qa.generate import GenTask, QAConfig, RulesGenerator, synthesise
 from kisa_tasks.qa.hints import masked_hints
 from kisa_tasks.qa.llm_generate import PROMPT_VERSION, LLMGenerator
@@ -71,7 +72,13 @@ def _reply(body: dict[str, Any], mode: str) -> str:
     )
 
 
-def _run(store: GraphStore, server: FakeOpenAI, generator: Any, solvers: list[Any]) -> Any:
+def _run(
+    store: GraphStore,
+    server: FakeOpenAI,
+    generator: Any,
+    solvers: list[Any],
+    judge: Judge | None = None,
+) -> Any:
     corpus = Corpus()
     return synthesise(
         [GenTask(SEED, "cardiology", subgraph(), "sg1", rng_seed=0)],
@@ -81,6 +88,7 @@ def _run(store: GraphStore, server: FakeOpenAI, generator: Any, solvers: list[An
         graphs=lambda seed: load_seed_graph(store, graph_id(seed)),
         solvers=solvers,
         config=QAConfig(max_regenerations=0),
+        judge=judge,
     )
 
 
@@ -123,7 +131,10 @@ def test_llm_replies_are_validated_like_rules_ones(
         # The hints mask the answer in any case and by its alias.
         assert "gamma" not in masked_hints(item).lower()
         # The judge's decoy is a clue the question names, not a masked path name.
-        assert item.clue_names == ("Alphamab", "Omegacillin") and decoy(item) == "Alphamab"
+        assert (
+            item.clue_names == ("Alphamab", "Omegacillin")
+            and decoy(item.question, item.accepted, item.named) == "Alphamab"
+        )
     else:
         assert outcome.items == []
         assert [r.split(":")[0] for _, r, _ in outcome.rejected] == [reason]
@@ -148,7 +159,8 @@ def test_a_clue_that_names_the_answer_alone_is_a_shortcut(seed_graph: GraphStore
 
 def test_a_question_the_solver_gets_right_is_too_easy(seed_graph: GraphStore) -> None:
     with FakeOpenAI() as server:
-        server.responder = lambda body: ("answer", json.dumps({"answer": "gammatoxin"}))
+        reply = json.dumps({"reasoning": "r", "answer": "gammatoxin"})
+        server.responder = lambda body: ("answer", reply)
         solver = LLMSolver(lambda: _client(server), attempts=3)
         outcome = _run(seed_graph, server, RulesGenerator(Corpus()), [solver])
         seeds = sorted(r["seed"] for r in server.requests)
@@ -157,6 +169,41 @@ def test_a_question_the_solver_gets_right_is_too_easy(seed_graph: GraphStore) ->
     assert reason == "too_easy: solver accuracy 1.00"
     assert item is not None and item.solver_answers == 3
     assert seeds == [0, 1, 2]  # one request per attempt, each with its own sampling seed
+
+
+def test_the_solver_reasons_first_and_a_right_answer_in_other_words_counts(
+    seed_graph: GraphStore,
+) -> None:
+    """The solver answers "GTX", a name of Gammatoxin the corpus does not
+    list: the rules call it wrong and the question would pass as hard. The
+    LLM judge (which refuses the decoy) calls it right: too easy."""
+
+    def answer(body: dict[str, Any]) -> tuple[str, Any]:
+        system = body["messages"][0]["content"]
+        if system == JUDGE_PROMPT:
+            right = body["messages"][1]["content"].endswith("Candidate answer: GTX")
+            verdict = "correct" if right else "incorrect"
+            return ("answer", json.dumps({"reason": "as stated", "verdict": verdict}))
+        assert SOLVER_PROMPT_VERSION in system
+        return ("answer", json.dumps({"reasoning": "Betanib inhibits it.", "answer": "GTX"}))
+
+    outcomes = []
+    with FakeOpenAI() as server:
+        server.responder = answer
+        for judge in (Judge(), Judge(LLMGateway(lambda: _client(server)))):
+            solver = LLMSolver(lambda: _client(server), attempts=2)
+            outcomes.append(_run(seed_graph, server, RulesGenerator(Corpus()), [solver], judge))
+        [solve, *_] = [r for r in server.requests if r["messages"][0]["content"] != JUDGE_PROMPT]
+        judged = [r["messages"][1]["content"] for r in server.requests if r not in [solve]]
+    schema = solve["response_format"]["json_schema"]["schema"]
+    assert list(schema["properties"]) == ["reasoning", "answer"] and solve["max_tokens"] >= 1024
+    rules_only, with_llm_judge = outcomes
+    [item] = rules_only.items
+    assert item.solver_accuracy == 0.0
+    assert with_llm_judge.items == []
+    [(_, reason, _)] = with_llm_judge.rejected
+    assert reason == "too_easy: solver accuracy 1.00"
+    assert any("Candidate answer: Alphamab" in c for c in judged)  # the decoy was probed
 
 
 def test_solver_failures_are_never_counted_as_calibrated(seed_graph: GraphStore) -> None:
@@ -174,7 +221,8 @@ def test_further_solver_endpoints_come_from_settings(
     settings: KisaSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with FakeOpenAI() as server:
-        server.responder = lambda body: ("answer", json.dumps({"answer": "Deltoid"}))
+        reply = json.dumps({"reasoning": "r", "answer": "Deltoid"})
+        server.responder = lambda body: ("answer", reply)
         endpoints = json.dumps([{"base_url": server.base_url, "model": "judge-a"}])
         monkeypatch.setenv("KISA_QA__LLM_SOLVERS", endpoints)
         monkeypatch.setenv("KISA_QA__SOLVERS", "[]")
