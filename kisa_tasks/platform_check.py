@@ -75,6 +75,33 @@ def check_mlflow(settings: KisaSettings) -> ComponentCheck:
     return _timed("mlflow", settings.mlflow.tracking_uri or "", probe)
 
 
+def check_llm(settings: KisaSettings) -> ComponentCheck:
+    """The configured endpoint answers structured output (and tools, for the
+    native tool-call protocol); a failure names the server flag to add."""
+    from kisa_tasks.llm.client import client_options
+    from kisa_tasks.llm.endpoint import capability_problems, served_weights
+
+    llm = settings.llm
+
+    def probe() -> str:
+        base_url = settings.require(
+            llm.base_url, "KISA_LLM__BASE_URL", "the endpoint a llm run uses"
+        )
+        model = settings.require(llm.model, "KISA_LLM__MODEL", "the model name it serves")
+        key = llm.api_key.get_secret_value() if llm.api_key else "not-needed"
+        tools = settings.agent.protocol == "tool_calls"
+        problems = capability_problems(
+            base_url, key, model, tools=tools, options=client_options(settings) or None,
+            timeout_s=llm.timeout_s,
+        )  # fmt: skip
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        weights = served_weights(base_url, key, model) or "not reported"
+        return f"{model}: structured output{' and tools' if tools else ''}; weights {weights}"
+
+    return _timed("llm", settings.llm.base_url or "", probe)
+
+
 FIX = (
     "start the embedded services with `kisa services up`, "
     "or fix the KISA_* settings for these endpoints"
@@ -89,9 +116,10 @@ def every_check(settings: KisaSettings) -> list[ComponentCheck]:
     return [check_s3(settings), check_graph(settings), check_mlflow(settings)]
 
 
-def check_platform(settings: KisaSettings) -> list[ComponentCheck]:
-    """Run every check; raise naming each failed component and what to fix."""
-    checks = every_check(settings)
+def check_platform(settings: KisaSettings, *, llm: bool = False) -> list[ComponentCheck]:
+    """Run every check (the LLM endpoint's too, for a run that uses it);
+    raise naming each failed component and what to fix."""
+    checks = every_check(settings) + ([check_llm(settings)] if llm else [])
     failed = [c for c in checks if not c.ok]
     if failed:
         raise PlatformUnavailableError(f"platform not ready:\n{_failures(failed)}\n{FIX}")

@@ -282,6 +282,9 @@ def test_llm_backend_runs_end_to_end_against_the_embedded_model(
     entities = store.read(Partition("entities", "cardiology", run))
     assert set(entities.column("backend").to_pylist()) <= {"llm"}
     manifest = store.get_json(manifest_key("kisa_pipeline", run))
+    # The run checked first that the endpoint honours a JSON schema.
+    [llm_check] = [c for c in manifest["platform_checks"] if c["component"] == "llm"]
+    assert llm_check["ok"] and "structured output" in llm_check["detail"]
     metrics = MlflowClient(settings.mlflow_uri()).get_run(manifest["mlflow_run_id"]).data.metrics
     assert metrics["mentions.llm_calls"] >= 2 and metrics["mentions.llm_completion_tokens"] > 0
     assert metrics["mentions.mentions"] == mentions.num_rows

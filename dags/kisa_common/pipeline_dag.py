@@ -39,7 +39,7 @@ def pipeline_dag(dag_id: str, stages: tuple[Stage, ...], doc_md: str) -> DAG:
         params=form_params(RunConfig),
     ) as dag:
         config = resolve_config()
-        tracking = open_tracking(config, check_platform())
+        tracking = open_tracking(config, check_platform(config))
         upstream: Any = tracking
         for stage in stages:
             upstream = stage_tasks(stage, config, tracking, upstream)
@@ -61,10 +61,10 @@ def resolve_config() -> dict[str, Any]:
 
 
 @task
-def check_platform() -> list[dict[str, Any]]:
+def check_platform(config: dict[str, Any]) -> list[dict[str, Any]]:
     from kisa_tasks.platform_check import as_dicts, check_platform
 
-    return as_dicts(check_platform(task_settings()))
+    return as_dicts(check_platform(task_settings(), llm=config["backend"] == "llm"))
 
 
 @task

@@ -129,6 +129,7 @@ def cache_key(
     tools: Sequence[Mapping[str, Any]] | None = None,
     options: Mapping[str, Any] | None = None,
     endpoint: str = "",
+    weights: str = "",
 ) -> str:
     # Fields at their defaults stay out, so the keys of earlier requests hold.
     parameters = {k: v for k, v in vars(sampling).items() if not (k == "stop" and not v)}
@@ -144,6 +145,8 @@ def cache_key(
         request["options"] = dict(options)
     if endpoint:  # one model name on two servers may be two sets of weights
         request["endpoint"] = endpoint
+    if weights:  # ... and so may one server over time
+        request["weights"] = weights
     payload = json.dumps(
         request,
         sort_keys=True,
@@ -200,6 +203,25 @@ def retry_after(headers: Mapping[str, str]) -> float:
         return max(0.0, when.timestamp() - time.time())
 
 
+def thinking_options(structured_thinking: bool | None) -> dict[str, Any]:
+    """The request fields that switch a chat template's reasoning block on or
+    off for structured calls (none: the model's default)."""
+    if structured_thinking is None:
+        return {}
+    return {"chat_template_kwargs": {"enable_thinking": structured_thinking}}
+
+
+def provenance(prompt: str, model: str, endpoint: str, weights: str) -> str:
+    """The ``provenance`` column of an LLM-made row (JSON; "" for rows no
+    model wrote).
+
+    >>> provenance("triples-v2", "qwen", "http://h:8000/v1", "")
+    '{"endpoint": "http://h:8000/v1", "model": "qwen", "prompt": "triples-v2", "weights": ""}'
+    """
+    fields = {"prompt": prompt, "model": model, "endpoint": endpoint, "weights": weights}
+    return json.dumps(fields, sort_keys=True)
+
+
 @dataclass
 class LLMClient:
     base_url: str
@@ -218,6 +240,8 @@ class LLMClient:
     # skip the reasoning block (Qwen3's ``enable_thinking``), so a small token
     # budget is spent on the answer, not on thoughts. None: the model's default.
     structured_thinking: bool | None = None
+    # What the server names as the weights behind ``model`` (``llm.endpoint``).
+    weights: str = ""
 
     def __post_init__(self) -> None:
         from openai import AsyncOpenAI
@@ -229,11 +253,14 @@ class LLMClient:
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
         self._bucket = TokenBucket(self.qps, burst=max(1, int(self.qps) or 1))
 
+    def provenance(self, prompt: str) -> str:
+        """Where an LLM-made row came from, as the row's ``provenance`` column
+        records it: prompt id and version, model, endpoint, weights."""
+        return provenance(prompt, self.model, self.base_url, self.weights)
+
     def _options(self, schema: Mapping[str, Any] | None) -> dict[str, Any]:
         """Request fields beyond the OpenAI API's (vLLM's ``chat_template_kwargs``)."""
-        if schema is not None and self.structured_thinking is not None:
-            return {"chat_template_kwargs": {"enable_thinking": self.structured_thinking}}
-        return {}
+        return thinking_options(self.structured_thinking) if schema is not None else {}
 
     async def complete_with_tools(
         self,
@@ -246,7 +273,10 @@ class LLMClient:
         ``{"content": str, "tool_calls": [{"id", "name", "arguments"}]}`` with
         the arguments as the model wrote them (a JSON string, maybe broken)."""
         sampling = sampling or Sampling()
-        key = cache_key(self.model, messages, sampling, None, tools, endpoint=self.base_url)
+        key = cache_key(
+            self.model, messages, sampling, None, tools,
+            endpoint=self.base_url, weights=self.weights,
+        )  # fmt: skip
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.usage.cache_hits += 1
             return LLMResult(hit, json.loads(hit), cached=True, key=key)
@@ -266,7 +296,7 @@ class LLMClient:
         sampling = sampling or Sampling()
         key = cache_key(
             self.model, messages, sampling, schema,
-            options=self._options(schema), endpoint=self.base_url,
+            options=self._options(schema), endpoint=self.base_url, weights=self.weights,
         )  # fmt: skip
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.usage.cache_hits += 1
@@ -375,6 +405,11 @@ class LLMClient:
         await self._client.close()
 
 
+def client_options(settings: KisaSettings) -> dict[str, Any]:
+    """The extra request fields the settings give every structured call."""
+    return thinking_options(None if settings.llm.structured_thinking == "model" else False)
+
+
 def client_from_settings(settings: KisaSettings, **overrides: Any) -> LLMClient:
     """The client for the configured endpoint (``KISA_LLM__*`` or the ``kisa_llm``
     Airflow connection), with its response cache under the state directory.
@@ -399,4 +434,8 @@ def client_from_settings(settings: KisaSettings, **overrides: Any) -> LLMClient:
         "cache": ResponseCache(settings.home / "llm-cache" / "responses.sqlite"),
     }
     options.update(overrides)
+    if "weights" not in options:
+        from kisa_tasks.llm.endpoint import served_weights
+
+        options["weights"] = served_weights(str(base_url), options["api_key"], str(model))
     return LLMClient(base_url=str(base_url), model=str(model), **options)

@@ -19,6 +19,8 @@ class FakeOpenAI:
         # order meaningless): body -> (kind, arg) as in ``script``.
         self.responder: Callable[[dict[str, Any]], tuple[str, Any]] | None = None
         self.default_answer = '{"entities": []}'
+        # What GET /v1/models lists: cards as a server writes them.
+        self.models: list[dict[str, Any]] = []
         self.latency_s = 0.0  # added to every answer (a model that takes its time)
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
@@ -28,6 +30,12 @@ class FakeOpenAI:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models") and server.models:
+                    self._send(200, {"object": "list", "data": server.models})
+                else:
+                    self._send(404, {"error": {"message": "not found", "type": "x"}})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -42,6 +50,10 @@ class FakeOpenAI:
                         kind, arg = ("ok", None)
                 if kind == "status":
                     self._send(arg, {"error": {"message": f"injected {arg}", "type": "x"}})
+                    return
+                if kind == "error":  # (status, the server's message)
+                    status, text = arg
+                    self._send(status, {"error": {"message": text, "type": "BadRequestError"}})
                     return
                 if kind == "retry_after":  # (status, the Retry-After header's value)
                     status, wait = arg
