@@ -14,8 +14,16 @@ from __future__ import annotations
 from kisa_tasks.qa.hints import masked_hints
 from kisa_tasks.qa.records import QAItem
 
-__all__ = ["GUIDANCE_PREFIX", "SYSTEM_PROMPT", "guided_question", "masked_guidance", "masked_hints"]
+__all__ = [
+    "AGENT_PROMPT_VERSION",
+    "GUIDANCE_PREFIX",
+    "SYSTEM_PROMPT",
+    "guided_question",
+    "masked_guidance",
+    "masked_hints",
+]
 
+AGENT_PROMPT_VERSION = "agent-v1"  # the system prompt and the tools prompt
 SYSTEM_PROMPT = (
     "You are a careful medical research assistant. You answer hard questions by "
     "searching the literature with the tools you are given, reading the documents you "

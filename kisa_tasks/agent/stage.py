@@ -29,10 +29,16 @@ import pyarrow as pa
 from kisa_tasks.agent.efficiency import efficiency_counts
 from kisa_tasks.agent.external import judge_external
 from kisa_tasks.agent.loop import Limits, Message, Policy, Rollout, run_agent
-from kisa_tasks.agent.mtg import SYSTEM_PROMPT, guided_question, masked_guidance
+from kisa_tasks.agent.mtg import (
+    AGENT_PROMPT_VERSION,
+    SYSTEM_PROMPT,
+    guided_question,
+    masked_guidance,
+)
 from kisa_tasks.agent.policies import LLMPolicy, ToolCallPolicy
 from kisa_tasks.agent.post import Filters, decoy, judge, reject_reason
 from kisa_tasks.agent.react import tools_prompt
+from kisa_tasks.agent.rewrite import PROMPT_VERSION as REWRITE_PROMPT_VERSION
 from kisa_tasks.agent.rewrite import rewrite_thoughts
 from kisa_tasks.agent.scripted import Researcher, ScriptPolicy, parse_hints
 from kisa_tasks.agent.select import Candidate, difficulty, rollout_modes, select
@@ -92,6 +98,9 @@ TRAJECTORIES_SCHEMA = register_stage(
             pa.field("item_pass_rate", pa.float64(), nullable=False),
             pa.field("explore_pass_rate", pa.float64(), nullable=True),
             pa.field("question_type", pa.string(), nullable=False),
+            # Where an LLM-made row came from (``llm.client.provenance``: prompt
+            # and version, model, endpoint, weights); null for rows no model wrote.
+            pa.field("provenance", pa.string(), nullable=True),
         ]
     ),
 )
@@ -162,6 +171,7 @@ def rollout_row(
     number: int = 0,
     guidance: str = "",
     question_type: str = "",
+    provenance: str | None = None,
 ) -> dict[str, Any]:
     """A ``TRAJECTORIES_SCHEMA`` row (ours or an imported one); the item's
     difficulty is filled in once all its rollouts are judged."""
@@ -186,6 +196,7 @@ def rollout_row(
         "item_pass_rate": 0.0,
         "explore_pass_rate": None,
         "question_type": question_type,
+        "provenance": provenance,
     }
 
 
@@ -324,6 +335,7 @@ def rollout_shard(
     researcher = corpus_researcher(corpus)
     gateway = None
     policy_name = "rules"
+    made_by: str | None = None
     filters = trajectory_filters(settings)
     count_tokens = None
     if config.backend == "llm":
@@ -331,6 +343,7 @@ def rollout_shard(
 
         gateway = LLMGateway(functools.partial(client_from_settings, settings))
         policy_name = f"llm:{settings.llm.model}"
+        made_by = gateway.client.provenance(AGENT_PROMPT_VERSION)
         count_tokens = filters.count_tokens
 
     jobs = []
@@ -354,7 +367,7 @@ def rollout_shard(
         rollouts = roll_out(jobs, toolbox, config.limits, at_once, count_tokens,
                             config.failure_rate, config.rng_seed)  # fmt: skip
         outcomes = [
-            _outcome(job, rollout, toolbox, filters, gateway, policy_name)
+            _outcome(job, rollout, toolbox, filters, gateway, policy_name, made_by)
             for job, rollout in zip(jobs, rollouts, strict=True)
         ]
         by_item: dict[str, list[tuple[Job, dict[str, Any], str | None]]] = {}
@@ -387,6 +400,9 @@ def rollout_shard(
                     # Tool calls and answers stay as they were, so the verdict holds.
                     edited = rewrite_thoughts(gateway, row["messages"])
                     row.update(messages=edited.messages, raw_messages=row["messages"])
+                    if edited.rewritten:  # the thoughts are the rewriter's words now
+                        prompts = f"{AGENT_PROMPT_VERSION}+{REWRITE_PROMPT_VERSION}"
+                        row["provenance"] = gateway.client.provenance(prompts)
                     counts["thoughts_rewritten"] += edited.rewritten
                     counts["thoughts_rewrite_failed"] += edited.failed
                     counts["thoughts_rewrite_refused"] += edited.refused
@@ -407,6 +423,7 @@ def _outcome(
     filters: Filters,
     gateway: LLMGateway | None,
     policy_name: str,
+    made_by: str | None = None,
 ) -> tuple[dict[str, Any], str | None, bool]:
     """The rollout's row (opening with the question alone), why it cannot be
     kept (None: it passes) and whether its answer was judged correct."""
@@ -427,6 +444,7 @@ def _outcome(
         number=job.rollout,
         guidance=job.guidance,
         question_type=item.question_type,
+        provenance=made_by,
     )
     reason = structural or failure or reject_reason(rollout, correct, filters)
     if reason is None and (echo := guidance_echo(row["messages"])):

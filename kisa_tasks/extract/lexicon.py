@@ -173,6 +173,7 @@ class Mention:
     entity_id: str
     name: str
     backend: str = BACKEND
+    provenance: str | None = None  # ``llm.client.provenance`` of an LLM-found mention
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,9 @@ MENTIONS_SCHEMA = register_stage(
             pa.field("entity_id", pa.string(), nullable=False),
             pa.field("name", pa.string()),
             pa.field("backend", pa.string(), nullable=False),
+            # Where an LLM-made row came from (``llm.client.provenance``: prompt
+            # and version, model, endpoint, weights); null for rows no model wrote.
+            pa.field("provenance", pa.string(), nullable=True),
         ]
     ),
 )
@@ -90,6 +93,7 @@ def llm_extract_table(abstracts: pa.Table, client: LLMClient) -> LLMExtraction:
     next run); it is never committed as done with part of its mentions."""
     from kisa_tasks.extract.llm_extract import (
         ANSWER_SCHEMA,
+        PROMPT_VERSION,
         extraction_requests,
         ground_answer,
         record_chunks,
@@ -105,6 +109,7 @@ def llm_extract_table(abstracts: pa.Table, client: LLMClient) -> LLMExtraction:
             client, requests, schema=ANSWER_SCHEMA, sampling=EXTRACT_SAMPLING, label="extract llm"
         )
     }
+    made_by = client.provenance(PROMPT_VERSION)
     rows: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     counts = {"failed": 0, "without_entities": 0, "unsupported_surfaces": 0, "generic_surfaces": 0}
@@ -120,7 +125,7 @@ def llm_extract_table(abstracts: pa.Table, client: LLMClient) -> LLMExtraction:
         found: list[dict[str, Any]] = []
         for chunk in chunks[row["pmid"]]:
             grounded = ground_answer(chunk, outcomes[chunk.key].data, extra)
-            found.extend(asdict(m) for m in grounded.mentions)
+            found.extend(asdict(m) | {"provenance": made_by} for m in grounded.mentions)
             counts["unsupported_surfaces"] += grounded.unsupported
             counts["generic_surfaces"] += grounded.generic
         counts["without_entities"] += not found

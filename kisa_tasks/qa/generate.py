@@ -108,6 +108,7 @@ def item_from_plan(
     paradigm: str,
     generator: str,
     prompt_version: str,
+    provenance: str | None = None,
 ) -> QAItem:
     return QAItem(
         seed=task.seed,
@@ -125,6 +126,7 @@ def item_from_plan(
         paradigm=paradigm,
         generator=generator,
         prompt_version=prompt_version,
+        provenance=provenance,
         rng_seed=task.rng_seed,
         attempt=task.attempt,
         clue_names=tuple(

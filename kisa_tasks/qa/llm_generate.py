@@ -314,6 +314,7 @@ class LLMGenerator:
             return out
         client = self.make_client()
         model = client.model
+        made_by = client.provenance(self.prompt_version)
         sampling = Sampling(temperature=0.0, max_tokens=1500, seed=0)
         outcomes = run_all(
             client, requests, schema=answer_schema(), sampling=sampling, label="qa generate"
@@ -322,11 +323,17 @@ class LLMGenerator:
             if not outcome.ok:
                 out[slot] = f"llm_failed: {outcome.error}"
                 continue
-            out[slot] = self._candidate(task, base, given, outcome.data, model)
+            out[slot] = self._candidate(task, base, given, outcome.data, model, made_by)
         return out
 
     def _candidate(
-        self, task: GenTask, base: QuestionPlan, given: str, data: dict[str, Any], model: str
+        self,
+        task: GenTask,
+        base: QuestionPlan,
+        given: str,
+        data: dict[str, Any],
+        model: str,
+        made_by: str,
     ) -> Candidate | str:
         try:
             steps = claimed_steps(base, task.subgraph.edges, data)
@@ -362,5 +369,6 @@ class LLMGenerator:
             paradigm=data["paradigm"],
             generator=f"llm:{model}",
             prompt_version=self.prompt_version,
+            provenance=made_by,
         )
         return Candidate(item, plan)

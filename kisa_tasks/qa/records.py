@@ -57,6 +57,9 @@ QA_SCHEMA = register_stage(
             # The names the question gives as clues (off the path): the LLM
             # judge must refuse them as answers (the decoy probe).
             pa.field("clue_names", pa.list_(pa.string()), nullable=True),
+            # Where an LLM-made row came from (``llm.client.provenance``: prompt
+            # and version, model, endpoint, weights); null for rows no model wrote.
+            pa.field("provenance", pa.string(), nullable=True),
         ]
     ),
 )
@@ -87,6 +90,7 @@ class QAItem:
     split: str = ""
     min_hop_confidence: float | None = None
     clue_names: tuple[str, ...] = ()
+    provenance: str | None = None
     qa_id: str = field(default="")
 
     def __post_init__(self) -> None:

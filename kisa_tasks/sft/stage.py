@@ -47,6 +47,8 @@ SFT_SCHEMA = register_stage(
             pa.field("tokenizer", pa.string(), nullable=False),
             pa.field("question_type", pa.string(), nullable=False),
             pa.field("split", pa.string(), nullable=False),
+            # The trajectory's provenance (``trajectories.provenance``).
+            pa.field("provenance", pa.string(), nullable=True),
         ]
     ),
 )
@@ -73,6 +75,7 @@ def sft_row(tokenizer: Any, trajectory: dict[str, Any], question: str) -> dict[s
         "tokenizer": TOKENIZER_NAME,
         "question_type": trajectory.get("question_type") or "",
         "split": "train",
+        "provenance": trajectory.get("provenance"),
     }
 
 

@@ -69,6 +69,9 @@ TRIPLES_SCHEMA = register_stage(
             pa.field("support", pa.string(), nullable=False),
             pa.field("head_kind", pa.string(), nullable=False),
             pa.field("tail_kind", pa.string(), nullable=False),
+            # Where an LLM-made row came from (``llm.client.provenance``: prompt
+            # and version, model, endpoint, weights); null for rows no model wrote.
+            pa.field("provenance", pa.string(), nullable=True),
         ]
     ),
 )
@@ -126,6 +129,7 @@ def triple_rows(
                 "support": t.support,
                 "head_kind": corpus.kinds.get(t.head, "concept"),
                 "tail_kind": corpus.kinds.get(t.tail, "concept"),
+                "provenance": t.provenance,
             }
         )
     return rows

@@ -216,7 +216,10 @@ def check_triple(
 
 
 def ground_triples(
-    record: EvidenceRecord, answer: Mapping[str, Any], entities: Sequence[EntitySpan]
+    record: EvidenceRecord,
+    answer: Mapping[str, Any],
+    entities: Sequence[EntitySpan],
+    provenance: str | None = None,
 ) -> tuple[list[TripleEvidence], Counter[str]]:
     """Grounded evidence from one answer, and the refused triples by reason."""
     by_name: dict[str, EntitySpan] = {}
@@ -251,6 +254,7 @@ def ground_triples(
                 record.pmid,
                 sentence,
                 "llm",
+                provenance,
             )
         )
     return out, refused
@@ -288,7 +292,9 @@ class LLMTripleExtractor:
                 self.counts["failed_abstracts"] += 1
                 continue
             record, entities = asked[outcome.key]
-            triples, refused = ground_triples(record, outcome.data, entities)
+            triples, refused = ground_triples(
+                record, outcome.data, entities, client.provenance(PROMPT_VERSION)
+            )
             result.triples[outcome.key] = tuple(triples)
             self.counts["dropped_triples"] += sum(refused.values())
             self.counts.update({f"refused_{reason}": n for reason, n in refused.items()})

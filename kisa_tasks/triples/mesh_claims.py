@@ -15,7 +15,7 @@ not count.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kisa_tasks.extract.sentences import sentence_spans
 from kisa_tasks.triples.rules import (
@@ -122,8 +122,6 @@ def merge_support(
     for t in sentence:
         key = (t.head, t.relation_type, t.tail)
         if claimed.pop(key, None) is not None:
-            t = TripleEvidence(
-                t.head, t.relation, t.relation_type, t.tail, t.pmid, t.sentence, "sentence+mesh"
-            )
+            t = replace(t, support="sentence+mesh")
         out.append(t)
     return out + list(claimed.values())

@@ -73,6 +73,7 @@ class TripleEvidence:
     pmid: str
     sentence: str
     support: str = "sentence"  # "sentence", "mesh" or "sentence+mesh"
+    provenance: str | None = None  # ``llm.client.provenance`` of a model's reading
 
 
 # Words a relation phrase may carry besides its own: nothing that could be

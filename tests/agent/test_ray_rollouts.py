@@ -8,62 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from records import citation
+from trajectory_world import QUESTIONS, prepare
 
 from kisa_tasks.agent.stage import run_trajectories
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.extract.stage import run_extract
-from kisa_tasks.ingest.abstracts import to_tables
-from kisa_tasks.qa.records import QAItem, to_table
 from kisa_tasks.services import ServiceManager
 from kisa_tasks.services.ray_head import RayHead
 from kisa_tasks.settings import KisaSettings, load_settings
-from kisa_tasks.stats.stages import run_canonicalise
-
-TEXTS = [
-    ("Digoxin toxicity", "Arrhythmia caused by digoxin was seen. Digoxin-induced nausea."),
-    ("Heart failure care", "Patients with heart failure were treated with digoxin."),
-    ("Arrhythmia and warfarin", "Stroke was prevented by warfarin."),
-    ("Amiodarone", "Amiodarone-induced hypothyroidism was reported."),
-]
-QUESTIONS = [
-    ("Which drug treats heart failure in these patients?", "Digoxin"),
-    ("Which condition is caused by digoxin?", "Arrhythmia"),
-    ("Which drug prevents stroke?", "Warfarin"),
-]
-
-
-def _prepare(settings: KisaSettings, run: str) -> ArtefactStore:
-    store = ArtefactStore.from_settings(settings)
-    abstracts = pa.concat_tables(
-        list(to_tables([citation(str(200 + i), t, a) for i, (t, a) in enumerate(TEXTS)]))
-    )
-    for specialty in ("cardiology", "all"):
-        store.write(Partition("abstracts", specialty, run), [abstracts])
-    run_extract(settings, specialty="cardiology", run_id=run)
-    run_canonicalise(settings, specialty="cardiology", run_id=run)
-    items = [
-        QAItem(
-            seed="s",
-            seed_name="s",
-            specialty="cardiology",
-            strategy="max_chain",
-            subgraph_id="",
-            question=q,
-            answer=a,
-            answer_id="",
-            answer_aliases=(),
-            reasoning_path="",
-            entity_mapping=(),
-            path=(),
-            paradigm="which_x_of",
-            generator="test",
-            prompt_version="",
-        )
-        for q, a in QUESTIONS
-    ]
-    store.write(Partition("qa", "cardiology", run), [to_table(items)])
-    return store
 
 
 @pytest.fixture()
@@ -81,8 +32,8 @@ def _both(store: ArtefactStore, run: str) -> tuple[pa.Table, pa.Table]:
 
 
 def test_ray_tasks_give_the_one_process_result(settings: KisaSettings, local_ray: None) -> None:
-    store = _prepare(settings, "traj_local")
-    _prepare(settings, "traj_ray")
+    store = prepare(settings, "traj_local")
+    prepare(settings, "traj_ray")
     one = run_trajectories(settings, specialty="cardiology", run_id="traj_local")
     two = run_trajectories(settings, specialty="cardiology", run_id="traj_ray", ray_workers=2)
     rollouts = settings.agent.rollouts_per_item * len(QUESTIONS)
@@ -97,8 +48,8 @@ def test_ray_tasks_give_the_one_process_result(settings: KisaSettings, local_ray
 def test_a_configured_ray_cluster_runs_the_stage_as_a_job(
     settings: KisaSettings, tmp_path: Path
 ) -> None:
-    store = _prepare(settings, "traj_job")
-    _prepare(settings, "traj_here")
+    store = prepare(settings, "traj_job")
+    prepare(settings, "traj_here")
     run_trajectories(settings, specialty="cardiology", run_id="traj_here")
     ray_home = load_settings(home=tmp_path)
     manager = ServiceManager(ray_home, [RayHead(ray_home)])

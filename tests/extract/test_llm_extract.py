@@ -153,6 +153,9 @@ def test_llm_stage_rejects_failed_abstracts_and_a_rerun_resumes(
         assert mentions.schema.equals(MENTIONS_SCHEMA)
         assert set(mentions.column("pmid").to_pylist()) == {"1", "3"}
         assert set(mentions.column("backend").to_pylist()) == {"llm"}
+        made_by = {json.loads(p)["prompt"] + " " + json.loads(p)["endpoint"]
+                   for p in mentions.column("provenance").to_pylist()}  # fmt: skip
+        assert made_by == {f"extract-v1 {server.base_url}"}
         assert [(r["record_key"], r["reason"][:11]) for r in rejected] == [("2", "llm_failed:")]
         assert "HTTP 500" in rejected[0]["reason"]
         counts = first["counts"]

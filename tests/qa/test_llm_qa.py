@@ -128,6 +128,8 @@ def test_llm_replies_are_validated_like_rules_ones(
         [item] = outcome.items
         assert item.generator == "llm:fake" and item.answer_id == "chem:T"
         assert item.paradigm == "which_x_of" and item.hops == 3
+        assert item.provenance is not None
+        assert json.loads(item.provenance)["prompt"] == PROMPT_VERSION == "llm-qa-v2"
         # The hints mask the answer in any case and by its alias.
         assert "gamma" not in masked_hints(item).lower()
         # The judge's decoy is a clue the question names, not a masked path name.

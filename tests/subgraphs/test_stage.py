@@ -9,14 +9,12 @@ from typing import Any
 
 import pyarrow as pa
 from fakes.openai_server import FakeOpenAI
-from records import citation
+from trajectory_world import extracted_run
 
 from kisa_tasks.artefacts import ArtefactStore, Partition
-from kisa_tasks.extract.stage import run_extract
 from kisa_tasks.graph import open_graph_store
-from kisa_tasks.ingest.abstracts import to_tables
 from kisa_tasks.settings import KisaSettings
-from kisa_tasks.stats.stages import SEEDS_SCHEMA, run_canonicalise, run_stats
+from kisa_tasks.stats.stages import SEEDS_SCHEMA, run_stats
 from kisa_tasks.subgraphs.stage import merge_graphs, run_graph_shard, run_graphs
 from kisa_tasks.subgraphs.store_io import graph_id, load_seed_graph
 
@@ -42,14 +40,7 @@ def _seed_rows(stats: pa.Table, names: set[str]) -> pa.Table:
 
 def _prepare(settings: KisaSettings, run: str) -> ArtefactStore:
     """Abstracts, mentions, entities, stats and two seeds (digoxin, psoriasis)."""
-    store = ArtefactStore.from_settings(settings)
-    abstracts = pa.concat_tables(
-        list(to_tables([citation(str(100 + i), t, a) for i, (t, a) in enumerate(TEXTS)]))
-    )
-    for specialty in ("cardiology", "all"):
-        store.write(Partition("abstracts", specialty, run), [abstracts])
-    run_extract(settings, specialty="cardiology", run_id=run)
-    run_canonicalise(settings, specialty="cardiology", run_id=run)
+    store = extracted_run(settings, run, TEXTS, 100)
     run_stats(settings, specialty="cardiology", run_id=run)
     stats = store.read(Partition("entity_stats", "cardiology", run))
     seeds = _seed_rows(stats, {"digoxin", "psoriasis"})
@@ -147,6 +138,7 @@ def test_llm_triples_feed_the_graph_and_failed_abstracts_are_kept(
         ("Digoxin", "treats", "Heart Failure")
     }
     assert {t["extractor"] for t in triples} == {"llm"}
+    assert {json.loads(t["provenance"])["prompt"] for t in triples} == {"triples-v2"}
     failed = store.read_rejected(Partition("triples", "cardiology", run)).to_pylist()
     assert failed and all(f["reason"].startswith("llm_failed: ") for f in failed)
     assert result["counts"]["failed_abstracts"] == len(failed)
