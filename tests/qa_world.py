@@ -2,8 +2,10 @@
 
 Seedosis (the seed) causes Xitis, which Betanib treats; Betanib inhibits
 Gammatoxin. Alphamab treats Seedosis and Seedosis is associated with
-Neuroflex: the two clues that pin the seed down; Omegacillin increases
-Gammatoxin. Tests add an edge to make the answer ambiguous.
+Neuroflex: the two clues that pin the seed down; Xitis is associated with
+Kappapathy (a clue in the middle of the path: at most one entity there may
+go without); Omegacillin increases Gammatoxin. Tests add an edge to make the
+answer ambiguous.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ENTITIES = {
     "mesh:N1": EntityInfo("Neuroflex", "concept"),
     "chem:U": EntityInfo("Deltoid", "chemical"),
     "db:D3": EntityInfo("Omegacillin", "drug"),
+    "mesh:N2": EntityInfo("Kappapathy", "disease"),
 }
 PATH = ("mesh:S", "mesh:X", "db:D2", "chem:T")
 EDGES = (
@@ -34,6 +37,7 @@ EDGES = (
     Edge("db:D1", "treats", "mesh:S", 3.0),
     Edge("mesh:S", "associated_with", "mesh:N1", 1.0),
     Edge("db:D3", "increases", "chem:T", 1.0),  # a clue that tells T from U
+    Edge("mesh:X", "associated_with", "mesh:N2", 1.0),  # a clue for Xitis
 )
 AMBIGUOUS = Edge("db:D2", "inhibits", "chem:U", 1.0)  # a second answer
 

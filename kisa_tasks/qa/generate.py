@@ -32,6 +32,7 @@ from kisa_tasks.qa.validate import (
     Bounds,
     StepFn,
     check_answer_clue,
+    check_bare_hops,
     check_hops,
     check_leak,
     check_length,
@@ -164,22 +165,37 @@ class RulesGenerator:
     prompt_version: str = PROMPT_VERSION
 
     def plan(self, task: GenTask) -> QuestionPlan:
-        plan = None
-        for anchor, per_node, on_answer in CLUE_LEVELS:
-            plan = plan_question(
-                task.subgraph,
-                task.subgraph_id,
-                self.corpus.entities,
-                min_hops=self.config.min_hops,
-                max_hops=self.config.max_hops,
-                anchor_clues=anchor,
-                clues_per_node=per_node,
-                answer_clues=on_answer,
-            )
-            if self.steps is None or check_unique(plan, self.steps(task.seed)) is None:
-                break
-        assert plan is not None
-        return plan
+        """The longest chain of the path whose middle is clued enough
+        (``check_bare_hops``), with the fewest clues that make its answer
+        unique; the full path's last plan when no chain qualifies (the
+        validators then say why)."""
+        fallback = None
+        longest = max(min(len(task.subgraph.path) - 1, self.config.max_hops), self.config.min_hops)
+        for hops in range(longest, self.config.min_hops - 1, -1):
+            for anchor, per_node, on_answer in CLUE_LEVELS:
+                try:
+                    plan = plan_question(
+                        task.subgraph,
+                        task.subgraph_id,
+                        self.corpus.entities,
+                        min_hops=self.config.min_hops,
+                        max_hops=hops,
+                        anchor_clues=anchor,
+                        clues_per_node=per_node,
+                        answer_clues=on_answer,
+                    )
+                except PlanError:
+                    if hops == longest:
+                        raise  # the full path has no plan: say why
+                    break  # a shorter chain (a rare seed's other end) may not either
+                if hops == longest:
+                    fallback = plan
+                if check_bare_hops(plan) is not None:
+                    break  # more clues cannot clue an entity with no neighbour off the path
+                if self.steps is None or check_unique(plan, self.steps(task.seed)) is None:
+                    return plan
+        assert fallback is not None
+        return fallback
 
     def generate(self, tasks: Sequence[GenTask]) -> list[Candidate | str]:
         out: list[Candidate | str] = []
@@ -217,6 +233,7 @@ def validate(candidate: Candidate, corpus: Entities, step: StepFn, bounds: Bound
         # What a guided rollout reads is held to the question's standard.
         or check_leak(masked_hints(item), plan.masked, names, where="hint")
         or check_answer_clue(plan)
+        or check_bare_hops(plan)
         or check_unique(plan, step)
     )
 

@@ -111,6 +111,24 @@ def check_answer_clue(plan: QuestionPlan) -> str | None:
     return "no_answer_clue: only the last hop points at the answer, and it has many true answers"
 
 
+MAX_BARE_ENTITIES = 1
+
+
+def check_bare_hops(plan: QuestionPlan, max_bare: int = MAX_BARE_ENTITIES) -> str | None:
+    """At most ``max_bare`` entities in the middle of the path may be given
+    by the hop that reaches them alone ("a disease that X causes"): in the
+    literature each such hop has many true answers, so a chain of them is a
+    tree to search, not a path to walk, however unique it is in the sample
+    that is the seed graph."""
+    bare = [n for n in plan.path[1:-1] if not plan.clues.get(n)]
+    if len(bare) > max_bare:
+        return (
+            f"bare_hops: {len(bare)} entities in the middle of the path have no clue "
+            f"of their own (at most {max_bare})"
+        )
+    return None
+
+
 def check_shortcut(plan: QuestionPlan, step: StepFn) -> str | None:
     """The answer's own clues must not single it out: if they leave only the
     answer, the question is one hop for whoever searches the clue, and the

@@ -41,12 +41,14 @@ def _reply(body: dict[str, Any], mode: str) -> str:
     if mode == "number":
         answer_clue = "one Omegacillin increases, first reported in 1987"
     question = (
-        "A disease (A) is treated with Alphamab. A causes a disease (B). "
-        f"B is treated with a drug (C). C inhibits which chemical ({answer_clue})?"
+        "A disease (A) is treated with Alphamab. A causes a disease (B), one associated "
+        "with Kappapathy. B is treated with a drug (C). C inhibits which chemical "
+        f"({answer_clue})?"
     )
     answer = "Gammatoxin"
     clues = [
         {"text": "is treated with Alphamab", "entity": path[0], "neighbour": ids["Alphamab"]},
+        {"text": "associated with Kappapathy", "entity": path[1], "neighbour": ids["Kappapathy"]},
         {"text": answer_clue, "entity": path[-1], "neighbour": ids["Omegacillin"]},
     ]
     reasoning = "1. Entity_A from Clue_1.\n2. ... GAMMATOXIN, or gamma toxin, is Target_Entity."
@@ -134,7 +136,7 @@ def test_llm_replies_are_validated_like_rules_ones(
         assert "gamma" not in masked_hints(item).lower()
         # The judge's decoy is a clue the question names, not a masked path name.
         assert (
-            item.clue_names == ("Alphamab", "Omegacillin")
+            item.clue_names == ("Alphamab", "Kappapathy", "Omegacillin")
             and decoy(item.question, item.accepted, item.named) == "Alphamab"
         )
     else:

@@ -14,6 +14,7 @@ from kisa_tasks.qa.plan import PlanError, plan_question
 from kisa_tasks.qa.templates import render
 from kisa_tasks.qa.validate import (
     Bounds,
+    check_bare_hops,
     check_leak,
     check_length,
     check_real_answer,
@@ -41,10 +42,16 @@ def test_the_question_names_clues_never_path_entities() -> None:
     qa = render(plan_question(subgraph(), "sg1", ENTITIES))
     assert qa.question == (
         "A disease (A) is treated with Alphamab and is associated with Neuroflex. "
-        "A causes a disease (B). B is treated with a drug (C). C inhibits which chemical?"
+        "A causes a disease (B), which is also associated with Kappapathy. "
+        "B is treated with a drug (C). C inhibits which chemical?"
     )
     for name in ("Seedosis", "Xitis", "Betanib", "Gammatoxin"):
         assert name not in qa.question and name not in qa.reasoning_path
+    # Only one entity in the middle of the path goes without a clue (Betanib).
+    assert check_bare_hops(plan_question(subgraph(), "sg1", ENTITIES)) is None
+    assert check_bare_hops(plan_question(subgraph(edges=EDGES[:-1]), "sg1", ENTITIES)) == (
+        "bare_hops: 2 entities in the middle of the path have no clue of their own (at most 1)"
+    )
     assert "Target_Entity" in qa.reasoning_path and "Clue_1 and Clue_2" in qa.reasoning_path
     assert qa.entity_mapping["Target_Entity"] == "Gammatoxin"
     assert qa.entity_mapping["Entity_A"] == "Seedosis"
