@@ -219,10 +219,12 @@ def clue_direction(text: str, names: Sequence[str], relation: str) -> bool | Non
         rf"\bby (?:the |a |an )?(?:{name})\b",
         rf"\b(?:{name}) (?:induced|mediated|caused|triggered|treated|related)\b",
         rf"\b(?:due|secondary) to (?:the |a |an )?(?:{name})\b",
+        rf"\bhas as (?:a |an )?(?:\w+ ){{0,2}}(?:{name})\b",  # "has as a complication N"
     )
     if any(re.search(f, said) for f in head_forms):
         return True
-    if re.search(rf"{cue_word} (?:of |for )?(?:the |a |an )?(?:{name})\b", said):
+    tail_form = rf"{cue_word} (?:(?:\w+ )?(?:of|for) )?(?:the |a |an )?(?:{name})\b"
+    if re.search(tail_form, said):  # "causes N", "a risk factor for N", "treatment of N"
         return False
     return None
 

@@ -241,3 +241,43 @@ def test_further_solver_endpoints_come_from_settings(
         models = {r["model"] for r in server.requests}
     assert solver.name == "llm:judge-a" and models == {"judge-a"}
     assert answers == {item.item.qa_id: ["Deltoid", "Deltoid"]}
+
+
+# Clue phrases a model might write, labelled by hand: is the named neighbour
+# the relation's head (True), its tail (False), or can the words not tell (None)?
+LABELLED_CLUES = [
+    ("a disease induced by Neuroflex", "causes", True),
+    ("a Neuroflex-induced disease", "causes", True),
+    ("secondary to Neuroflex", "causes", True),
+    ("a known cause of Neuroflex", "causes", False),
+    ("used to treat Neuroflex", "treats", False),
+    ("whose treatment includes Neuroflex", "treats", None),
+    ("one that Neuroflex treats", "treats", None),
+    ("a known complication of Neuroflex", "complication_of", False),
+    ("a disease that has as a complication Neuroflex", "complication_of", True),
+    ("a disease for which Neuroflex is a risk factor", "risk_factor_for", None),
+    ("an enzyme inhibited by Neuroflex", "inhibits", True),
+    ("an inhibitor of Neuroflex", "inhibits", False),
+    ("detected with Neuroflex", "diagnoses", True),
+]
+
+
+def test_the_direction_check_never_misreads_a_clue() -> None:
+    """Every clue phrasing of the rules templates, both ways round, is read
+    in its direction (the check must not refuse the platform's own English),
+    and the hand-labelled phrasings are read right or left undecided."""
+    from kisa_tasks.qa.llm_generate import SYMMETRIC, clue_direction
+    from kisa_tasks.qa.templates import PHRASES
+
+    for relation, (active, passive) in PHRASES.items():
+        if relation in SYMMETRIC:
+            continue
+        for text, neighbour_is_head in (
+            (f"{active} Neuroflex", False),
+            (f"which also {active} Neuroflex", False),
+            (f"{passive} Neuroflex", True),
+            (f"one {passive} Neuroflex", True),
+        ):
+            assert clue_direction(text, ["Neuroflex"], relation) is neighbour_is_head, text
+    for text, relation, label in LABELLED_CLUES:
+        assert clue_direction(text, ["Neuroflex"], relation) is label, text
