@@ -39,7 +39,7 @@ from kisa_tasks.qa.plan import PlanError, QuestionPlan, Step, plan_question, ste
 from kisa_tasks.qa.text import normalise
 from kisa_tasks.qa.validate import StepFn, check_shortcut
 from kisa_tasks.subgraphs.graph import Edge
-from kisa_tasks.triples.rules import RELATION_CUES
+from kisa_tasks.triples.rules import RELATION_CUE_WORDS, RELATION_CUES
 
 if TYPE_CHECKING:
     from kisa_tasks.llm.client import LLMClient
@@ -208,12 +208,12 @@ def clue_direction(text: str, names: Sequence[str], relation: str) -> bool | Non
     >>> clue_direction("a drug linked to xitis", ["Xitis"], "causes") is None
     True
     """
-    cue = RELATION_CUES.get(relation)
+    words = RELATION_CUE_WORDS.get(relation)
     said = normalise(text)
     name = _names_pattern(names)
-    if cue is None or not name:
+    if words is None or not name:
         return None
-    cue_word = rf"\b(?:{cue.pattern.removeprefix('(?i)').removeprefix(chr(92) + 'b')})\w*"
+    cue_word = rf"\b(?:{words})\w*"
     head_forms = (
         rf"{cue_word} (?:with|by) (?:\w+ ){{0,2}}(?:{name})\b",
         rf"\bby (?:the |a |an )?(?:{name})\b",

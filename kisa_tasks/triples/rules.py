@@ -302,21 +302,22 @@ PATTERNS: tuple[Pattern, ...] = (
 
 # The words of each relation type, anywhere in a sentence: how a reader
 # (the scripted researcher) sees that a sentence speaks of the relation.
+RELATION_CUE_WORDS: dict[str, str] = {  # word starts, as regex alternatives
+    "treats": r"treat|therap|management of|cure",
+    "prevents": r"prevent|prophyla|protect|risk",
+    "causes": r"caus|induc|produc|trigger|provok|due to|secondary to|attribut|lead|led to",
+    "inhibits": r"inhibit|block|antagoni|suppress",
+    "increases": r"increas|elevat|rais|enhanc",
+    "decreases": r"decreas|reduc|lower|diminish|attenuat|deplet",
+    "diagnoses": r"diagnos|detect|confirm",
+    "risk_factor_for": r"risk",
+    "complication_of": r"complicat",
+    "interacts_with": r"interact",
+    "associated_with": r"associat|correlat",
+}
 RELATION_CUES: dict[str, re.Pattern[str]] = {
     relation_type: re.compile(rf"(?i)\b(?:{words})")
-    for relation_type, words in {
-        "treats": r"treat|therap|management of|cure",
-        "prevents": r"prevent|prophyla|protect|risk",
-        "causes": r"caus|induc|produc|trigger|provok|due to|secondary to|attribut|lead|led to",
-        "inhibits": r"inhibit|block|antagoni|suppress",
-        "increases": r"increas|elevat|rais|enhanc",
-        "decreases": r"decreas|reduc|lower|diminish|attenuat|deplet",
-        "diagnoses": r"diagnos|detect|confirm",
-        "risk_factor_for": r"risk",
-        "complication_of": r"complicat",
-        "interacts_with": r"interact",
-        "associated_with": r"associat|correlat",
-    }.items()
+    for relation_type, words in RELATION_CUE_WORDS.items()
 }
 
 # The clause holds no negation, hedge, question or study aim.
