@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from kisa_tasks.judge import Judge
-from kisa_tasks.qa.calibrate import Solver, accuracy
+from kisa_tasks.qa.calibrate import RetrievalSolver, Solver, accuracy, is_correct
 from kisa_tasks.qa.hints import masked_hints
 from kisa_tasks.qa.kinds import question_type
 from kisa_tasks.qa.plan import PlanError, QuestionPlan, plan_question
 from kisa_tasks.qa.records import QAItem
-from kisa_tasks.qa.templates import PARADIGM, PROMPT_VERSION, render
+from kisa_tasks.qa.templates import PARADIGM, PROMPT_VERSION, noun, phrase, render
 from kisa_tasks.qa.validate import (
     Bounds,
     StepFn,
@@ -340,12 +340,16 @@ def synthesise(
         calibrated = _calibrate(
             [c.item for _, c in valid], [c.plan for _, c in valid], solvers, judge
         )
+        found = shortcuts([c for _, c in valid], corpus, solvers)
         for (task, _), item in zip(valid, calibrated, strict=True):
             too_easy = (
                 item.solver_accuracy is not None
                 and item.solver_accuracy > config.max_solver_accuracy
             )
-            if solvers and item.solver_accuracy is None:
+            if item.qa_id in found:
+                _reject(out, reasons, task, found[item.qa_id], item)
+                failed.append(task)
+            elif solvers and item.solver_accuracy is None:
                 # Every solver call failed: not calibrated, so not done; a
                 # rerun asks again (answers that came back are cached).
                 _reject(out, reasons, task, "uncalibrated: no solver answered", item)
@@ -413,6 +417,43 @@ def _reject(
     out.counts[f"rejected_{kind}"] += 1
     out.rejected.append((task.key, reason, item))
     reasons.setdefault(task.seed, []).append(f"slot {task.slot} attempt {task.attempt}: {reason}")
+
+
+def clue_probe(plan: QuestionPlan, corpus: Entities) -> str | None:
+    """The answer's own clues as a question of their own ("Which disease is
+    caused by Levodopa?"), or None when the answer has no clue."""
+    clues = plan.clues.get(plan.answer, ())
+    if not clues:
+        return None
+    said = " and ".join(f"{phrase(step)} {corpus.name(step.target)}" for step in clues)
+    return f"Which {noun(plan.type_of(plan.answer))} {said}?"
+
+
+def shortcuts(
+    candidates: Sequence[Candidate], corpus: Entities, solvers: Sequence[Solver]
+) -> dict[str, str]:
+    """qa_id -> why the item is a shortcut: the offline searcher (the
+    ``retrieval`` solver) finds its answer from the answer's clues alone, so
+    the path in front of them is decoration. Asked of the corpus, not the
+    seed graph: in a seed graph an answer's other neighbours are mostly
+    leaves, so the graph would call almost every answer clue a shortcut."""
+    searchers = [s for s in solvers if isinstance(s, RetrievalSolver)]
+    probes = {}
+    for candidate in candidates:
+        probe = clue_probe(candidate.plan, corpus)
+        if probe is not None:
+            probes[candidate.item.qa_id] = (replace(candidate.item, question=probe), candidate)
+    found: dict[str, str] = {}
+    for searcher in searchers:
+        items = [item for item, _ in probes.values()]
+        types = {q: c.plan.type_of(c.plan.answer) for q, (_, c) in probes.items()}
+        for qa_id, given in searcher.answer_all(items, types).items():
+            item = probes[qa_id][0]
+            if any(is_correct(a, item) for a in given):
+                found[qa_id] = (
+                    f"shortcut: a search for the answer's clue alone ({item.question!r}) finds it"
+                )
+    return found
 
 
 def _calibrate(

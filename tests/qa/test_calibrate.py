@@ -47,3 +47,35 @@ def test_answers_are_compared_whole() -> None:
     assert not is_correct("A", item) and not is_correct("", item)
     assert accuracy(item, ["Gammatoxin", "Deltoid", ""]) == 1 / 3
     assert accuracy(item, []) is None
+
+
+def test_an_answer_its_own_clue_finds_is_a_shortcut() -> None:
+    """The answer's clue alone ("Which chemical is increased by Omegacillin?")
+    is searched: where the literature gives Gammatoxin for it, the path in
+    front is decoration and the item is refused; where Omegacillin is mostly
+    written about with Deltoid, the clue only narrows the last hop down."""
+    from qa_world import SEED, Corpus, subgraph
+
+    from kisa_tasks.qa.generate import Candidate, GenTask, RulesGenerator, clue_probe, shortcuts
+
+    [candidate] = RulesGenerator(Corpus()).generate(
+        [GenTask(SEED, "cardiology", subgraph(), "sg1", rng_seed=0)]
+    )
+    assert isinstance(candidate, Candidate)
+    probe = clue_probe(candidate.plan, Corpus())
+    assert probe == "Which chemical is increased by Omegacillin?"
+    info = {**INFO, "db:D3": ("Omegacillin", "drug")}
+
+    def searcher(abstracts: dict[str, str], mentions: dict[str, list[str]]) -> RetrievalSolver:
+        cites = [citation(p, "Omegacillin", a) for p, a in abstracts.items()]
+        index = CorpusIndex.build(pa.concat_tables(list(to_tables(cites))))
+        return RetrievalSolver(index, lambda pmid: mentions.get(pmid, []), info.__getitem__, k=3)
+
+    famous = searcher({"1": "Omegacillin increases gammatoxin levels."}, {"1": ["db:D3", "chem:T"]})
+    [(qa_id, reason)] = shortcuts([candidate], Corpus(), [famous]).items()
+    assert qa_id == candidate.item.qa_id and reason.startswith("shortcut: a search for")
+    shared = searcher(
+        {"1": "Omegacillin increases deltoid.", "2": "Omegacillin raised deltoid and gammatoxin."},
+        {"1": ["db:D3", "chem:U"], "2": ["db:D3", "chem:U", "chem:T"]},
+    )
+    assert shortcuts([candidate], Corpus(), [shared]) == {}
