@@ -33,6 +33,7 @@ from kisa_tasks.qa.validate import (
     StepFn,
     check_answer_clue,
     check_bare_hops,
+    check_clue_names,
     check_hops,
     check_leak,
     check_length,
@@ -230,6 +231,7 @@ def validate(candidate: Candidate, corpus: Entities, step: StepFn, bounds: Bound
         or check_length(item.question, item.answer, bounds)
         or check_real_answer(item.answer, item.answer_id, plan.path)
         or check_leak(item.question, plan.masked, names)
+        or check_clue_names(plan, corpus.name)
         # What a guided rollout reads is held to the question's standard.
         or check_leak(masked_hints(item), plan.masked, names, where="hint")
         or check_answer_clue(plan)
@@ -444,9 +446,9 @@ def shortcuts(
         if probe is not None:
             probes[candidate.item.qa_id] = (replace(candidate.item, question=probe), candidate)
     found: dict[str, str] = {}
+    items = [item for item, _ in probes.values()]
+    types = {q: c.plan.type_of(c.plan.answer) for q, (_, c) in probes.items()}
     for searcher in searchers:
-        items = [item for item, _ in probes.values()]
-        types = {q: c.plan.type_of(c.plan.answer) for q, (_, c) in probes.items()}
         for qa_id, given in searcher.answer_all(items, types).items():
             item = probes[qa_id][0]
             if any(is_correct(a, item) for a in given):

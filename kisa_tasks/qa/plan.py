@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kisa_tasks.qa.text import mentions
+from kisa_tasks.qa.text import names_overlap
 from kisa_tasks.subgraphs.graph import Edge, EntityInfo, Subgraph
 
 ANCHOR_CLUES = 2  # clues pinning down the first path entity
@@ -141,15 +141,16 @@ def _plan_along(
     for i, node in enumerate(path):
         # The answer is what is asked: a clue there only narrows it down.
         cap = anchor_clues if i == 0 else answer_clues if i == len(path) - 1 else clues_per_node
-        # A neighbour whose name contains a path entity's name ("Heart Failure"
-        # for "Heart") would name the masked entity: never a clue.
+        # A neighbour whose name gives a path entity's away ("Heart Failure"
+        # for "Heart", "Hypertension, Pulmonary" for "Pulmonary Arterial
+        # Hypertension") would name the masked entity: never a clue.
         off_path = [
             e
             for e in at.get(node, ())
             if e.other(node) not in on_path
             and e.other(node) in entities
             and not any(
-                mentions(entities[e.other(node)].name, entities[p].name)
+                names_overlap(entities[e.other(node)].name, entities[p].name)
                 for p in path
                 if p in entities
             )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kisa_tasks.graph import GraphStore
 from kisa_tasks.qa.plan import QuestionPlan
-from kisa_tasks.qa.text import mentions, normalise
+from kisa_tasks.qa.text import mentions, names_overlap, normalise
 from kisa_tasks.subgraphs.store_io import graph_id, node_key
 
 # frontier, relation, walked along the stored edge?, type of the reached entity
@@ -109,6 +109,21 @@ def check_answer_clue(plan: QuestionPlan) -> str | None:
     if plan.clues.get(plan.answer):
         return None
     return "no_answer_clue: only the last hop points at the answer, and it has many true answers"
+
+
+def check_clue_names(plan: QuestionPlan, name: Callable[[str], str]) -> str | None:
+    """No clue may name a neighbour whose name gives a path entity's away
+    (``text.names_overlap``): the question would all but write the masked
+    name, the answer's above all."""
+    for steps in plan.clues.values():
+        for step in steps:
+            for entity in plan.path:
+                if names_overlap(name(step.target), name(entity)):
+                    return (
+                        f"leak: the clue {name(step.target)!r} nearly names masked entity "
+                        f"{name(entity)!r}"
+                    )
+    return None
 
 
 MAX_BARE_ENTITIES = 1

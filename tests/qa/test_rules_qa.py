@@ -10,11 +10,12 @@ from qa_world import AMBIGUOUS, EDGES, ENTITIES, PATH, SEED, Corpus, subgraph, w
 
 from kisa_tasks.graph import GraphStore
 from kisa_tasks.qa.generate import GenTask, QAConfig, RulesGenerator, synthesise, validate
-from kisa_tasks.qa.plan import PlanError, plan_question
+from kisa_tasks.qa.plan import PlanError, Step, plan_question
 from kisa_tasks.qa.templates import render
 from kisa_tasks.qa.validate import (
     Bounds,
     check_bare_hops,
+    check_clue_names,
     check_leak,
     check_length,
     check_real_answer,
@@ -64,6 +65,18 @@ def test_a_neighbour_whose_name_contains_a_path_entity_is_never_a_clue() -> None
     plan = plan_question(subgraph(edges=(*EDGES, named)), "sg1", entities)
     assert "mesh:XS" not in {c.target for c in plan.clues["mesh:S"]}
     assert "Xitis" not in render(plan).question
+    # The same words in another order give the path entity away too.
+    near = {**entities, "mesh:X": EntityInfo("Xitis, Chronic", "disease"),
+            "mesh:XS": EntityInfo("Chronic Xitis", "disease")}  # fmt: skip
+    plan = plan_question(subgraph(edges=(*EDGES, named)), "sg1", near)
+    assert "mesh:XS" not in {c.target for c in plan.clues["mesh:S"]}
+    # A model's clue through that neighbour is a leak.
+    step = Step("mesh:S", "causes", "mesh:XS", True)
+    leaking = dataclasses.replace(plan, clues={**plan.clues, "mesh:S": (step,)})
+    assert check_clue_names(leaking, lambda e: near[e].name) == (
+        "leak: the clue 'Chronic Xitis' nearly names masked entity 'Xitis, Chronic'"
+    )
+    assert check_clue_names(plan, lambda e: near[e].name) is None
 
 
 def test_plans_are_refused_with_the_reason() -> None:
